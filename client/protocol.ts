@@ -1,0 +1,122 @@
+/**
+ * The wire protocol shared by server and client: paths, headers, bodies,
+ * events and error codes. No I/O here.
+ */
+
+/** Header by which a client names its session on ordinary requests (for `notfor`). */
+export const SESSION_HEADER = "X-Notif-Session";
+
+/** Router-relative paths. */
+export const PATHS = {
+  events: "/events",
+  listen: "/listen",
+  unlisten: "/unlisten",
+  close: "/close",
+  stats: "/stats",
+} as const;
+
+/** A session id: opaque, at least 128 random bits, never contains `:`. */
+export type SessionId = string & { readonly __brand: "SessionId" };
+
+/** What the server says of a stream when it opens. */
+export type SessionStatus = "new" | "resumed" | "gap";
+
+/** Data of the `session` event, always the first event of a stream. */
+export interface SessionEventData {
+  readonly session: string;
+  readonly status: SessionStatus;
+}
+
+/** Data of a notification event. */
+export interface NotificationEventData {
+  readonly key: unknown;
+  readonly data: unknown;
+}
+
+/** One `(notifier, key)` of a listen or unlisten body. */
+export interface ListenItem {
+  readonly notifier: string;
+  readonly key: unknown;
+}
+
+/** Body of `POST /listen` and `POST /unlisten`, single or batched. */
+export type ListenBody =
+  | { readonly session: string; readonly notifier: string; readonly key: unknown }
+  | { readonly session: string; readonly items: readonly ListenItem[] };
+
+/** Error codes of the JSON error answers. */
+export type ErrorCode =
+  | "bad_request"
+  | "forbidden"
+  | "unknown_notifier"
+  | "not_found"
+  | "unknown_session"
+  | "too_large"
+  | "unsupported_media_type"
+  | "too_many_keys"
+  | "unavailable"
+  | "timeout"
+  | "internal";
+
+/** HTTP status of each error code. */
+export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
+  bad_request: 400,
+  forbidden: 403,
+  unknown_notifier: 404,
+  not_found: 404,
+  unknown_session: 410,
+  too_large: 413,
+  unsupported_media_type: 415,
+  too_many_keys: 429,
+  unavailable: 503,
+  timeout: 504,
+  internal: 500,
+};
+
+/** Body of an error answer. */
+export interface ErrorBody {
+  readonly error: { readonly code: ErrorCode; readonly message: string };
+}
+
+const SESSION_ID = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** True when `value` has the shape of a session id (not that it exists). */
+export function isSessionId(value: unknown): value is SessionId {
+  return typeof value === "string" && SESSION_ID.test(value);
+}
+
+/** A parsed SSE event id, `<session>:<seq>`. */
+export interface EventId {
+  readonly session: SessionId;
+  readonly seq: number;
+}
+
+/** Formats an event id. */
+export function formatEventId(session: SessionId, seq: number): string {
+  return `${session}:${seq}`;
+}
+
+/** Parses `<session>:<seq>`; `undefined` when malformed. */
+export function parseEventId(text: unknown): EventId | undefined {
+  if (typeof text !== "string") return undefined;
+  const colon = text.lastIndexOf(":");
+  if (colon <= 0) return undefined;
+  const session = text.slice(0, colon);
+  const digits = text.slice(colon + 1);
+  if (!isSessionId(session) || !/^(0|[1-9][0-9]{0,15})$/.test(digits)) return undefined;
+  const seq = Number(digits);
+  if (!Number.isSafeInteger(seq)) return undefined;
+  return { session, seq };
+}
+
+/** Type guard for an error answer's body. */
+export function isErrorBody(value: unknown): value is ErrorBody {
+  if (typeof value !== "object" || value === null) return false;
+  const error = (value as { error?: unknown }).error;
+  return (
+    typeof error === "object" &&
+    error !== null &&
+    typeof (error as { code?: unknown }).code === "string" &&
+    typeof (error as { message?: unknown }).message === "string"
+  );
+}

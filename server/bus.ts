@@ -1,0 +1,105 @@
+/**
+ * The bus carries server notifications (and, for a shared bus, requests
+ * between nodes) from one hub to the others. It moves opaque strings on named
+ * channels; the hub puts its node id in every message and drops its own echo.
+ */
+
+/** How a bus is doing, as `hub.stats().bus` shows it. */
+export type BusStatus = "local" | "ok" | "degraded";
+
+/** What a hub gives its bus when it starts it. */
+export interface BusContext {
+  /** The hub's node id (also the prefix of its session ids). */
+  readonly nodeId: string;
+  /** Transport faults: reported, never thrown. */
+  onError(error: Error, context: object): void;
+  /** Called whenever the status changes. */
+  onStatus(status: BusStatus): void;
+}
+
+/**
+ * A transport between hubs. `subscribe` resolves once messages published
+ * afterwards on that channel (from any node) reach `onMessage`; the function
+ * it resolves to unsubscribes. A bus that shares nothing is `kind: "local"`.
+ */
+export interface Bus {
+  readonly kind: "local" | "shared";
+  /** Connects; called once by the hub. Must not throw on a transport fault: report it. */
+  start(context: BusContext): Promise<void>;
+  /** Current status: `"local"` for a local bus, else `"ok"` or `"degraded"`. */
+  status(): BusStatus;
+  /** Publishes `message` on `channel`; rejects when the message could not be handed over. */
+  publish(channel: string, message: string): Promise<void>;
+  /** Subscribes to `channel` (one handler per channel per bus). */
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
+  /** Leaves the bus: unsubscribes everything and closes connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects in-process buses: hubs whose buses share one broker see each
+ * other's notifications, as nodes on Redis do. Useful for tests and for
+ * several hubs in one process.
+ */
+export class InProcessBroker {
+  readonly #channels = new Map<string, Set<(message: string) => void>>();
+
+  /** Delivers `message` to every handler of `channel`, asynchronously and in order. */
+  publish(channel: string, message: string): void {
+    const handlers = this.#channels.get(channel);
+    if (!handlers) return;
+    for (const handler of [...handlers]) queueMicrotask(() => handler(message));
+  }
+
+  /** Adds a handler; returns the function that removes it. */
+  subscribe(channel: string, handler: (message: string) => void): () => void {
+    let handlers = this.#channels.get(channel);
+    if (!handlers) this.#channels.set(channel, (handlers = new Set()));
+    handlers.add(handler);
+    return () => {
+      handlers.delete(handler);
+      if (handlers.size === 0) this.#channels.delete(channel);
+    };
+  }
+
+  /** Number of channels with at least one handler (for tests). */
+  get channels(): number {
+    return this.#channels.size;
+  }
+}
+
+/**
+ * The in-process bus. Without a broker it is private to one hub (the default:
+ * one server, status `"local"`); with a shared {@link InProcessBroker} it links
+ * the hubs of one process (status `"ok"`).
+ *
+ * @example createHub({ bus: inProcessBus(broker) })
+ */
+export function inProcessBus(broker?: InProcessBroker): Bus {
+  const shared = broker !== undefined;
+  const subscriptions = new Set<() => void>();
+  let closed = false;
+  return {
+    kind: shared ? "shared" : "local",
+    async start() {},
+    status: () => (shared ? "ok" : "local"),
+    async publish(channel, message) {
+      if (closed) throw new Error("sse-notif: the bus is closed");
+      broker?.publish(channel, message);
+    },
+    async subscribe(channel, onMessage) {
+      if (closed) throw new Error("sse-notif: the bus is closed");
+      const remove = broker ? broker.subscribe(channel, onMessage) : () => {};
+      subscriptions.add(remove);
+      return async () => {
+        subscriptions.delete(remove);
+        remove();
+      };
+    },
+    async close() {
+      closed = true;
+      for (const remove of subscriptions) remove();
+      subscriptions.clear();
+    },
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * The hub's state and its one way of doing each thing: open a stream, end a
+ * session, listen, unlisten, deliver from the bus. `hub.ts` wraps it in the
+ * public API and `router.ts` in HTTP.
+ */
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { canonicalJson } from "../client/keys.js";
+import {
+  formatEventId,
+  parseEventId,
+  type SessionId,
+  type SessionStatus,
+} from "../client/protocol.js";
+import { NotifError, toError } from "./errors.js";
+import { eventBody, idLine, retryFrame } from "./frames.js";
+import { Interest } from "./interest.js";
+import { parseTopicMessage, topicChannel, type TopicMessage } from "./messages.js";
+import type { Delivery } from "./notifier.js";
+import type { ResolvedOptions } from "./options.js";
+import { Registry } from "./registry.js";
+import { planResume } from "./retention.js";
+import { Session } from "./session.js";
+import { Flusher, Stream, type StreamEnd } from "./stream.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: notifiers of every key and value type live in one map
+export type AnyDelivery = Delivery<any, any, any, any>;
+
+/** A listen item checked and resolved against its notifier. */
+export interface Resolved {
+  readonly delivery: AnyDelivery;
+  readonly key: unknown;
+  readonly topic: string;
+}
+
+/** A new, unguessable session id: the node id, a dot, 144 random bits. */
+function newSessionId(nodeId: string): SessionId {
+  return `${nodeId}.${randomBytes(18).toString("base64url")}` as SessionId;
+}
+
+export class HubCore<Identity> {
+  readonly options: ResolvedOptions<Identity>;
+  readonly nodeId = randomBytes(6).toString("base64url");
+  readonly registry = new Registry<Session<Identity>>();
+  readonly deliveries = new Map<string, AnyDelivery>();
+  readonly flusher = new Flusher();
+  readonly interest: Interest;
+  readonly #detached = new Set<Session<Identity>>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  streams = 0;
+  sent = 0;
+  dropped = 0;
+  closed = false;
+
+  constructor(options: ResolvedOptions<Identity>) {
+    this.options = options;
+    this.interest = new Interest(options.bus, topicChannel, this.#onTopicMessage, options.onError);
+    const sweepEvery = Math.max(10, Math.min(1_000, Math.floor(options.sessionTimeout / 4)));
+    this.#timers.push(setInterval(() => this.#sweep(), sweepEvery).unref());
+    this.#timers.push(setInterval(() => this.#heartbeat(), options.heartbeat).unref());
+  }
+
+  identityId(identity: Identity): string {
+    try {
+      return canonicalJson(identity);
+    } catch (error) {
+      throw new NotifError("forbidden", "identify returned a value that is not JSON", {
+        cause: error,
+      });
+    }
+  }
+
+  /** Serves `GET /events` for a client of this identity. */
+  openStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    identity: Identity,
+    lastEventId: unknown,
+  ): void {
+    const identityId = this.identityId(identity);
+    const last = parseEventId(lastEventId);
+    const old = last ? this.registry.session(last.session) : undefined;
+    const plan =
+      old && last && old.identityId === identityId
+        ? planResume(old.retention, last.seq)
+        : undefined;
+    let session: Session<Identity>;
+    let status: SessionStatus;
+    let cursor: number;
+    if (old && last && plan && plan.type !== "invalid") {
+      session = old;
+      status = plan.type;
+      cursor = plan.type === "gap" ? plan.lastEvicted : last.seq;
+      if (plan.type === "gap")
+        this.dropped += plan.lastEvicted - Math.max(last.seq, session.written);
+    } else {
+      if (req.destroyed) return;
+      session = new Session(
+        newSessionId(this.nodeId),
+        identity,
+        identityId,
+        this.options.retention,
+      );
+      this.registry.add(session);
+      status = "new";
+      cursor = 0;
+    }
+    session.stream?.cut("replaced");
+    const head =
+      retryFrame(this.options.retry) +
+      idLine(formatEventId(session.id, cursor)) +
+      eventBody("session", JSON.stringify({ session: session.id, status }));
+    const stream: Stream = new Stream(res, head, cursor, {
+      session: session.id,
+      retention: session.retention,
+      maxBufferedBytes: this.options.maxBufferedBytes,
+      flusher: this.flusher,
+      counters: this,
+      onEnd: (ended, why) => this.#streamEnded(session, ended, why),
+    });
+    if (stream.ended) return;
+    session.stream = stream;
+    this.streams += 1;
+    this.#detached.delete(session);
+  }
+
+  /** Checks the limit, then adds the listens; resolves once notifications will arrive. */
+  async listen(session: Session<Identity>, items: readonly Resolved[]): Promise<void> {
+    const fresh = new Set(items.map((item) => item.topic).filter((t) => !session.topics.has(t)));
+    if (session.topics.size + fresh.size > this.options.maxKeysPerSession) {
+      throw new NotifError(
+        "too_many_keys",
+        `a session may listen to at most ${this.options.maxKeysPerSession} keys; unlisten some first`,
+      );
+    }
+    for (const item of items) this.registry.listen(session, item.topic);
+    if (this.options.bus.kind === "local") return;
+    await Promise.all(
+      items.map((item) =>
+        this.interest.want(item.topic).catch((error) => {
+          this.options.onError(toError(error), { during: "listen", topic: item.topic });
+        }),
+      ),
+    );
+  }
+
+  unlisten(session: Session<Identity>, topics: readonly string[]): void {
+    for (const topic of topics) {
+      if (this.registry.unlisten(session, topic)) this.#release(topic);
+    }
+  }
+
+  /** Ends a session now: its stream, its listens, its replay buffer. */
+  endSession(session: Session<Identity>, why: StreamEnd): void {
+    if (session.ended) return;
+    session.stream?.cut(why);
+    session.ended = true;
+    this.#detached.delete(session);
+    for (const topic of this.registry.remove(session)) this.#release(topic);
+    session.retention.clear();
+  }
+
+  /** Applies a topic message from the bus (another node's notify). */
+  readonly #onTopicMessage = (text: string): void => {
+    let message: TopicMessage;
+    try {
+      message = parseTopicMessage(text);
+    } catch (error) {
+      this.options.onError(toError(error), { during: "bus message", message: text.slice(0, 200) });
+      return;
+    }
+    if (message.node === this.nodeId || this.closed) return;
+    this.applyTopicMessage(message);
+  };
+
+  applyTopicMessage(message: TopicMessage): void {
+    const delivery = this.deliveries.get(message.notifier);
+    if (!delivery) return;
+    let topic: string;
+    try {
+      topic = `${message.notifier}:${delivery.def.keyId(message.key)}`;
+    } catch (error) {
+      this.options.onError(toError(error), {
+        during: "bus message key",
+        notifier: message.notifier,
+      });
+      return;
+    }
+    switch (message.type) {
+      case "notify":
+        return delivery.deliver(topic, message.key, message.value, message.notfor);
+      case "unlistenIdentity": {
+        const listeners = this.registry.listeners(topic)?.byIdentity.get(message.identity);
+        for (const session of [...(listeners ?? [])]) this.unlisten(session, [topic]);
+        return;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    for (const session of [...this.registry.sessions()]) this.endSession(session, "closing");
+    await this.interest.clear();
+    await this.options.bus.close();
+  }
+
+  #release(topic: string): void {
+    if (this.options.bus.kind !== "local") this.interest.release(topic);
+  }
+
+  #streamEnded(session: Session<Identity>, stream: Stream, why: StreamEnd): void {
+    this.streams -= 1;
+    if (session.stream !== stream) return;
+    session.stream = undefined;
+    session.written = stream.cursor;
+    if (session.ended || why === "closing") return;
+    session.detachedAt = Date.now();
+    this.#detached.add(session);
+  }
+
+  #sweep(): void {
+    const deadline = Date.now() - this.options.sessionTimeout;
+    for (const session of this.#detached) {
+      if (session.detachedAt > deadline) continue;
+      this.dropped += session.retention.last - session.written;
+      this.endSession(session, "closing");
+    }
+  }
+
+  #heartbeat(): void {
+    for (const session of this.registry.sessions()) session.stream?.comment(":\n\n");
+  }
+}

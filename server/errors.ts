@@ -1,0 +1,32 @@
+import { ERROR_STATUS, type ErrorBody, type ErrorCode } from "../client/protocol.js";
+
+/**
+ * The one error class of sse-notif: a `code` from the wire protocol's table,
+ * a message that says what to do next, and the `cause` passed through.
+ *
+ * @example throw new NotifError("forbidden", "this session belongs to another identity");
+ */
+export class NotifError extends Error {
+  override readonly name = "NotifError";
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  /** HTTP status of this error's code. */
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+
+  /** The JSON body of the error answer. */
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+/** Turns anything thrown into an `Error`, for `onError`. */
+export function toError(thrown: unknown): Error {
+  return thrown instanceof Error ? thrown : new Error(String(thrown));
+}

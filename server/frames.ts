@@ -1,0 +1,48 @@
+/**
+ * SSE frame text (https://html.spec.whatwg.org/multipage/server-sent-events.html).
+ * Pure: no I/O. Data is always single-line JSON, so nothing in it can start a
+ * new SSE field; names and ids are validated.
+ */
+import { NOTIFIER_NAME } from "../client/contract.js";
+
+const SAFE_ID = /^[^\r\n\0]*$/;
+
+/** `retry:` field telling clients how long to wait before reconnecting. */
+export function retryFrame(ms: number): string {
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`retry must be a whole ms count`);
+  return `retry: ${ms}\n\n`;
+}
+
+/** A comment line (heartbeat). Newlines in `text` would end it, so they are refused. */
+export function commentFrame(text = ""): string {
+  if (!SAFE_ID.test(text)) throw new TypeError("an SSE comment cannot hold CR, LF or NUL");
+  return `:${text}\n\n`;
+}
+
+/**
+ * The part of an event after its `id:` line: `event:` and `data:` lines and
+ * the blank line that ends it. Built once per notification and shared by
+ * every session that gets it.
+ *
+ * @param event a notifier name (validated)
+ * @param json single-line JSON text (as `JSON.stringify` makes it)
+ */
+export function eventBody(event: string, json: string): string {
+  if (!NOTIFIER_NAME.test(event))
+    throw new TypeError(`invalid SSE event name ${JSON.stringify(event)}`);
+  if (json.includes("\n") || json.includes("\r")) {
+    throw new TypeError("SSE data must be single-line JSON");
+  }
+  return `event: ${event}\ndata: ${json}\n\n`;
+}
+
+/** The `data` JSON of a notification: `{"key":…,"data":…}` from already-serialised parts. */
+export function notificationJson(keyJson: string, dataJson: string): string {
+  return `{"key":${keyJson},"data":${dataJson}}`;
+}
+
+/** An `id:` line. */
+export function idLine(id: string): string {
+  if (!SAFE_ID.test(id)) throw new TypeError("an SSE id cannot hold CR, LF or NUL");
+  return `id: ${id}\n`;
+}

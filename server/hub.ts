@@ -1,0 +1,175 @@
+/** `createHub`: the public face of a hub and of its notifiers. */
+import type { Request, Router } from "express";
+import type { NotifierDef } from "../client/contract.js";
+import { canonicalJson } from "../client/keys.js";
+import { SESSION_HEADER } from "../client/protocol.js";
+import type { BusStatus } from "./bus.js";
+import { HubCore } from "./core.js";
+import { NotifError, toError } from "./errors.js";
+import { topicChannel } from "./messages.js";
+import { Delivery, type NotFor, type NotifierOptions, resolveExclusion } from "./notifier.js";
+import { type HubOptions, resolveOptions } from "./options.js";
+import { topicOf } from "./registry.js";
+import { makeRouter } from "./router.js";
+
+/** What `hub.stats()` and `GET /stats` show. No session id or identity. */
+export interface HubStats {
+  /** Live sessions on this node, with or without an open stream. */
+  sessions: number;
+  /** Open streams. */
+  streams: number;
+  /** Distinct (notifier, key) with at least one listener here. */
+  keys: number;
+  /** (session, notifier, key) triples. */
+  listens: number;
+  /** Notification events written. */
+  sent: number;
+  /** Events a session never got (evicted before resume, or lost with a cut stream). */
+  dropped: number;
+  bus: BusStatus;
+}
+
+/** A notifier on a hub: notify its listeners, manage listens from the server. */
+export interface Notifier<Key, ServerNotif, ClientNotif, Identity> {
+  readonly def: NotifierDef<Key, ClientNotif>;
+  /**
+   * Sends `value` to every session listening on `key` (through `prepare`).
+   * Resolves once queued locally and accepted by the bus.
+   * @example await chat.notify({ room: "a" }, { from: "ann", text: "hi" }, { notfor: req });
+   */
+  notify(key: Key, value: ServerNotif, options?: { notfor?: NotFor<Identity> }): Promise<void>;
+  /** Makes a session listen to `key`, as `POST /listen` would. */
+  listen(sessionId: string, key: Key): Promise<void>;
+  /** Stops a session listening to `key`. */
+  unlisten(sessionId: string, key: Key): Promise<void>;
+  /** Stops every session of `identity` listening to `key`, on every node. */
+  unlistenIdentity(identity: Identity, key: Key): Promise<void>;
+  /** Sessions listening to `key` on this node. */
+  listeners(key: Key): number;
+}
+
+/** One per server process: client sessions, notifiers, the Express router. */
+export interface Hub<Identity> {
+  /** The router to mount: `app.use("/notif", hub.router())`. */
+  router(): Router;
+  /** Serves a notifier; a second notifier of one name throws. */
+  notifier<Key, ClientNotif, ServerNotif = ClientNotif>(
+    def: NotifierDef<Key, ClientNotif>,
+    options?: NotifierOptions<Key, ServerNotif, ClientNotif, Identity>,
+  ): Notifier<Key, ServerNotif, ClientNotif, Identity>;
+  /** The session a request comes from (its `X-Notif-Session` header). */
+  sessionOf(req: Request): string | undefined;
+  stats(): HubStats;
+  /** Ends every stream and session here (clients reconnect elsewhere) and leaves the bus. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a hub.
+ * @example
+ * const hub = createHub({ identify: (req) => req.cookies.user ?? null });
+ * app.use("/notif", hub.router());
+ * const chat = hub.notifier(chatDef);
+ */
+export function createHub<Identity = null>(options: HubOptions<Identity> = {}): Hub<Identity> {
+  const core = new HubCore<Identity>(resolveOptions(options));
+  const bus = core.options.bus;
+  const started = bus
+    .start({ nodeId: core.nodeId, onError: core.options.onError, onStatus: () => {} })
+    .catch((error) => core.options.onError(toError(error), { during: "bus start" }));
+  let router: Router | undefined;
+
+  function sessionOf(req: Request): string | undefined {
+    const value = req.headers[SESSION_HEADER.toLowerCase()];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  }
+
+  function stats(): HubStats {
+    const { registry } = core;
+    return {
+      sessions: registry.sessionCount,
+      streams: core.streams,
+      keys: registry.topicCount,
+      listens: registry.listenCount,
+      sent: core.sent,
+      dropped: core.dropped,
+      bus: bus.status(),
+    };
+  }
+
+  function notifier<Key, ClientNotif, ServerNotif = ClientNotif>(
+    def: NotifierDef<Key, ClientNotif>,
+    notifierOptions: NotifierOptions<Key, ServerNotif, ClientNotif, Identity> = {},
+  ): Notifier<Key, ServerNotif, ClientNotif, Identity> {
+    if (core.deliveries.has(def.name)) {
+      throw new TypeError(`sse-notif: this hub already has a notifier named "${def.name}"`);
+    }
+    const delivery = new Delivery(def, notifierOptions, {
+      listeners: (topic) => core.registry.listeners(topic),
+      onError: core.options.onError,
+    });
+    core.deliveries.set(def.name, delivery);
+    const topic = (key: Key) => topicOf(def.name, def.keyId(key));
+    const local = (sessionId: string) => {
+      const session = core.registry.session(sessionId as never);
+      if (!session)
+        throw new NotifError("unknown_session", `no live session ${sessionId} on this node`);
+      return session;
+    };
+    const publish = async (message: object, key: Key) => {
+      if (bus.kind === "local") return;
+      await started;
+      try {
+        await bus.publish(
+          topicChannel(topic(key)),
+          JSON.stringify({ ...message, node: core.nodeId }),
+        );
+      } catch (error) {
+        core.options.onError(toError(error), { during: "publish", notifier: def.name });
+        throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
+          cause: error,
+        });
+      }
+    };
+    return {
+      def,
+      async notify(key, value, { notfor } = {}) {
+        if (core.closed) throw new NotifError("unavailable", "the hub is closed");
+        if (value === undefined)
+          throw new TypeError("sse-notif: notify needs a value (undefined is not JSON)");
+        const exclusion = resolveExclusion(notfor, sessionOf);
+        delivery.deliver(topic(key), key, value, exclusion);
+        await publish({ type: "notify", notifier: def.name, key, value, notfor: exclusion }, key);
+      },
+      async listen(sessionId, key) {
+        await core.listen(local(sessionId), [{ delivery, key, topic: topic(key) }]);
+      },
+      async unlisten(sessionId, key) {
+        core.unlisten(local(sessionId), [topic(key)]);
+      },
+      async unlistenIdentity(identity, key) {
+        const identityId = canonicalJson(identity);
+        core.applyTopicMessage({
+          type: "unlistenIdentity",
+          node: core.nodeId,
+          notifier: def.name,
+          key,
+          identity: identityId,
+        });
+        await publish(
+          { type: "unlistenIdentity", notifier: def.name, key, identity: identityId },
+          key,
+        );
+      },
+      listeners: (key) => core.registry.listeners(topic(key))?.sessions.size ?? 0,
+    };
+  }
+
+  return {
+    router: () => (router ??= makeRouter(core, stats)),
+    notifier,
+    sessionOf,
+    stats,
+    close: () => core.close(),
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Messages between hubs on the bus. Every message names its sending node, so
+ * a node drops its own echo. Parsing is strict: a malformed message is
+ * refused (and reported by the hub), never trusted.
+ */
+import type { Exclusion } from "./notifier.js";
+
+/** A server notification, published once on its topic's channel. */
+export interface NotifyMessage {
+  readonly type: "notify";
+  readonly node: string;
+  readonly notifier: string;
+  readonly key: unknown;
+  readonly value: unknown;
+  readonly notfor: Exclusion;
+}
+
+/** `unlistenIdentity`, published on the topic's channel: every node applies it. */
+export interface UnlistenIdentityMessage {
+  readonly type: "unlistenIdentity";
+  readonly node: string;
+  readonly notifier: string;
+  readonly key: unknown;
+  readonly identity: string;
+}
+
+export type TopicMessage = NotifyMessage | UnlistenIdentityMessage;
+
+/** The channel of a topic's notifications. */
+export function topicChannel(topic: string): string {
+  return `t:${topic}`;
+}
+
+/** The channel of requests and replies addressed to one node. */
+export function nodeChannel(node: string): string {
+  return `n:${node}`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isExclusion(value: unknown): value is Exclusion {
+  if (!isRecord(value)) return false;
+  return (
+    (value.session === undefined || typeof value.session === "string") &&
+    (value.identity === undefined || typeof value.identity === "string")
+  );
+}
+
+/** Parses a topic channel message; throws a `TypeError` saying what is wrong. */
+export function parseTopicMessage(text: string): TopicMessage {
+  const value: unknown = JSON.parse(text);
+  if (!isRecord(value) || typeof value.node !== "string" || typeof value.notifier !== "string") {
+    throw new TypeError("bus message without node or notifier");
+  }
+  if (!("key" in value)) throw new TypeError("bus message without key");
+  switch (value.type) {
+    case "notify":
+      if (!("value" in value) || !isExclusion(value.notfor)) {
+        throw new TypeError("notify message without value or with a bad notfor");
+      }
+      return value as unknown as NotifyMessage;
+    case "unlistenIdentity":
+      if (typeof value.identity !== "string")
+        throw new TypeError("unlistenIdentity without identity");
+      return value as unknown as UnlistenIdentityMessage;
+    default:
+      throw new TypeError(`unknown bus message type ${JSON.stringify(value.type)}`);
+  }
+}

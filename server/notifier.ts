@@ -1,0 +1,215 @@
+/**
+ * A notifier on a hub: `notify` → `prepare` per identity → one frame body per
+ * distinct client value → every listening session. Order per key is kept even
+ * when `prepare` is async: later notifications on a key wait for earlier ones.
+ */
+import type { Request } from "express";
+import type { NotifierDef } from "../client/contract.js";
+import { canonicalJson } from "../client/keys.js";
+import { eventBody, notificationJson } from "./frames.js";
+import type { Session } from "./session.js";
+
+/** Who a notification is not for. */
+export type NotFor<Identity> = Request | { session: string } | { identity: Identity };
+
+/** `notfor` resolved to ids, as it crosses the bus. */
+export interface Exclusion {
+  readonly session?: string;
+  readonly identity?: string;
+}
+
+/** Options of `hub.notifier`. */
+export interface NotifierOptions<Key, ServerNotif, ClientNotif, Identity> {
+  /**
+   * Makes what one identity receives from a server notification; `undefined`
+   * blocks that identity. Called at most once per notify and identity.
+   * @default the server notification itself, unchanged, for everyone
+   */
+  prepare?: (
+    identity: Identity,
+    value: ServerNotif,
+    key: Key,
+  ) => ClientNotif | undefined | Promise<ClientNotif | undefined>;
+  /**
+   * Validates a key sent by a client; throw to refuse it (400).
+   * @default any JSON value is accepted as is
+   */
+  parseKey?: (raw: unknown) => Key;
+  /**
+   * May this identity listen to this key? `false` answers 403.
+   * @default everyone may listen to everything
+   */
+  authorize?: (identity: Identity, key: Key) => boolean | Promise<boolean>;
+}
+
+/** What a notifier needs from its hub. */
+export interface NotifierHost {
+  listeners(
+    topic: string,
+  ): { sessions: Set<Session>; byIdentity: Map<string, Set<Session>> } | undefined;
+  onError(error: Error, context: object): void;
+}
+
+/** One notification's fan-out, waiting (or not) for async `prepare` results. */
+interface Job {
+  /** Async `prepare` results still awaited; the job runs at 0, in its topic's order. */
+  pending: number;
+  run(): void;
+}
+
+export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
+  readonly def: NotifierDef<Key, ClientNotif>;
+  readonly options: NotifierOptions<Key, ServerNotif, ClientNotif, Identity>;
+  readonly #host: NotifierHost;
+  /** Per topic, jobs waiting behind an async `prepare` (absent when none). */
+  readonly #queues = new Map<string, Job[]>();
+
+  constructor(
+    def: NotifierDef<Key, ClientNotif>,
+    options: NotifierOptions<Key, ServerNotif, ClientNotif, Identity>,
+    host: NotifierHost,
+  ) {
+    this.def = def;
+    this.options = options;
+    this.#host = host;
+  }
+
+  /** Delivers a server notification to this node's listeners of `topic`. */
+  deliver(topic: string, key: Key, value: ServerNotif, exclusion: Exclusion): void {
+    const listeners = this.#host.listeners(topic);
+    if (!listeners) return;
+    const keyJson = JSON.stringify(key);
+    const prepare = this.options.prepare;
+    if (!prepare) {
+      const body = this.#body(keyJson, value, topic);
+      if (body === undefined) return;
+      if (!this.#queues.has(topic)) return this.#send(listeners.sessions, topic, body, exclusion);
+      const sessions = [...listeners.sessions];
+      return this.#schedule(topic, {
+        pending: 0,
+        run: () => this.#send(sessions, topic, body, exclusion),
+      });
+    }
+    const results: { sessions: Session[]; result: unknown }[] = [];
+    let pending = 0;
+    for (const [identityId, group] of listeners.byIdentity) {
+      if (identityId === exclusion.identity) continue;
+      const sessions = [...group];
+      const first = sessions[0];
+      if (!first) continue;
+      let result: unknown;
+      try {
+        result = prepare(first.identity as Identity, value, key);
+      } catch (error) {
+        this.#prepareFailed(error, topic, identityId);
+        continue;
+      }
+      if (isThenable(result)) pending += 1;
+      results.push({ sessions, result });
+    }
+    const job: Job = {
+      pending,
+      run: () => {
+        for (const { sessions, result } of results) {
+          if (result === undefined) continue;
+          const body = this.#body(keyJson, result, topic);
+          if (body !== undefined) this.#send(sessions, topic, body, exclusion);
+        }
+      },
+    };
+    for (const entry of results) {
+      if (!isThenable(entry.result)) continue;
+      entry.result.then(
+        (value) => {
+          entry.result = value;
+          job.pending -= 1;
+          this.#drain(topic);
+        },
+        (error) => {
+          this.#prepareFailed(error, topic, entry.sessions[0]?.identityId ?? "");
+          entry.result = undefined;
+          job.pending -= 1;
+          this.#drain(topic);
+        },
+      );
+    }
+    this.#schedule(topic, job);
+  }
+
+  #schedule(topic: string, job: Job): void {
+    const queue = this.#queues.get(topic);
+    if (!queue && job.pending === 0) return job.run();
+    if (queue) queue.push(job);
+    else this.#queues.set(topic, [job]);
+    this.#drain(topic);
+  }
+
+  #drain(topic: string): void {
+    const queue = this.#queues.get(topic);
+    if (!queue) return;
+    while (queue.length > 0 && queue[0]?.pending === 0) queue.shift()?.run();
+    if (queue.length === 0) this.#queues.delete(topic);
+  }
+
+  #send(sessions: Iterable<Session>, topic: string, body: string, exclusion: Exclusion): void {
+    for (const session of sessions) {
+      if (session.ended || !session.topics.has(topic)) continue; // unlistened meanwhile
+      if (session.id === exclusion.session || session.identityId === exclusion.identity) continue;
+      session.push(body);
+    }
+  }
+
+  #body(keyJson: string, value: unknown, topic: string): string | undefined {
+    try {
+      const json = JSON.stringify(value);
+      if (json === undefined) throw new TypeError("the client notification is not JSON");
+      return eventBody(this.def.name, notificationJson(keyJson, json));
+    } catch (error) {
+      this.#host.onError(error instanceof Error ? error : new Error(String(error)), {
+        notifier: this.def.name,
+        topic,
+        during: "serialise",
+      });
+      return undefined;
+    }
+  }
+
+  #prepareFailed(error: unknown, topic: string, identityId: string): void {
+    this.#host.onError(error instanceof Error ? error : new Error(String(error)), {
+      notifier: this.def.name,
+      topic,
+      identity: identityId,
+      during: "prepare",
+    });
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+/** Resolves `notfor` to ids. */
+export function resolveExclusion<Identity>(
+  notfor: NotFor<Identity> | undefined,
+  sessionOf: (req: Request) => string | undefined,
+): Exclusion {
+  if (notfor === undefined) return {};
+  if (typeof notfor !== "object" || notfor === null) {
+    throw new TypeError("sse-notif: notfor must be a request, { session } or { identity }");
+  }
+  if ("headers" in notfor && typeof notfor.headers === "object") {
+    const session = sessionOf(notfor as Request);
+    return session === undefined ? {} : { session };
+  }
+  if ("session" in notfor) {
+    if (typeof notfor.session !== "string")
+      throw new TypeError("sse-notif: notfor.session must be a string");
+    return { session: notfor.session };
+  }
+  if ("identity" in notfor) return { identity: canonicalJson(notfor.identity) };
+  throw new TypeError("sse-notif: notfor must be a request, { session } or { identity }");
+}

@@ -1,0 +1,113 @@
+/**
+ * Who listens to what: sessions ↔ topics ↔ identities. Pure and O(1) per
+ * listen, unlisten and lookup; a notify walks only the listeners of its topic.
+ * A topic is one `(notifier, key)`: `topicOf(name, keyId)`.
+ */
+import type { SessionId } from "../client/protocol.js";
+
+/** What the registry needs of a session. */
+export interface Member {
+  readonly id: SessionId;
+  /** Canonical JSON of the session's identity. */
+  readonly identityId: string;
+  /** Topics this session listens to (owned by the registry). */
+  readonly topics: Set<string>;
+}
+
+/** The listeners of one topic, also grouped by identity (for `prepare`). */
+export interface TopicListeners<S extends Member> {
+  readonly sessions: Set<S>;
+  readonly byIdentity: Map<string, Set<S>>;
+}
+
+/** The topic of a notifier's key. Notifier names hold no `:`, so this is unambiguous. */
+export function topicOf(notifier: string, keyId: string): string {
+  return `${notifier}:${keyId}`;
+}
+
+export class Registry<S extends Member> {
+  readonly #sessions = new Map<SessionId, S>();
+  readonly #topics = new Map<string, TopicListeners<S>>();
+  readonly #identities = new Map<string, Set<S>>();
+  #listens = 0;
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+  get topicCount(): number {
+    return this.#topics.size;
+  }
+  get listenCount(): number {
+    return this.#listens;
+  }
+
+  session(id: SessionId): S | undefined {
+    return this.#sessions.get(id);
+  }
+
+  sessions(): IterableIterator<S> {
+    return this.#sessions.values();
+  }
+
+  /** Sessions of an identity (by canonical JSON). */
+  sessionsOf(identityId: string): ReadonlySet<S> | undefined {
+    return this.#identities.get(identityId);
+  }
+
+  listeners(topic: string): TopicListeners<S> | undefined {
+    return this.#topics.get(topic);
+  }
+
+  add(session: S): void {
+    if (this.#sessions.has(session.id))
+      throw new Error(`session ${session.id} is already registered`);
+    this.#sessions.set(session.id, session);
+    let same = this.#identities.get(session.identityId);
+    if (!same) this.#identities.set(session.identityId, (same = new Set()));
+    same.add(session);
+  }
+
+  /** Removes a session and all its listens; returns the topics left without listener. */
+  remove(session: S): string[] {
+    if (this.#sessions.get(session.id) !== session) return [];
+    const emptied: string[] = [];
+    for (const topic of [...session.topics]) {
+      if (this.unlisten(session, topic)) emptied.push(topic);
+    }
+    this.#sessions.delete(session.id);
+    const same = this.#identities.get(session.identityId);
+    same?.delete(session);
+    if (same?.size === 0) this.#identities.delete(session.identityId);
+    return emptied;
+  }
+
+  /** Adds a listen; returns whether the topic had no listener before. Idempotent. */
+  listen(session: S, topic: string): boolean {
+    if (session.topics.has(topic)) return false;
+    let entry = this.#topics.get(topic);
+    const created = entry === undefined;
+    if (!entry) this.#topics.set(topic, (entry = { sessions: new Set(), byIdentity: new Map() }));
+    entry.sessions.add(session);
+    let group = entry.byIdentity.get(session.identityId);
+    if (!group) entry.byIdentity.set(session.identityId, (group = new Set()));
+    group.add(session);
+    session.topics.add(topic);
+    this.#listens += 1;
+    return created;
+  }
+
+  /** Removes a listen; returns whether the topic is now without listener. Idempotent. */
+  unlisten(session: S, topic: string): boolean {
+    if (!session.topics.delete(topic)) return false;
+    this.#listens -= 1;
+    const entry = this.#topics.get(topic);
+    if (!entry) return false;
+    entry.sessions.delete(session);
+    const group = entry.byIdentity.get(session.identityId);
+    group?.delete(session);
+    if (group?.size === 0) entry.byIdentity.delete(session.identityId);
+    if (entry.sessions.size > 0) return false;
+    this.#topics.delete(topic);
+    return true;
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * One open SSE response: headers, writes coalesced per tick, backpressure,
+ * and the replay pump that writes a backlog only as fast as the socket drains.
+ */
+import type { ServerResponse } from "node:http";
+import type { SessionId } from "../client/protocol.js";
+import { formatEventId } from "../client/protocol.js";
+import { idLine } from "./frames.js";
+import type { Retention } from "./retention.js";
+
+/** Why a stream ended. */
+export type StreamEnd = "client" | "replaced" | "slow" | "evicted" | "closing";
+
+/** Batches the writes of many streams into one `res.write` each per tick. */
+export class Flusher {
+  readonly #dirty = new Set<Stream>();
+  #scheduled = false;
+
+  mark(stream: Stream): void {
+    this.#dirty.add(stream);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#flush);
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const streams = [...this.#dirty];
+    this.#dirty.clear();
+    for (const stream of streams) stream.flush();
+  };
+}
+
+/** Replay writes stop filling the socket past this many bytes and wait for `drain`. */
+const REPLAY_CHUNK = 64 * 1024;
+
+const HEADERS = {
+  "Content-Type": "text/event-stream; charset=utf-8",
+  "Cache-Control": "no-cache, no-transform",
+  "X-Accel-Buffering": "no",
+  Connection: "keep-alive",
+} as const;
+
+export interface StreamOptions {
+  readonly session: SessionId;
+  readonly retention: Retention;
+  readonly maxBufferedBytes: number;
+  readonly flusher: Flusher;
+  /** Counts notification events written. */
+  readonly counters: { sent: number };
+  /** Called once, when the response is over for any reason. */
+  readonly onEnd: (stream: Stream, why: StreamEnd) => void;
+}
+
+export class Stream {
+  readonly #res: ServerResponse;
+  readonly #options: StreamOptions;
+  #pending = "";
+  /** Seq of the last event written or queued. */
+  #cursor: number;
+  #replaying: boolean;
+  #ended = false;
+
+  /**
+   * Opens the stream: sends the headers and `head` (retry and session event),
+   * then replays events after `cursor` that the retention buffer still holds.
+   */
+  constructor(res: ServerResponse, head: string, cursor: number, options: StreamOptions) {
+    this.#res = res;
+    this.#options = options;
+    this.#cursor = cursor;
+    this.#replaying = cursor < options.retention.last;
+    res.writeHead(200, HEADERS);
+    res.socket?.setNoDelay(true);
+    res.on("close", () => this.#end("client"));
+    res.on("error", () => this.#end("client"));
+    res.write(head);
+    if (this.#replaying) this.#pump();
+  }
+
+  /** Seq of the last event written or queued. */
+  get cursor(): number {
+    return this.#cursor;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Bytes waiting in the socket (and this tick's batch). */
+  get buffered(): number {
+    return this.#res.writableLength + this.#pending.length;
+  }
+
+  /** Queues event `seq` (just pushed to the retention buffer) for this tick's write. */
+  offer(seq: number, body: string): void {
+    if (this.#ended || this.#replaying) return; // the pump will reach it
+    if (seq !== this.#cursor + 1) return this.cut("evicted");
+    this.#cursor = seq;
+    this.#options.counters.sent += 1;
+    this.#queue(idLine(formatEventId(this.#options.session, seq)) + body);
+  }
+
+  /** Queues raw text (a heartbeat comment). */
+  comment(text: string): void {
+    if (this.#ended || this.#replaying) return;
+    this.#queue(text);
+  }
+
+  /** Writes this tick's batch; cuts the stream when the client reads too slowly. */
+  flush(): void {
+    if (this.#ended || this.#pending === "") return;
+    const text = this.#pending;
+    this.#pending = "";
+    this.#res.write(text);
+    this.#afterWrite();
+  }
+
+  /** Ends the response (the client may reconnect and resume). */
+  cut(why: StreamEnd): void {
+    if (this.#ended) return;
+    this.#end(why);
+    if (why === "slow" || why === "evicted") this.#res.destroy();
+    else this.#res.end();
+  }
+
+  #queue(text: string): void {
+    const wasEmpty = this.#pending === "";
+    this.#pending += text;
+    if (wasEmpty) this.#options.flusher.mark(this);
+  }
+
+  #afterWrite(): void {
+    if (this.#res.writableLength > this.#options.maxBufferedBytes) this.cut("slow");
+  }
+
+  /** Writes the backlog as the socket drains; goes live once caught up. */
+  readonly #pump = (): void => {
+    const { retention, session } = this.#options;
+    while (!this.#ended && this.#cursor < retention.last) {
+      const seq = this.#cursor + 1;
+      const body = retention.get(seq);
+      if (body === undefined) return this.cut("evicted"); // fell behind the buffer
+      this.#cursor = seq;
+      this.#options.counters.sent += 1;
+      this.#res.write(idLine(formatEventId(session, seq)) + body);
+      if (this.#res.writableLength >= REPLAY_CHUNK) {
+        this.#res.once("drain", this.#pump);
+        return;
+      }
+    }
+    this.#replaying = false;
+  };
+
+  #end(why: StreamEnd): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#pending = "";
+    this.#options.onEnd(this, why);
+  }
+}
