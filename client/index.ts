@@ -1,0 +1,13 @@
+/** sse-notif/client: the client of a hub, for browsers and Node. */
+export { defineNotifier, type KeyOf, type NotifierDef, type NotifOf } from "./contract.js";
+export {
+  createNotifClient,
+  type EventSourceConstructor,
+  type EventSourceLike,
+  type NotifClient,
+  type NotifClientOptions,
+  type NotifState,
+  type NotifStatus,
+} from "./client.js";
+export { RequestError } from "./listens.js";
+export type { SessionStatus } from "./protocol.js";

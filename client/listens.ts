@@ -1,0 +1,223 @@
+/**
+ * The client's listens: reference-counted per (notifier, key), kept in step
+ * with the server by one reconcile loop that batches changes and listens
+ * again to everything when the session is new. No I/O of its own: it calls
+ * `send`, which POSTs a batch and resolves to `"ok"`, `"session"` (the session
+ * is gone), or throws a `RequestError`.
+ */
+import type { NotifierDef } from "./contract.js";
+import type { ListenItem } from "./protocol.js";
+
+/** A refused request: the server's error code and message. */
+export class RequestError extends Error {
+  override readonly name = "RequestError";
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export type SendResult = "ok" | "session";
+export type Send = (
+  path: "/listen" | "/unlisten",
+  session: string,
+  items: ListenItem[],
+) => Promise<SendResult>;
+
+interface Waiter {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+interface Want {
+  readonly item: ListenItem;
+  count: number;
+  waiters: Waiter[];
+}
+
+export class Listens {
+  readonly #send: Send;
+  readonly #onSessionLost: () => void;
+  readonly #onNetworkError: (error: Error) => void;
+  readonly #desired = new Map<string, Want>();
+  /** What the server holds for the current session. */
+  readonly #acked = new Map<string, ListenItem>();
+  readonly #unlistenWaiters = new Map<string, Waiter[]>();
+  #session: string | undefined;
+  #scheduled = false;
+  #running = false;
+  #closed = false;
+
+  constructor(send: Send, onSessionLost: () => void, onNetworkError: (error: Error) => void) {
+    this.#send = send;
+    this.#onSessionLost = onSessionLost;
+    this.#onNetworkError = onNetworkError;
+  }
+
+  /** Topics wanted now (for tests and status). */
+  get size(): number {
+    return this.#desired.size;
+  }
+
+  /** A new session: the server holds nothing for it yet. */
+  useSession(session: string, fresh: boolean): void {
+    this.#session = session;
+    if (fresh) this.#acked.clear();
+    this.#schedule();
+  }
+
+  /** The session is gone (stream failed for good, or closed). */
+  dropSession(): void {
+    this.#session = undefined;
+    this.#acked.clear();
+  }
+
+  listen<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("sse-notif: the client is closed"));
+    const topic = `${def.name}:${def.keyId(key)}`;
+    let want = this.#desired.get(topic);
+    if (!want) {
+      want = { item: { notifier: def.name, key }, count: 0, waiters: [] };
+      this.#desired.set(topic, want);
+    }
+    want.count += 1;
+    if (this.#acked.has(topic)) return Promise.resolve();
+    const pending = want;
+    return new Promise<void>((resolve, reject) => {
+      pending.waiters.push({ resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  unlisten<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
+    const topic = `${def.name}:${def.keyId(key)}`;
+    const want = this.#desired.get(topic);
+    if (!want) return Promise.resolve();
+    want.count -= 1;
+    if (want.count > 0) return Promise.resolve();
+    this.#desired.delete(topic);
+    for (const waiter of want.waiters) waiter.resolve(); // unlistened before it was listened
+    if (!this.#acked.has(topic)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiters = this.#unlistenWaiters.get(topic) ?? [];
+      waiters.push({ resolve, reject });
+      this.#unlistenWaiters.set(topic, waiters);
+      this.#schedule();
+    });
+  }
+
+  /** Is this topic wanted (a handler may filter events on it)? */
+  wants(topic: string): boolean {
+    return this.#desired.has(topic);
+  }
+
+  close(): void {
+    this.#closed = true;
+    const error = new Error("sse-notif: the client is closed");
+    for (const want of this.#desired.values())
+      for (const waiter of want.waiters) waiter.reject(error);
+    for (const waiters of this.#unlistenWaiters.values())
+      for (const waiter of waiters) waiter.resolve();
+    this.#desired.clear();
+    this.#unlistenWaiters.clear();
+    this.#acked.clear();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#running || this.#closed) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      void this.#run();
+    });
+  }
+
+  /** Sends batches until the server holds exactly what is wanted. */
+  async #run(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      while (!this.#closed && this.#session !== undefined) {
+        const session = this.#session;
+        const add = [...this.#desired.keys()].filter((topic) => !this.#acked.has(topic));
+        const remove = [...this.#acked.keys()].filter((topic) => !this.#desired.has(topic));
+        if (add.length === 0 && remove.length === 0) break;
+        const ok =
+          add.length > 0
+            ? await this.#listenBatch(session, add)
+            : await this.#unlistenBatch(session, remove);
+        if (!ok) break;
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #listenBatch(session: string, topics: string[]): Promise<boolean> {
+    const items = topics.map((topic) => (this.#desired.get(topic) as Want).item);
+    try {
+      const result = await this.#send("/listen", session, items);
+      if (result === "session") return this.#lost(session);
+      if (session !== this.#session) return true; // a new session meanwhile: start over
+      topics.forEach((topic, i) => this.#confirm(topic, items[i] as ListenItem));
+      return true;
+    } catch (error) {
+      if (!(error instanceof RequestError)) return this.#networkError(error);
+      if (topics.length > 1) {
+        for (const topic of topics) await this.#listenBatch(session, [topic]);
+        return true; // one by one, to tell the refused item from the others
+      }
+      this.#refuse(topics[0] as string, error);
+      return true;
+    }
+  }
+
+  async #unlistenBatch(session: string, topics: string[]): Promise<boolean> {
+    const items = topics.map((topic) => this.#acked.get(topic) as ListenItem);
+    try {
+      const result = await this.#send("/unlisten", session, items);
+      if (result === "session") return this.#lost(session);
+    } catch (error) {
+      if (!(error instanceof RequestError)) return this.#networkError(error);
+    }
+    for (const topic of topics) {
+      this.#acked.delete(topic);
+      for (const waiter of this.#unlistenWaiters.get(topic) ?? []) waiter.resolve();
+      this.#unlistenWaiters.delete(topic);
+    }
+    return true;
+  }
+
+  #confirm(topic: string, item: ListenItem): void {
+    this.#acked.set(topic, item); // even if unlistened meanwhile: the loop then unlistens it
+    const want = this.#desired.get(topic);
+    if (!want) return;
+    const waiters = want.waiters;
+    want.waiters = [];
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  #refuse(topic: string, error: Error): void {
+    const want = this.#desired.get(topic);
+    if (!want) return;
+    this.#desired.delete(topic);
+    for (const waiter of want.waiters) waiter.reject(error);
+  }
+
+  #lost(session: string): boolean {
+    if (session === this.#session) {
+      this.dropSession();
+      this.#onSessionLost();
+    }
+    return false;
+  }
+
+  #networkError(error: unknown): boolean {
+    this.#onNetworkError(error instanceof Error ? error : new Error(String(error)));
+    setTimeout(() => this.#schedule(), 1_000);
+    return false;
+  }
+}
