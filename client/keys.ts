@@ -32,7 +32,12 @@ function writeObject(value: object, seen: Set<object>): string {
   seen.add(value);
   let text: string;
   if (Array.isArray(value)) {
-    text = `[${value.map((item) => write(item, seen)).join(",")}]`;
+    const items: string[] = [];
+    for (let i = 0; i < value.length; i += 1) {
+      const item: unknown = value[i];
+      items.push(item === undefined ? "null" : write(item, seen)); // holes too, as JSON.stringify does
+    }
+    text = `[${items.join(",")}]`;
   } else {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {

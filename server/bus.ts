@@ -89,7 +89,9 @@ export function inProcessBus(broker?: InProcessBroker): Bus {
     },
     async subscribe(channel, onMessage) {
       if (closed) throw new Error("sse-notif: the bus is closed");
-      const remove = broker ? broker.subscribe(channel, onMessage) : () => {};
+      // a fresh function per subscription, so that a stale unsubscribe removes only its own
+      const handler = (message: string) => onMessage(message);
+      const remove = broker ? broker.subscribe(channel, handler) : () => {};
       subscriptions.add(remove);
       return async () => {
         subscriptions.delete(remove);

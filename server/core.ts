@@ -91,8 +91,7 @@ export class HubCore<Identity> {
       session = old;
       status = plan.type;
       cursor = plan.type === "gap" ? plan.lastEvicted : last.seq;
-      if (plan.type === "gap")
-        this.dropped += plan.lastEvicted - Math.max(last.seq, session.written);
+      if (plan.type === "gap") this.dropped += plan.lastEvicted - last.seq;
     } else {
       if (req.destroyed) return;
       session = new Session(

@@ -107,13 +107,18 @@ export class Stream {
     this.#queue(text);
   }
 
-  /** Writes this tick's batch; cuts the stream when the client reads too slowly. */
+  /**
+   * Writes this tick's batch, unless the bytes of earlier writes still wait
+   * past `maxBufferedBytes`: then the client reads too slowly and is cut (it
+   * resumes from its last event). So at most `maxBufferedBytes` plus one
+   * tick's batch ever wait in memory for a stream.
+   */
   flush(): void {
     if (this.#ended || this.#pending === "") return;
+    if (this.#res.writableLength > this.#options.maxBufferedBytes) return this.cut("slow");
     const text = this.#pending;
     this.#pending = "";
     this.#res.write(text);
-    this.#afterWrite();
   }
 
   /** Ends the response (the client may reconnect and resume). */
@@ -128,10 +133,6 @@ export class Stream {
     const wasEmpty = this.#pending === "";
     this.#pending += text;
     if (wasEmpty) this.#options.flusher.mark(this);
-  }
-
-  #afterWrite(): void {
-    if (this.#res.writableLength > this.#options.maxBufferedBytes) this.cut("slow");
   }
 
   /** Writes the backlog as the socket drains; goes live once caught up. */
