@@ -262,7 +262,8 @@ export function createNotifClient(options: NotifClientOptions): NotifClient {
       const name = def.name;
       let set = handlers.get(name);
       if (!set) {
-        handlers.set(name, (set = new Set()));
+        set = new Set();
+        handlers.set(name, set);
         if (source) subscribeName(source, name);
       }
       const wrapped = handler as (key: unknown, value: unknown) => void;

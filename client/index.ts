@@ -1,5 +1,5 @@
 /** sse-notif/client: the client of a hub, for browsers and Node. */
-export { defineNotifier, type KeyOf, type NotifierDef, type NotifOf } from "./contract.js";
+
 export {
   createNotifClient,
   type EventSourceConstructor,
@@ -9,5 +9,6 @@ export {
   type NotifState,
   type NotifStatus,
 } from "./client.js";
+export { defineNotifier, type KeyOf, type NotifierDef, type NotifOf } from "./contract.js";
 export { RequestError } from "./listens.js";
 export type { SessionStatus } from "./protocol.js";

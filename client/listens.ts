@@ -162,7 +162,7 @@ export class Listens {
       const result = await this.#send("/listen", session, items);
       if (result === "session") return this.#lost(session);
       if (session !== this.#session) return true; // a new session meanwhile: start over
-      topics.forEach((topic, i) => this.#confirm(topic, items[i] as ListenItem));
+      for (const [i, topic] of topics.entries()) this.#confirm(topic, items[i] as ListenItem);
       return true;
     } catch (error) {
       if (!(error instanceof RequestError)) return this.#networkError(error);

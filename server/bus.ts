@@ -54,11 +54,15 @@ export class InProcessBroker {
   /** Adds a handler; returns the function that removes it. */
   subscribe(channel: string, handler: (message: string) => void): () => void {
     let handlers = this.#channels.get(channel);
-    if (!handlers) this.#channels.set(channel, (handlers = new Set()));
+    if (!handlers) {
+      handlers = new Set();
+      this.#channels.set(channel, handlers);
+    }
     handlers.add(handler);
     return () => {
       handlers.delete(handler);
-      if (handlers.size === 0) this.#channels.delete(channel);
+      if (handlers.size === 0 && this.#channels.get(channel) === handlers)
+        this.#channels.delete(channel);
     };
   }
 

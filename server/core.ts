@@ -15,7 +15,7 @@ import {
 import { NotifError, toError } from "./errors.js";
 import { eventBody, idLine, retryFrame } from "./frames.js";
 import { Interest } from "./interest.js";
-import { parseTopicMessage, topicChannel, type TopicMessage } from "./messages.js";
+import { parseTopicMessage, type TopicMessage, topicChannel } from "./messages.js";
 import type { Delivery } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
 import { Registry } from "./registry.js";
@@ -187,7 +187,8 @@ export class HubCore<Identity> {
     }
     switch (message.type) {
       case "notify":
-        return delivery.deliver(topic, message.key, message.value, message.notfor);
+        delivery.deliver(topic, message.key, message.value, message.notfor);
+        return;
       case "unlistenIdentity": {
         const listeners = this.registry.listeners(topic)?.byIdentity.get(message.identity);
         for (const session of [...(listeners ?? [])]) this.unlisten(session, [topic]);

@@ -79,36 +79,51 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     const listeners = this.#host.listeners(topic);
     if (!listeners) return;
     const keyJson = JSON.stringify(key);
-    const prepare = this.options.prepare;
-    if (!prepare) {
-      const body = this.#body(keyJson, value, topic);
-      if (body === undefined) return;
-      if (!this.#queues.has(topic)) return this.#send(listeners.sessions, topic, body, exclusion);
-      const sessions = [...listeners.sessions];
-      return this.#schedule(topic, {
-        pending: 0,
-        run: () => this.#send(sessions, topic, body, exclusion),
-      });
+    if (this.options.prepare)
+      this.#deliverPrepared(topic, key, keyJson, value, exclusion, listeners);
+    else this.#deliverSimple(topic, keyJson, value, exclusion, listeners.sessions);
+  }
+
+  /** Without `prepare`: one body for everyone, serialised once. */
+  #deliverSimple(
+    topic: string,
+    keyJson: string,
+    value: ServerNotif,
+    exclusion: Exclusion,
+    sessions: Set<Session>,
+  ): void {
+    const body = this.#body(keyJson, value, topic);
+    if (body === undefined) return;
+    if (!this.#queues.has(topic)) {
+      this.#send(sessions, topic, body, exclusion);
+      return;
     }
+    const snapshot = [...sessions]; // behind async work on this key: keep its order
+    this.#schedule(topic, { pending: 0, run: () => this.#send(snapshot, topic, body, exclusion) });
+  }
+
+  /** With `prepare`: one call and one body per distinct identity; async results keep key order. */
+  #deliverPrepared(
+    topic: string,
+    key: Key,
+    keyJson: string,
+    value: ServerNotif,
+    exclusion: Exclusion,
+    listeners: { byIdentity: Map<string, Set<Session>> },
+  ): void {
+    const prepare = this.options.prepare as NonNullable<typeof this.options.prepare>;
     const results: { sessions: Session[]; result: unknown }[] = [];
-    let pending = 0;
     for (const [identityId, group] of listeners.byIdentity) {
       if (identityId === exclusion.identity) continue;
       const sessions = [...group];
-      const first = sessions[0];
-      if (!first) continue;
-      let result: unknown;
       try {
-        result = prepare(first.identity as Identity, value, key);
+        results.push({ sessions, result: prepare(sessions[0]?.identity as Identity, value, key) });
       } catch (error) {
         this.#prepareFailed(error, topic, identityId);
-        continue;
       }
-      if (isThenable(result)) pending += 1;
-      results.push({ sessions, result });
     }
     const job: Job = {
-      pending,
+      pending: 0,
       run: () => {
         for (const { sessions, result } of results) {
           if (result === undefined) continue;
@@ -119,26 +134,26 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     };
     for (const entry of results) {
       if (!isThenable(entry.result)) continue;
-      entry.result.then(
-        (value) => {
-          entry.result = value;
-          job.pending -= 1;
-          this.#drain(topic);
-        },
-        (error) => {
-          this.#prepareFailed(error, topic, entry.sessions[0]?.identityId ?? "");
-          entry.result = undefined;
-          job.pending -= 1;
-          this.#drain(topic);
-        },
-      );
+      job.pending += 1;
+      const settle = (result: unknown) => {
+        entry.result = result;
+        job.pending -= 1;
+        this.#drain(topic);
+      };
+      entry.result.then(settle, (error) => {
+        this.#prepareFailed(error, topic, entry.sessions[0]?.identityId ?? "");
+        settle(undefined);
+      });
     }
     this.#schedule(topic, job);
   }
 
   #schedule(topic: string, job: Job): void {
     const queue = this.#queues.get(topic);
-    if (!queue && job.pending === 0) return job.run();
+    if (!queue && job.pending === 0) {
+      job.run();
+      return;
+    }
     if (queue) queue.push(job);
     else this.#queues.set(topic, [job]);
     this.#drain(topic);

@@ -84,175 +84,207 @@ function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
  * While Redis is unreachable: `status()` is `"degraded"`, the first error of
  * the outage goes to `onError`, `publish` rejects at once (no offline queue),
  * and `subscribe` records the channel and resolves without waiting: every
- * recorded channel is subscribed again as soon as Redis is back, so the hub
- * need not retry. `subscribe` rejects only after `close()` or when Redis
- * refuses the command (an ACL, say); the channel is then not recorded.
+ * recorded channel is subscribed as soon as Redis is back, so the hub need not
+ * retry. `subscribe` rejects only after `close()` or when Redis refuses the
+ * command (an ACL, say); the channel is then not recorded.
  *
- * Redis Cluster is not supported yet: pass a standalone (or Sentinel-fronted)
- * Redis. Classic pub/sub does work on a cluster, broadcast to every node.
+ * Redis Cluster clients (`createCluster`) are refused for now. A plain `url`
+ * naming one cluster node works, as classic pub/sub is broadcast to every
+ * node of a cluster, but without failover.
  *
  * @example
  * import { redisBus } from "sse-notif/redis";
  * const hub = createHub({ bus: redisBus({ url: process.env.REDIS_URL }) });
  */
 export function redisBus(options: RedisBusOptions = {}): Bus {
-  const prefix = options.prefix ?? "sse-notif:";
-  const timeout = options.timeout ?? 1_000;
-  const maxDelay = options.maxReconnectDelay ?? 2_000;
-  const reconnectStrategy = (retries: number) =>
-    Math.min(50 * 2 ** Math.min(retries, 16), maxDelay) + Math.floor(Math.random() * 50);
-  const open = (): Connection => {
-    // fresh objects each time: node-redis merges the URL into `socket` in place
-    const settings = {
-      disableOfflineQueue: true,
-      socket: { ...options.client?.options?.socket, reconnectStrategy },
+  if (options.client && "masters" in options.client) {
+    throw new TypeError("sse-notif: redisBus does not support Redis Cluster clients yet");
+  }
+  return new RedisBus(options);
+}
+
+class RedisBus implements Bus {
+  readonly kind = "shared";
+  readonly #prefix: string;
+  readonly #timeout: number;
+  readonly #pub: Connection;
+  readonly #sub: Connection;
+  /** Channels (prefixed) the hub wants: the truth that Redis is brought back to after outages. */
+  readonly #wanted = new Map<string, Subscription>();
+  #context: BusContext | undefined;
+  #status: BusStatus = "degraded";
+  #outageReported = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  /** Ends `start()` once both connections are ready or the first error came. */
+  #wake: (() => void) | undefined;
+
+  constructor(options: RedisBusOptions) {
+    this.#prefix = options.prefix ?? "sse-notif:";
+    this.#timeout = options.timeout ?? 1_000;
+    const maxDelay = options.maxReconnectDelay ?? 2_000;
+    const reconnectStrategy = (retries: number) =>
+      Math.min(50 * 2 ** Math.min(retries, 16), maxDelay) + Math.floor(Math.random() * 50);
+    const open = (): Connection => {
+      // fresh objects each time: node-redis merges the URL into `socket` in place
+      const settings = {
+        disableOfflineQueue: true,
+        socket: { ...options.client?.options?.socket, reconnectStrategy },
+      };
+      const { client, url } = options;
+      return (
+        client ? client.duplicate(settings) : createClient({ ...settings, url })
+      ) as Connection;
     };
-    const { client, url } = options;
-    return (client ? client.duplicate(settings) : createClient({ ...settings, url })) as Connection;
-  };
-  const pub = open();
-  const sub = open();
-  const wanted = new Map<string, Subscription>();
-  let context: BusContext | undefined;
-  let status: BusStatus = "degraded";
-  let outageReported = false;
-  let closed = false;
-  let closing: Promise<void> | undefined;
-  let wake: (() => void) | undefined;
-
-  const report = (error: Error, details: object) => context?.onError(error, details);
-
-  const closedError = () => new NotifError("unavailable", "the Redis bus is closed");
-
-  function update(): void {
-    const next: BusStatus = !closed && pub.isReady && sub.isReady ? "ok" : "degraded";
-    if (next === "ok") wake?.();
-    if (next === status) return;
-    status = next;
-    if (next === "ok") outageReported = false;
-    context?.onStatus(next);
+    this.#pub = open();
+    this.#sub = open();
   }
 
-  function onConnectionError(connection: string) {
-    return (error: Error) => {
-      update();
-      wake?.();
-      if (closed || outageReported) return;
-      if (status === "degraded") outageReported = true;
-      report(error, { during: "redis connection", connection });
-    };
+  status(): BusStatus {
+    return this.#status;
   }
 
-  const dispatch: Listener = (message, channel) => {
-    const subscription = wanted.get(channel);
+  async start(context: BusContext): Promise<void> {
+    if (this.#context || this.#closed) return;
+    this.#context = context;
+    this.#watch(this.#pub, "publisher");
+    this.#watch(this.#sub, "subscriber");
+    this.#sub.on("ready", () => this.#reconcile());
+    const settled = new Promise<void>((resolve) => {
+      this.#wake = resolve;
+    });
+    for (const connection of [this.#pub, this.#sub]) {
+      connection.connect().catch((error) => this.#report(error, { during: "redis connect" }));
+    }
+    await settled; // both ready, or the first error (then reconnecting in the background)
+    this.#wake = undefined;
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    if (this.#closed) throw closedError();
+    if (!this.#pub.isReady) {
+      throw new NotifError("unavailable", `Redis is unreachable: not published on ${channel}`);
+    }
+    try {
+      await bounded(this.#pub.publish(this.#prefix + channel, message), this.#timeout, "PUBLISH");
+    } catch (error) {
+      throw new NotifError("unavailable", `Redis publish on ${channel} failed`, { cause: error });
+    }
+  }
+
+  async subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+  ): Promise<() => Promise<void>> {
+    if (this.#closed) throw closedError();
+    const name = this.#prefix + channel;
+    const subscription: Subscription = { onMessage };
+    this.#wanted.set(name, subscription);
+    const unsubscribe = () => this.#unsubscribe(name, subscription);
+    if (!this.#sub.isReady) return unsubscribe; // recorded: #reconcile() subscribes it
+    try {
+      await bounded(this.#sub.subscribe(name, this.#dispatch), this.#timeout, "SUBSCRIBE");
+    } catch (error) {
+      if (this.#closed) throw closedError();
+      // lost the connection or no answer in time: still recorded, #reconcile() will see to it
+      if (!this.#sub.isReady || error instanceof NotifError) return unsubscribe;
+      if (this.#wanted.get(name) === subscription) this.#wanted.delete(name);
+      throw new NotifError("unavailable", `Redis refused to subscribe to ${channel}`, {
+        cause: error,
+      });
+    }
+    return unsubscribe;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      this.#wake?.();
+      const known = this.#sub.getPubSubListeners("CHANNELS").keys();
+      const channels = [...new Set([...this.#wanted.keys(), ...known])];
+      this.#wanted.clear();
+      await Promise.all([this.#shut(this.#pub, []), this.#shut(this.#sub, channels)]);
+      this.#update();
+    })();
+    return this.#closing;
+  }
+
+  async #unsubscribe(name: string, subscription: Subscription): Promise<void> {
+    if (this.#wanted.get(name) !== subscription) return; // stale, or closed
+    this.#wanted.delete(name);
+    if (!this.#sub.isReady) return; // #reconcile() drops it at reconnection
+    await bounded(this.#sub.unsubscribe(name, this.#dispatch), this.#timeout, "UNSUBSCRIBE").catch(
+      () => {}, // #dispatch already ignores the channel; #reconcile() retries after an outage
+    );
+  }
+
+  readonly #dispatch: Listener = (message, channel) => {
+    const subscription = this.#wanted.get(channel);
     if (!subscription) return;
     try {
       subscription.onMessage(message);
     } catch (error) {
-      report(toError(error), { during: "bus message handler", channel });
+      this.#report(error, { during: "bus message handler", channel });
     }
   };
 
-  /** Brings Redis in line with `wanted` after a (re)connection; node-redis resubscribed what it knew. */
-  function reconcile(): void {
+  /** After a (re)connection: node-redis resubscribed what it knew; this adds and drops the rest. */
+  #reconcile(): void {
+    const sub = this.#sub;
     const background = (promise: Promise<void>, channel: string) =>
       promise.catch((error) => {
-        if (sub.isReady) report(toError(error), { during: "resubscribe", channel });
+        if (sub.isReady) this.#report(error, { during: "resubscribe", channel });
       });
-    for (const channel of wanted.keys()) background(sub.subscribe(channel, dispatch), channel);
+    for (const channel of this.#wanted.keys()) {
+      background(sub.subscribe(channel, this.#dispatch), channel);
+    }
     for (const channel of [...sub.getPubSubListeners("CHANNELS").keys()]) {
-      if (!wanted.has(channel)) background(sub.unsubscribe(channel, dispatch), channel);
+      if (!this.#wanted.has(channel)) background(sub.unsubscribe(channel, this.#dispatch), channel);
     }
   }
 
-  function watch(connection: Connection, name: string): void {
-    connection.on("error", onConnectionError(name));
+  #watch(connection: Connection, name: string): void {
+    const update = () => this.#update();
     connection.on("ready", update);
     connection.on("end", update);
     connection.on("reconnecting", update);
+    // without an 'error' listener node-redis errors would crash the process
+    connection.on("error", (error) => {
+      this.#update();
+      this.#wake?.();
+      if (this.#closed || this.#outageReported) return;
+      if (this.#status === "degraded") this.#outageReported = true; // one report per outage
+      this.#report(error, { during: "redis connection", connection: name });
+    });
   }
 
-  async function shut(connection: Connection, channels: string[]): Promise<void> {
+  #update(): void {
+    const next = !this.#closed && this.#pub.isReady && this.#sub.isReady ? "ok" : "degraded";
+    if (next === "ok") this.#wake?.();
+    if (next === this.#status) return;
+    this.#status = next;
+    if (next === "ok") this.#outageReported = false;
+    this.#context?.onStatus(next);
+  }
+
+  #report(error: unknown, context: object): void {
+    this.#context?.onError(toError(error), context);
+  }
+
+  async #shut(connection: Connection, channels: string[]): Promise<void> {
     if (!connection.isOpen) return;
     try {
       if (!connection.isReady) throw closedError();
-      if (channels.length > 0)
-        await bounded(connection.unsubscribe(channels), timeout, "UNSUBSCRIBE");
-      await bounded(connection.close(), timeout, "QUIT");
+      if (channels.length > 0) {
+        await bounded(connection.unsubscribe(channels), this.#timeout, "UNSUBSCRIBE");
+      }
+      await bounded(connection.close(), this.#timeout, "QUIT");
     } catch {
       if (connection.isOpen) connection.destroy();
     }
   }
+}
 
-  return {
-    kind: "shared",
-    status: () => status,
-
-    async start(busContext) {
-      if (context || closed) return;
-      context = busContext;
-      watch(pub, "publisher");
-      watch(sub, "subscriber");
-      sub.on("ready", reconcile);
-      const settled = new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      for (const connection of [pub, sub]) {
-        connection.connect().catch((error) => report(toError(error), { during: "redis connect" }));
-      }
-      await settled; // both ready, or the first error (then reconnecting in the background)
-      wake = undefined;
-    },
-
-    async publish(channel, message) {
-      if (closed) throw closedError();
-      if (!pub.isReady) {
-        throw new NotifError("unavailable", `Redis is unreachable: not published on ${channel}`);
-      }
-      try {
-        await bounded(pub.publish(prefix + channel, message), timeout, "PUBLISH");
-      } catch (error) {
-        throw new NotifError("unavailable", `Redis publish on ${channel} failed`, { cause: error });
-      }
-    },
-
-    async subscribe(channel, onMessage) {
-      if (closed) throw closedError();
-      const name = prefix + channel;
-      const subscription: Subscription = { onMessage };
-      wanted.set(name, subscription);
-      const unsubscribe = async () => {
-        if (wanted.get(name) !== subscription) return;
-        wanted.delete(name);
-        if (!sub.isReady || closed) return; // reconcile() drops it at reconnection
-        await bounded(sub.unsubscribe(name, dispatch), timeout, "UNSUBSCRIBE").catch(() => {});
-      };
-      if (!sub.isReady) return unsubscribe; // recorded: reconcile() subscribes it
-      try {
-        await bounded(sub.subscribe(name, dispatch), timeout, "SUBSCRIBE");
-      } catch (error) {
-        if (closed) throw closedError();
-        if (!sub.isReady || error instanceof NotifError) return unsubscribe; // lost the connection
-        if (wanted.get(name) === subscription) wanted.delete(name);
-        throw new NotifError("unavailable", `Redis refused to subscribe to ${channel}`, {
-          cause: error,
-        });
-      }
-      return unsubscribe;
-    },
-
-    close() {
-      closing ??= (async () => {
-        closed = true;
-        wake?.();
-        const channels = [
-          ...new Set([...wanted.keys(), ...sub.getPubSubListeners("CHANNELS").keys()]),
-        ];
-        wanted.clear();
-        await Promise.all([shut(pub, []), shut(sub, channels)]);
-        update();
-      })();
-      return closing;
-    },
-  };
+function closedError(): NotifError {
+  return new NotifError("unavailable", "the Redis bus is closed");
 }

@@ -62,9 +62,9 @@ export class Registry<S extends Member> {
     if (this.#sessions.has(session.id))
       throw new Error(`session ${session.id} is already registered`);
     this.#sessions.set(session.id, session);
-    let same = this.#identities.get(session.identityId);
-    if (!same) this.#identities.set(session.identityId, (same = new Set()));
-    same.add(session);
+    const same = this.#identities.get(session.identityId);
+    if (same) same.add(session);
+    else this.#identities.set(session.identityId, new Set([session]));
   }
 
   /** Removes a session and all its listens; returns the topics left without listener. */
@@ -86,11 +86,14 @@ export class Registry<S extends Member> {
     if (session.topics.has(topic)) return false;
     let entry = this.#topics.get(topic);
     const created = entry === undefined;
-    if (!entry) this.#topics.set(topic, (entry = { sessions: new Set(), byIdentity: new Map() }));
+    if (!entry) {
+      entry = { sessions: new Set(), byIdentity: new Map() };
+      this.#topics.set(topic, entry);
+    }
     entry.sessions.add(session);
-    let group = entry.byIdentity.get(session.identityId);
-    if (!group) entry.byIdentity.set(session.identityId, (group = new Set()));
-    group.add(session);
+    const group = entry.byIdentity.get(session.identityId);
+    if (group) group.add(session);
+    else entry.byIdentity.set(session.identityId, new Set([session]));
     session.topics.add(topic);
     this.#listens += 1;
     return created;

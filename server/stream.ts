@@ -95,7 +95,10 @@ export class Stream {
   /** Queues event `seq` (just pushed to the retention buffer) for this tick's write. */
   offer(seq: number, body: string): void {
     if (this.#ended || this.#replaying) return; // the pump will reach it
-    if (seq !== this.#cursor + 1) return this.cut("evicted");
+    if (seq !== this.#cursor + 1) {
+      this.cut("evicted");
+      return;
+    }
     this.#cursor = seq;
     this.#options.counters.sent += 1;
     this.#queue(idLine(formatEventId(this.#options.session, seq)) + body);
@@ -115,7 +118,10 @@ export class Stream {
    */
   flush(): void {
     if (this.#ended || this.#pending === "") return;
-    if (this.#res.writableLength > this.#options.maxBufferedBytes) return this.cut("slow");
+    if (this.#res.writableLength > this.#options.maxBufferedBytes) {
+      this.cut("slow");
+      return;
+    }
     const text = this.#pending;
     this.#pending = "";
     this.#res.write(text);
@@ -141,7 +147,10 @@ export class Stream {
     while (!this.#ended && this.#cursor < retention.last) {
       const seq = this.#cursor + 1;
       const body = retention.get(seq);
-      if (body === undefined) return this.cut("evicted"); // fell behind the buffer
+      if (body === undefined) {
+        this.cut("evicted"); // fell behind the buffer: the client resumes with a gap
+        return;
+      }
       this.#cursor = seq;
       this.#options.counters.sent += 1;
       this.#res.write(idLine(formatEventId(session, seq)) + body);

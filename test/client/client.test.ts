@@ -48,7 +48,7 @@ describe("createNotifClient", () => {
     ]);
     expect(posts).to.have.length(1);
     expect(posts[0]?.path).to.equal("/notif/listen");
-    expect((posts[0]?.body as { items: unknown[] }).items).to.deep.equal([
+    expect((posts[0]!.body as { items: unknown[] }).items).to.deep.equal([
       { notifier: "chat", key: { room: "a" } },
       { notifier: "chat", key: { room: "b" } },
     ]);
