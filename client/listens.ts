@@ -165,7 +165,7 @@ export class Listens {
       for (const [i, topic] of topics.entries()) this.#confirm(topic, items[i] as ListenItem);
       return true;
     } catch (error) {
-      if (!(error instanceof RequestError)) return this.#networkError(error);
+      if (!(error instanceof RequestError) || error.status >= 500) return this.#networkError(error);
       if (topics.length > 1) {
         for (const topic of topics) await this.#listenBatch(session, [topic]);
         return true; // one by one, to tell the refused item from the others
@@ -181,7 +181,7 @@ export class Listens {
       const result = await this.#send("/unlisten", session, items);
       if (result === "session") return this.#lost(session);
     } catch (error) {
-      if (!(error instanceof RequestError)) return this.#networkError(error);
+      if (!(error instanceof RequestError) || error.status >= 500) return this.#networkError(error);
     }
     for (const topic of topics) {
       this.#acked.delete(topic);

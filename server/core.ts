@@ -19,6 +19,8 @@ import { parseTopicMessage, type TopicMessage, topicChannel } from "./messages.j
 import type { Delivery } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
 import { Registry } from "./registry.js";
+import { nodeOf, Remote } from "./remote.js";
+import { applyRequest, type SessionRequest } from "./requests.js";
 import { planResume } from "./retention.js";
 import { Session } from "./session.js";
 import { Flusher, Stream, type StreamEnd } from "./stream.js";
@@ -45,6 +47,10 @@ export class HubCore<Identity> {
   readonly deliveries = new Map<string, AnyDelivery>();
   readonly flusher = new Flusher();
   readonly interest: Interest;
+  /** Requests to and from other nodes; absent on a local bus. */
+  readonly remote: Remote | undefined;
+  /** Settles once the bus is started (faults go to onError). */
+  readonly started: Promise<void>;
   readonly #detached = new Set<Session<Identity>>();
   readonly #timers: NodeJS.Timeout[] = [];
   streams = 0;
@@ -55,6 +61,17 @@ export class HubCore<Identity> {
   constructor(options: ResolvedOptions<Identity>) {
     this.options = options;
     this.interest = new Interest(options.bus, topicChannel, this.#onTopicMessage, options.onError);
+    this.remote =
+      options.bus.kind === "shared"
+        ? new Remote({
+            nodeId: this.nodeId,
+            bus: options.bus,
+            timeout: options.requestTimeout,
+            apply: (request) => applyRequest(this, request),
+            onError: options.onError,
+          })
+        : undefined;
+    this.started = this.#start();
     const sweepEvery = Math.max(10, Math.min(1_000, Math.floor(options.sessionTimeout / 4)));
     this.#timers.push(setInterval(() => this.#sweep(), sweepEvery).unref());
     this.#timers.push(setInterval(() => this.#heartbeat(), options.heartbeat).unref());
@@ -68,6 +85,41 @@ export class HubCore<Identity> {
         cause: error,
       });
     }
+  }
+
+  async #start(): Promise<void> {
+    const { bus, onError } = this.options;
+    try {
+      await bus.start({ nodeId: this.nodeId, onError, onStatus: () => {} });
+      await this.remote?.start();
+    } catch (error) {
+      onError(toError(error), { during: "bus start" });
+    }
+  }
+
+  /** Could some node hold this session? */
+  reachable(session: SessionId): boolean {
+    return this.registry.session(session) !== undefined || this.#remoteNode(session) !== undefined;
+  }
+
+  /** Applies a request where the session lives: here, or on its node through the bus. */
+  async route(request: SessionRequest): Promise<void> {
+    if (this.registry.session(request.session)) return applyRequest(this, request);
+    const node = this.#remoteNode(request.session);
+    if (node === undefined || !this.remote) {
+      throw new NotifError(
+        "unknown_session",
+        "no such live session: open a new stream with GET /events",
+      );
+    }
+    await this.started;
+    return this.remote.request(node, request);
+  }
+
+  #remoteNode(session: SessionId): string | undefined {
+    if (!this.remote) return undefined;
+    const node = nodeOf(session);
+    return node !== "" && node !== this.nodeId ? node : undefined;
   }
 
   /** Serves `GET /events` for a client of this identity. */
@@ -203,6 +255,7 @@ export class HubCore<Identity> {
     for (const timer of this.#timers) clearInterval(timer);
     for (const session of [...this.registry.sessions()]) this.endSession(session, "closing");
     await this.interest.clear();
+    await this.remote?.close();
     await this.options.bus.close();
   }
 

@@ -2,7 +2,7 @@
 import type { Request, Router } from "express";
 import type { NotifierDef } from "../client/contract.js";
 import { canonicalJson } from "../client/keys.js";
-import { SESSION_HEADER } from "../client/protocol.js";
+import { isSessionId, SESSION_HEADER } from "../client/protocol.js";
 import type { BusStatus } from "./bus.js";
 import { HubCore } from "./core.js";
 import { NotifError, toError } from "./errors.js";
@@ -74,9 +74,6 @@ export interface Hub<Identity> {
 export function createHub<Identity = null>(options: HubOptions<Identity> = {}): Hub<Identity> {
   const core = new HubCore<Identity>(resolveOptions(options));
   const bus = core.options.bus;
-  const started = bus
-    .start({ nodeId: core.nodeId, onError: core.options.onError, onStatus: () => {} })
-    .catch((error) => core.options.onError(toError(error), { during: "bus start" }));
   let router: Router | undefined;
 
   function sessionOf(req: Request): string | undefined {
@@ -110,15 +107,15 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
     });
     core.deliveries.set(def.name, delivery);
     const topic = (key: Key) => topicOf(def.name, def.keyId(key));
-    const local = (sessionId: string) => {
-      const session = core.registry.session(sessionId as never);
-      if (!session)
-        throw new NotifError("unknown_session", `no live session ${sessionId} on this node`);
-      return session;
+    /** A trusted request from server code, routed to the node holding the session. */
+    const request = async (op: "listen" | "unlisten", sessionId: string, key: Key) => {
+      if (!isSessionId(sessionId))
+        throw new TypeError(`sse-notif: ${JSON.stringify(sessionId)} is not a session id`);
+      return core.route({ op, session: sessionId, items: [{ notifier: def.name, key }] });
     };
     const publish = async (message: object, key: Key) => {
       if (bus.kind === "local") return;
-      await started;
+      await core.started;
       try {
         await bus.publish(
           topicChannel(topic(key)),
@@ -141,12 +138,8 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
         delivery.deliver(topic(key), key, value, exclusion);
         await publish({ type: "notify", notifier: def.name, key, value, notfor: exclusion }, key);
       },
-      async listen(sessionId, key) {
-        await core.listen(local(sessionId), [{ delivery, key, topic: topic(key) }]);
-      },
-      async unlisten(sessionId, key) {
-        core.unlisten(local(sessionId), [topic(key)]);
-      },
+      listen: (sessionId, key) => request("listen", sessionId, key),
+      unlisten: (sessionId, key) => request("unlisten", sessionId, key),
       async unlistenIdentity(identity, key) {
         const identityId = canonicalJson(identity);
         core.applyTopicMessage({

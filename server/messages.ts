@@ -3,7 +3,9 @@
  * a node drops its own echo. Parsing is strict: a malformed message is
  * refused (and reported by the hub), never trusted.
  */
+import { type ErrorCode, isSessionId } from "../client/protocol.js";
 import type { Exclusion } from "./notifier.js";
+import type { SessionRequest } from "./requests.js";
 
 /** A server notification, published once on its topic's channel. */
 export interface NotifyMessage {
@@ -67,5 +69,62 @@ export function parseTopicMessage(text: string): TopicMessage {
       return value as unknown as UnlistenIdentityMessage;
     default:
       throw new TypeError(`unknown bus message type ${JSON.stringify(value.type)}`);
+  }
+}
+
+/** A request on a session, sent to the node that holds it. */
+export interface RequestMessage {
+  readonly type: "request";
+  readonly node: string;
+  readonly id: number;
+  readonly request: SessionRequest;
+}
+
+/** The answer to a {@link RequestMessage}: nothing, or the error to answer the client with. */
+export interface ReplyMessage {
+  readonly type: "reply";
+  readonly node: string;
+  readonly id: number;
+  readonly error?: { readonly code: ErrorCode; readonly message: string };
+}
+
+export type NodeMessage = RequestMessage | ReplyMessage;
+
+const OPS = new Set(["listen", "unlisten", "close"]);
+
+function isSessionRequest(value: unknown): value is SessionRequest {
+  if (!isRecord(value) || !OPS.has(value.op as string) || !isSessionId(value.session)) return false;
+  if (value.identityId !== undefined && typeof value.identityId !== "string") return false;
+  return (
+    Array.isArray(value.items) &&
+    value.items.every(
+      (item) => isRecord(item) && typeof item.notifier === "string" && "key" in item,
+    )
+  );
+}
+
+/** Parses a node channel message; throws a `TypeError` saying what is wrong. */
+export function parseNodeMessage(text: string): NodeMessage {
+  const value: unknown = JSON.parse(text);
+  if (!isRecord(value) || typeof value.node !== "string" || !Number.isSafeInteger(value.id)) {
+    throw new TypeError("node message without node or id");
+  }
+  switch (value.type) {
+    case "request":
+      if (!isSessionRequest(value.request))
+        throw new TypeError("request message with a bad request");
+      return value as unknown as RequestMessage;
+    case "reply": {
+      const error = value.error;
+      if (
+        error !== undefined &&
+        !(isRecord(error) && typeof error.code === "string" && typeof error.message === "string")
+      ) {
+        throw new TypeError("reply message with a bad error");
+      }
+      return value as unknown as ReplyMessage;
+    }
+    default:
+      throw new TypeError(`unknown node message type ${JSON.stringify(value.type)}`);
   }
 }

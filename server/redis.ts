@@ -3,7 +3,7 @@
  * reconnecting forever with a capped backoff. Redis being down is a status,
  * never an exception thrown at the hub.
  */
-import { createClient } from "redis";
+import { createClient, type RedisClientType } from "redis";
 import type { Bus, BusContext, BusStatus } from "./bus.js";
 import { NotifError, toError } from "./errors.js";
 
@@ -22,7 +22,8 @@ export interface RedisBusOptions {
   url?: string;
   /**
    * A node-redis client whose settings the bus copies with `duplicate()`. The bus never
-   * connects, uses or closes it: it opens and closes two duplicates of its own.
+   * connects, uses or closes it: it opens and closes two duplicates of its own, with
+   * the bus's reconnection strategy and no offline queue.
    * @default undefined (a client is made from `url`)
    */
   client?: RedisClientLike;
@@ -36,33 +37,19 @@ export interface RedisBusOptions {
    * @default 1_000
    */
   timeout?: number;
-  /**
-   * Longest wait between two reconnection attempts, in milliseconds.
-   * @default 2_000
-   */
-  maxReconnectDelay?: number;
 }
+
+/** Reconnection: 50 ms, doubling, at most 2 s (plus jitter), forever. */
+const reconnectStrategy = (retries: number) =>
+  Math.min(50 * 2 ** Math.min(retries, 6), 2_000) + Math.floor(Math.random() * 50);
 
 type Listener = (message: string, channel: string) => void;
 
-/** What the bus uses of a node-redis connection. */
-interface Connection {
-  readonly isOpen: boolean;
-  readonly isReady: boolean;
-  on(event: "ready" | "end" | "reconnecting", listener: () => void): unknown;
-  on(event: "error", listener: (error: Error) => void): unknown;
-  connect(): Promise<unknown>;
-  close(): Promise<void>;
-  destroy(): void;
-  publish(channel: string, message: string): Promise<number>;
-  subscribe(channel: string, listener: Listener): Promise<void>;
-  unsubscribe(channels: string | string[], listener?: Listener): Promise<void>;
-  getPubSubListeners(type: "CHANNELS"): ReadonlyMap<string, unknown>;
-}
+/** A connection of the bus's own: a plain node-redis client whatever the user's modules. */
+type Connection = RedisClientType;
 
-interface Subscription {
-  readonly onMessage: (message: string) => void;
-}
+/** One subscribe call: its identity tells a stale unsubscribe from a current one. */
+type Subscription = { readonly onMessage: (message: string) => void };
 
 /** Settles like `promise`, or rejects with a `timeout` error after `ms`. */
 function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -122,9 +109,6 @@ class RedisBus implements Bus {
   constructor(options: RedisBusOptions) {
     this.#prefix = options.prefix ?? "sse-notif:";
     this.#timeout = options.timeout ?? 1_000;
-    const maxDelay = options.maxReconnectDelay ?? 2_000;
-    const reconnectStrategy = (retries: number) =>
-      Math.min(50 * 2 ** Math.min(retries, 16), maxDelay) + Math.floor(Math.random() * 50);
     const open = (): Connection => {
       // fresh objects each time: node-redis merges the URL into `socket` in place
       const settings = {
@@ -132,9 +116,8 @@ class RedisBus implements Bus {
         socket: { ...options.client?.options?.socket, reconnectStrategy },
       };
       const { client, url } = options;
-      return (
-        client ? client.duplicate(settings) : createClient({ ...settings, url })
-      ) as Connection;
+      const made = client ? client.duplicate(settings) : createClient({ ...settings, url });
+      return made as Connection;
     };
     this.#pub = open();
     this.#sub = open();

@@ -5,10 +5,9 @@
 import express, { type Request, type Response, type Router } from "express";
 import { PATHS, type SessionId } from "../client/protocol.js";
 import { parseCloseBody, parseListenBody, readJson } from "./body.js";
-import type { HubCore, Resolved } from "./core.js";
+import type { HubCore } from "./core.js";
 import { NotifError, toError } from "./errors.js";
-import { topicOf } from "./registry.js";
-import type { Session } from "./session.js";
+import type { Op, SessionRequest } from "./requests.js";
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 
@@ -30,66 +29,29 @@ export function makeRouter<Identity>(core: HubCore<Identity>, stats: () => objec
     }
   }
 
-  /** The session named in a POST, checked against the caller's identity (410, then 403). */
-  async function ownSession(req: Request, id: SessionId): Promise<Session<Identity>> {
-    const session = core.registry.session(id);
-    if (!session) {
+  function open(): void {
+    if (core.closed)
+      throw new NotifError("unavailable", "this hub is closed; reconnect to another server");
+  }
+
+  /**
+   * A POST on a session: 410 when no node holds it, then the caller's
+   * identity, then the rest on the node that holds it.
+   */
+  async function onSession(
+    req: Request,
+    op: Op,
+    session: SessionId,
+    items: SessionRequest["items"],
+  ) {
+    if (!core.reachable(session)) {
       throw new NotifError(
         "unknown_session",
         "no such live session: open a new stream with GET /events",
       );
     }
-    const identity = await identify(req);
-    if (core.identityId(identity) !== session.identityId) {
-      throw new NotifError("forbidden", "this session belongs to another identity");
-    }
-    return session;
-  }
-
-  /** Checks notifier, key and (for listen) authorize, item by item: all or nothing. */
-  async function resolve(
-    session: Session<Identity>,
-    items: readonly { notifier: string; key: unknown }[],
-    authorize: boolean,
-  ): Promise<Resolved[]> {
-    const resolved: Resolved[] = [];
-    for (const item of items) {
-      const delivery = core.deliveries.get(item.notifier);
-      if (!delivery)
-        throw new NotifError(
-          "unknown_notifier",
-          `no notifier named ${JSON.stringify(item.notifier)}`,
-        );
-      let key: unknown;
-      let keyId: string;
-      try {
-        key = delivery.options.parseKey ? delivery.options.parseKey(item.key) : item.key;
-        keyId = delivery.def.keyId(key);
-      } catch (error) {
-        const why = error instanceof Error ? `: ${error.message}` : "";
-        throw new NotifError("bad_request", `key refused by notifier "${item.notifier}"${why}`, {
-          cause: error,
-        });
-      }
-      resolved.push({ delivery, key, topic: topicOf(item.notifier, keyId) });
-    }
-    if (authorize) {
-      for (const item of resolved) {
-        const check = item.delivery.options.authorize;
-        if (check && (await check(session.identity, item.key)) !== true) {
-          throw new NotifError(
-            "forbidden",
-            `not allowed to listen to this key of "${item.delivery.def.name}"`,
-          );
-        }
-      }
-    }
-    return resolved;
-  }
-
-  function open(): void {
-    if (core.closed)
-      throw new NotifError("unavailable", "this hub is closed; reconnect to another server");
+    const identityId = core.identityId(await identify(req));
+    await core.route({ op, session, identityId, items });
   }
 
   router.get(
@@ -109,52 +71,33 @@ export function makeRouter<Identity>(core: HubCore<Identity>, stats: () => objec
     }),
   );
 
-  router.post(
-    PATHS.listen,
-    guard(async (req, res) => {
-      open();
-      const body = parseListenBody(await readJson(req, core.options.maxBodyBytes));
-      const session = await ownSession(req, body.session);
-      const items = await resolve(session, body.items, true);
-      if (session.ended) throw new NotifError("unknown_session", "the session ended meanwhile");
-      await core.listen(session, items);
-      res.status(204).end();
-    }),
-  );
-
-  router.post(
-    PATHS.unlisten,
-    guard(async (req, res) => {
-      open();
-      const body = parseListenBody(await readJson(req, core.options.maxBodyBytes));
-      const session = await ownSession(req, body.session);
-      const items = await resolve(session, body.items, false);
-      core.unlisten(
-        session,
-        items.map((item) => item.topic),
-      );
-      res.status(204).end();
-    }),
-  );
+  for (const op of ["listen", "unlisten"] as const) {
+    router.post(
+      PATHS[op],
+      guard(async (req, res) => {
+        open();
+        const body = parseListenBody(await readJson(req, core.options.maxBodyBytes));
+        await onSession(req, op, body.session, body.items);
+        res.status(204).end();
+      }),
+    );
+  }
 
   router.post(
     PATHS.close,
     guard(async (req, res) => {
       open();
-      const session = await ownSession(
-        req,
-        parseCloseBody(await readJson(req, core.options.maxBodyBytes)),
-      );
-      core.endSession(session, "closing");
+      const session = parseCloseBody(await readJson(req, core.options.maxBodyBytes));
+      await onSession(req, "close", session, []);
       res.status(204).end();
     }),
   );
 
-  router.get(PATHS.stats, (_req, res) => {
+  router.get(PATHS.stats, (req, res) => {
     if (!core.options.stats) {
       answerError(
         core,
-        _req,
+        req,
         res,
         new NotifError("not_found", "stats are turned off (stats: false)"),
       );

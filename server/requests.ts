@@ -1,0 +1,114 @@
+/**
+ * Listen, unlisten and close applied to a session held on this node, with the
+ * protocol's checks in its order: session, identity, notifier, key, authorize,
+ * limit. The router calls it for local sessions; `remote.ts` for requests
+ * forwarded from other nodes.
+ */
+import type { SessionId } from "../client/protocol.js";
+import type { AnyDelivery, HubCore, Resolved } from "./core.js";
+import { NotifError, toError } from "./errors.js";
+import { topicOf } from "./registry.js";
+import type { Session } from "./session.js";
+
+export type Op = "listen" | "unlisten" | "close";
+
+/** A request on a session, as it may travel between nodes (JSON). */
+export interface SessionRequest {
+  readonly op: Op;
+  readonly session: SessionId;
+  /**
+   * Canonical JSON of the caller's identity. Absent for server code's own
+   * calls (`notifier.listen`), which are trusted: no identity check, no
+   * `parseKey`, no `authorize`.
+   */
+  readonly identityId?: string;
+  readonly items: readonly { readonly notifier: string; readonly key: unknown }[];
+}
+
+/** Applies a request to a local session; throws a `NotifError` on the first fault. */
+export async function applyRequest<I>(core: HubCore<I>, request: SessionRequest): Promise<void> {
+  const session = core.registry.session(request.session);
+  if (!session) {
+    throw new NotifError(
+      "unknown_session",
+      "no such live session: open a new stream with GET /events",
+    );
+  }
+  const trusted = request.identityId === undefined;
+  if (!trusted && request.identityId !== session.identityId) {
+    throw new NotifError("forbidden", "this session belongs to another identity");
+  }
+  if (request.op === "close") {
+    core.endSession(session, "closing");
+    return;
+  }
+  const items = resolveItems(core, request.items, trusted);
+  if (request.op === "unlisten") {
+    core.unlisten(
+      session,
+      items.map((item) => item.topic),
+    );
+    return;
+  }
+  if (!trusted) await authorize(core, session, items);
+  if (session.ended) throw new NotifError("unknown_session", "the session ended meanwhile");
+  await core.listen(session, items);
+}
+
+/** Checks every notifier, then every key: one fault and nothing is applied. */
+function resolveItems<I>(
+  core: HubCore<I>,
+  items: SessionRequest["items"],
+  trusted: boolean,
+): Resolved[] {
+  const deliveries = items.map((item) => {
+    const delivery = core.deliveries.get(item.notifier);
+    if (!delivery) {
+      throw new NotifError(
+        "unknown_notifier",
+        `no notifier named ${JSON.stringify(item.notifier)}`,
+      );
+    }
+    return delivery;
+  });
+  return items.map((item, i) => {
+    const delivery = deliveries[i] as AnyDelivery;
+    try {
+      const parse = delivery.options.parseKey;
+      const key = parse && !trusted ? parse(item.key) : item.key;
+      return { delivery, key, topic: topicOf(item.notifier, delivery.def.keyId(key)) };
+    } catch (error) {
+      const why = error instanceof Error ? `: ${error.message}` : "";
+      throw new NotifError("bad_request", `key refused by notifier "${item.notifier}"${why}`, {
+        cause: error,
+      });
+    }
+  });
+}
+
+async function authorize<I>(
+  core: HubCore<I>,
+  session: Session<I>,
+  items: Resolved[],
+): Promise<void> {
+  for (const item of items) {
+    const check = item.delivery.options.authorize;
+    if (!check) continue;
+    let allowed: boolean;
+    try {
+      allowed = (await check(session.identity, item.key)) === true;
+    } catch (error) {
+      core.options.onError(toError(error), {
+        during: "authorize",
+        notifier: item.delivery.def.name,
+      });
+      allowed = false;
+    }
+    if (!allowed) {
+      throw new NotifError(
+        "forbidden",
+        `not allowed to listen to this key of "${item.delivery.def.name}"`,
+      );
+    }
+  }
+}
