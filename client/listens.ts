@@ -46,6 +46,8 @@ export class Listens {
   /** What the server holds for the current session. */
   readonly #acked = new Map<string, ListenItem>();
   readonly #unlistenWaiters = new Map<string, Waiter[]>();
+  /** Topics of the listen batch on the wire. */
+  readonly #inflight = new Set<string>();
   #session: string | undefined;
   #scheduled = false;
   #running = false;
@@ -100,8 +102,9 @@ export class Listens {
     if (want.count > 0) return Promise.resolve();
     this.#desired.delete(topic);
     for (const waiter of want.waiters) waiter.resolve(); // unlistened before it was listened
-    if (!this.#acked.has(topic)) return Promise.resolve();
+    if (!this.#acked.has(topic) && !this.#inflight.has(topic)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
+      // after the server has dropped it
       const waiters = this.#unlistenWaiters.get(topic) ?? [];
       waiters.push({ resolve, reject });
       this.#unlistenWaiters.set(topic, waiters);
@@ -158,8 +161,11 @@ export class Listens {
 
   async #listenBatch(session: string, topics: string[]): Promise<boolean> {
     const items = topics.map((topic) => (this.#desired.get(topic) as Want).item);
+    for (const topic of topics) this.#inflight.add(topic);
     try {
-      const result = await this.#send("/listen", session, items);
+      const result = await this.#send("/listen", session, items).finally(() => {
+        for (const topic of topics) this.#inflight.delete(topic);
+      });
       if (result === "session") return this.#lost(session);
       if (session !== this.#session) return true; // a new session meanwhile: start over
       for (const [i, topic] of topics.entries()) this.#confirm(topic, items[i] as ListenItem);
@@ -185,10 +191,14 @@ export class Listens {
     }
     for (const topic of topics) {
       this.#acked.delete(topic);
-      for (const waiter of this.#unlistenWaiters.get(topic) ?? []) waiter.resolve();
-      this.#unlistenWaiters.delete(topic);
+      this.#settleUnlisten(topic);
     }
     return true;
+  }
+
+  #settleUnlisten(topic: string): void {
+    for (const waiter of this.#unlistenWaiters.get(topic) ?? []) waiter.resolve();
+    this.#unlistenWaiters.delete(topic);
   }
 
   #confirm(topic: string, item: ListenItem): void {
@@ -201,6 +211,7 @@ export class Listens {
   }
 
   #refuse(topic: string, error: Error): void {
+    this.#settleUnlisten(topic);
     const want = this.#desired.get(topic);
     if (!want) return;
     this.#desired.delete(topic);

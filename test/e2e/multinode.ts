@@ -90,6 +90,8 @@ export function multiNodeSuite(
       await listen(a!.url, onA.session(), "chat", "k", { "x-user": "ann" });
       await listen(b!.url, onB.session(), "chat", "k", { "x-user": "bob" });
       await a!.n.notify("k", "from a");
+      // Order holds per notifying node; across nodes only once the first arrived (see README).
+      await until(() => onB.events.length === 2, 3_000, "the first notify on the other node");
       await b!.n.notify("k", "from b");
       await until(() => onA.events.length === 3 && onB.events.length === 3, 3_000, "deliveries");
       expect(notifications(onA).map((e) => e.data)).to.deep.equal([

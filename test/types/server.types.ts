@@ -16,7 +16,11 @@ void simple.notify({ room: "a" }, { from: "ann", text: "hi" });
 void simple.notify({ name: "a" }, { from: "ann", text: "hi" });
 // @ts-expect-error the value is not a ClientNotif
 void simple.notify({ room: "a" }, { text: 1 });
-void simple.notify({ room: "a" }, { from: "ann", text: "hi" }, { notfor: { identity: { user: "ann" } } });
+void simple.notify(
+  { room: "a" },
+  { from: "ann", text: "hi" },
+  { notfor: { identity: { user: "ann" } } },
+);
 // @ts-expect-error notfor identity must be an Identity
 void simple.notify({ room: "a" }, { from: "ann", text: "hi" }, { notfor: { identity: 42 } });
 void simple.notify({ room: "a" }, { from: "ann", text: "hi" }, { notfor: { session: "s" } });
@@ -24,7 +28,9 @@ void simple.notify({ room: "a" }, { from: "ann", text: "hi" }, { notfor: { sessi
 // Make: prepare turns a ServerNotif into the ClientNotif per identity.
 const custom = createHub<{ user: string } | null>().notifier(chat, {
   prepare: (identity, value: { author: string; text: string; hidden: string[] }) =>
-    identity && value.hidden.includes(identity.user) ? undefined : { from: value.author, text: value.text },
+    identity && value.hidden.includes(identity.user)
+      ? undefined
+      : { from: value.author, text: value.text },
   parseKey: (raw) => raw as { room: string },
   authorize: async (identity, key) => identity !== null && key.room !== "secret",
 });

@@ -1,0 +1,402 @@
+import { expect } from "chai";
+import { defineNotifier } from "../../client/contract.js";
+import { Listens, RequestError, type SendResult } from "../../client/listens.js";
+import type { ListenItem } from "../../client/protocol.js";
+
+const chat = defineNotifier<string, string>("chat");
+const doc = defineNotifier<{ id: number }, string>("doc");
+
+interface Call {
+  readonly path: "/listen" | "/unlisten";
+  readonly session: string;
+  readonly items: ListenItem[];
+  answer(result: SendResult | RequestError | Error): void;
+}
+
+/**
+ * A fake `send`: records every call. With `auto`, answers each call at once
+ * (by `respond`); otherwise the test answers it.
+ */
+function fakeServer(respond?: (call: Omit<Call, "answer">) => SendResult | Error) {
+  const calls: Call[] = [];
+  const lost: number[] = [];
+  const networkErrors: Error[] = [];
+  const send = (path: "/listen" | "/unlisten", session: string, items: ListenItem[]) =>
+    new Promise<SendResult>((resolve, reject) => {
+      const call: Call = {
+        path,
+        session,
+        items: items.map((item) => ({ ...item })),
+        answer: (result) => (result instanceof Error ? reject(result) : resolve(result)),
+      };
+      calls.push(call);
+      if (respond) call.answer(respond(call));
+    });
+  const listens = new Listens(
+    send,
+    () => lost.push(1),
+    (error) => networkErrors.push(error),
+  );
+  return { listens, calls, lost, networkErrors };
+}
+
+/** Lets every pending microtask and I/O callback run (no timers involved). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Settled state of a promise, without waiting for it. */
+function watch(promise: Promise<unknown>) {
+  const state: { settled: "pending" | "resolved" | "rejected"; error?: unknown } = {
+    settled: "pending",
+  };
+  promise.then(
+    () => {
+      state.settled = "resolved";
+    },
+    (error: unknown) => {
+      state.settled = "rejected";
+      state.error = error;
+    },
+  );
+  return state;
+}
+
+const ok = () => "ok" as const;
+
+describe("Listens (client reconcile loop)", () => {
+  describe("batching", () => {
+    it("sends the listens made in one tick as one request with items", async () => {
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await settle();
+      const done = Promise.all([
+        listens.listen(chat, "a"),
+        listens.listen(chat, "b"),
+        listens.listen(doc, { id: 1 }),
+      ]);
+      await done;
+      expect(calls).to.have.length(1);
+      expect(calls[0]?.path).to.equal("/listen");
+      expect(calls[0]?.session).to.equal("s1");
+      expect(calls[0]?.items).to.deep.equal([
+        { notifier: "chat", key: "a" },
+        { notifier: "chat", key: "b" },
+        { notifier: "doc", key: { id: 1 } },
+      ]);
+    });
+
+    it("waits for a session before sending, then sends everything wanted", async () => {
+      const { listens, calls } = fakeServer(ok);
+      const a = watch(listens.listen(chat, "a"));
+      const b = watch(listens.listen(chat, "b"));
+      await settle();
+      expect(calls).to.have.length(0);
+      expect(a.settled).to.equal("pending");
+      listens.useSession("s1", true);
+      await settle();
+      expect(calls.map((c) => c.items.length)).to.deep.equal([2]);
+      expect([a.settled, b.settled]).to.deep.equal(["resolved", "resolved"]);
+    });
+
+    it("resolves a listen only once the server answered", async () => {
+      const { listens, calls } = fakeServer();
+      listens.useSession("s1", true);
+      const a = watch(listens.listen(chat, "a"));
+      await settle();
+      expect(calls).to.have.length(1);
+      expect(a.settled).to.equal("pending");
+      calls[0]?.answer("ok");
+      await settle();
+      expect(a.settled).to.equal("resolved");
+    });
+
+    it("batches listens made while a request is in flight into the next request", async () => {
+      const { listens, calls } = fakeServer();
+      listens.useSession("s1", true);
+      const a = watch(listens.listen(chat, "a"));
+      await settle();
+      const b = watch(listens.listen(chat, "b"));
+      const c = watch(listens.listen(chat, "c"));
+      await settle();
+      expect(calls).to.have.length(1);
+      calls[0]?.answer("ok");
+      await settle();
+      expect(a.settled).to.equal("resolved");
+      expect(calls).to.have.length(2);
+      expect(calls[1]?.items.map((i) => i.key)).to.deep.equal(["b", "c"]);
+      calls[1]?.answer("ok");
+      await settle();
+      expect([b.settled, c.settled]).to.deep.equal(["resolved", "resolved"]);
+    });
+
+    it("uses the notifier's keyId to tell keys apart", async () => {
+      const byId = defineNotifier<{ id: number; title: string }, string>("docs", {
+        keyId: (key) => String(key.id),
+      });
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await Promise.all([
+        listens.listen(byId, { id: 1, title: "x" }),
+        listens.listen(byId, { id: 1, title: "y" }),
+      ]);
+      expect(calls).to.have.length(1);
+      expect(calls[0]?.items).to.have.length(1);
+      expect(listens.wants("docs:1")).to.equal(true);
+    });
+  });
+
+  describe("reference counting", () => {
+    it("sends one request for two listens of one key", async () => {
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await listens.listen(chat, "a");
+      await listens.listen(chat, "a");
+      expect(calls).to.have.length(1);
+      expect(listens.size).to.equal(1);
+    });
+
+    it("sends no request for the first of two unlistens, and /unlisten for the second", async () => {
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await Promise.all([listens.listen(chat, "a"), listens.listen(chat, "a")]);
+      expect(calls).to.have.length(1);
+      await listens.unlisten(chat, "a");
+      await settle();
+      expect(calls).to.have.length(1);
+      expect(listens.wants('chat:"a"')).to.equal(true);
+      await listens.unlisten(chat, "a");
+      expect(calls).to.have.length(2);
+      expect(calls[1]?.path).to.equal("/unlisten");
+      expect(calls[1]?.items).to.deep.equal([{ notifier: "chat", key: "a" }]);
+      expect(listens.wants('chat:"a"')).to.equal(false);
+      expect(listens.size).to.equal(0);
+    });
+
+    it("resolves an unlisten only once the server answered", async () => {
+      const { listens, calls } = fakeServer();
+      listens.useSession("s1", true);
+      const a = listens.listen(chat, "a");
+      await settle();
+      calls[0]?.answer("ok");
+      await a;
+      const off = watch(listens.unlisten(chat, "a"));
+      await settle();
+      expect(calls[1]?.path).to.equal("/unlisten");
+      expect(off.settled).to.equal("pending");
+      calls[1]?.answer("ok");
+      await settle();
+      expect(off.settled).to.equal("resolved");
+    });
+
+    it("ignores an unlisten of a key never listened to", async () => {
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await listens.unlisten(chat, "nope");
+      await settle();
+      expect(calls).to.have.length(0);
+    });
+
+    it("listens again after a key was fully unlistened", async () => {
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await listens.listen(chat, "a");
+      await listens.unlisten(chat, "a");
+      await listens.listen(chat, "a");
+      expect(calls.map((c) => c.path)).to.deep.equal(["/listen", "/unlisten", "/listen"]);
+    });
+  });
+
+  describe("unlisten before the listen was confirmed", () => {
+    it("sends nothing when both happen in one tick, and resolves the listen", async () => {
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await settle();
+      const a = watch(listens.listen(chat, "a"));
+      await listens.unlisten(chat, "a");
+      await settle();
+      expect(calls).to.have.length(0);
+      expect(a.settled).to.equal("resolved");
+    });
+
+    it("unlistens on the server once the in-flight listen is confirmed, and resolves after that", async () => {
+      const { listens, calls } = fakeServer();
+      listens.useSession("s1", true);
+      const a = watch(listens.listen(chat, "a"));
+      await settle();
+      expect(calls).to.have.length(1);
+      const u = watch(listens.unlisten(chat, "a"));
+      await settle();
+      expect(a.settled).to.equal("resolved");
+      expect(u.settled, "the server still holds the listen").to.equal("pending");
+      expect(calls).to.have.length(1);
+      calls[0]?.answer("ok");
+      await settle();
+      expect(calls).to.have.length(2);
+      expect(calls[1]?.path).to.equal("/unlisten");
+      expect(calls[1]?.items).to.deep.equal([{ notifier: "chat", key: "a" }]);
+      expect(u.settled).to.equal("pending");
+      calls[1]?.answer("ok");
+      await settle();
+      expect(u.settled).to.equal("resolved");
+    });
+  });
+
+  describe("sessions", () => {
+    it("listens again to everything after useSession(id, true)", async () => {
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await Promise.all([listens.listen(chat, "a"), listens.listen(doc, { id: 2 })]);
+      listens.useSession("s2", true);
+      await settle();
+      expect(calls).to.have.length(2);
+      expect(calls[1]?.path).to.equal("/listen");
+      expect(calls[1]?.session).to.equal("s2");
+      expect(calls[1]?.items).to.deep.equal([
+        { notifier: "chat", key: "a" },
+        { notifier: "doc", key: { id: 2 } },
+      ]);
+    });
+
+    it("sends nothing after useSession(id, false) (a resumed session keeps its listens)", async () => {
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await listens.listen(chat, "a");
+      listens.useSession("s1", false);
+      await settle();
+      expect(calls).to.have.length(1);
+    });
+
+    it("does not listen again to keys unlistened before the new session", async () => {
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await Promise.all([listens.listen(chat, "a"), listens.listen(chat, "b")]);
+      await listens.unlisten(chat, "a");
+      listens.useSession("s2", true);
+      await settle();
+      expect(calls.at(-1)?.session).to.equal("s2");
+      expect(calls.at(-1)?.items).to.deep.equal([{ notifier: "chat", key: "b" }]);
+    });
+
+    it("calls onSessionLost when the server says the session is gone", async () => {
+      const { listens, calls, lost } = fakeServer(() => "session");
+      listens.useSession("s1", true);
+      const a = watch(listens.listen(chat, "a"));
+      await settle();
+      expect(calls).to.have.length(1);
+      expect(lost).to.have.length(1);
+      expect(a.settled).to.equal("pending");
+      await settle();
+      expect(calls).to.have.length(1); // no retry until a new session
+    });
+
+    it("resolves the pending listens on the next session after a lost one", async () => {
+      let first = true;
+      const { listens, calls } = fakeServer(() => {
+        const result = first ? "session" : "ok";
+        first = false;
+        return result;
+      });
+      listens.useSession("s1", true);
+      const a = watch(listens.listen(chat, "a"));
+      await settle();
+      listens.useSession("s2", true);
+      await settle();
+      expect(calls.map((c) => c.session)).to.deep.equal(["s1", "s2"]);
+      expect(a.settled).to.equal("resolved");
+    });
+
+    it("does not confirm listens answered for a session that was replaced meanwhile", async () => {
+      const { listens, calls } = fakeServer();
+      listens.useSession("s1", true);
+      const a = watch(listens.listen(chat, "a"));
+      await settle();
+      listens.useSession("s2", true);
+      calls[0]?.answer("ok");
+      await settle();
+      expect(a.settled).to.equal("pending");
+      expect(calls[1]?.session).to.equal("s2");
+      calls[1]?.answer("ok");
+      await settle();
+      expect(a.settled).to.equal("resolved");
+    });
+  });
+
+  describe("refusals", () => {
+    const refuse = (bad: string) => (call: { items: ListenItem[] }) =>
+      call.items.some((item) => item.key === bad)
+        ? new RequestError(403, "forbidden", "not allowed")
+        : ("ok" as const);
+
+    it("rejects only the refused listen of a batch, retrying the items one by one", async () => {
+      const { listens, calls } = fakeServer(refuse("bad"));
+      listens.useSession("s1", true);
+      await settle();
+      const a = watch(listens.listen(chat, "a"));
+      const bad = watch(listens.listen(chat, "bad"));
+      const c = watch(listens.listen(chat, "c"));
+      await settle();
+      expect([a.settled, bad.settled, c.settled]).to.deep.equal([
+        "resolved",
+        "rejected",
+        "resolved",
+      ]);
+      expect(bad.error).to.be.instanceOf(RequestError);
+      expect((bad.error as RequestError).code).to.equal("forbidden");
+      expect((bad.error as RequestError).status).to.equal(403);
+      expect(calls.map((call) => call.items.map((i) => i.key))).to.deep.equal([
+        ["a", "bad", "c"],
+        ["a"],
+        ["bad"],
+        ["c"],
+      ]);
+      expect(listens.wants('chat:"bad"')).to.equal(false);
+      expect(listens.wants('chat:"a"')).to.equal(true);
+    });
+
+    it("rejects every waiter of a refused key and forgets it", async () => {
+      const { listens, calls } = fakeServer(refuse("bad"));
+      listens.useSession("s1", true);
+      const one = watch(listens.listen(chat, "bad"));
+      const two = watch(listens.listen(chat, "bad"));
+      await settle();
+      expect([one.settled, two.settled]).to.deep.equal(["rejected", "rejected"]);
+      expect(listens.size).to.equal(0);
+      listens.useSession("s2", true);
+      await settle();
+      expect(calls).to.have.length(1); // not asked again on a new session
+    });
+
+    it("reports a network failure and keeps the listen pending", async () => {
+      const { listens, networkErrors } = fakeServer(() => new TypeError("fetch failed"));
+      listens.useSession("s1", true);
+      const a = watch(listens.listen(chat, "a"));
+      await settle();
+      expect(networkErrors).to.have.length(1);
+      expect(networkErrors[0]?.message).to.equal("fetch failed");
+      expect(a.settled).to.equal("pending");
+      listens.close();
+      await settle();
+      expect(a.settled).to.equal("rejected");
+    });
+  });
+
+  describe("close", () => {
+    it("rejects pending listens and refuses new ones", async () => {
+      const { listens, calls } = fakeServer();
+      listens.useSession("s1", true);
+      const a = watch(listens.listen(chat, "a"));
+      await settle();
+      listens.close();
+      await settle();
+      expect(a.settled).to.equal("rejected");
+      const b = watch(listens.listen(chat, "b"));
+      await settle();
+      expect(b.settled).to.equal("rejected");
+      calls[0]?.answer("ok");
+      await settle();
+      expect(calls).to.have.length(1);
+      expect(listens.size).to.equal(0);
+    });
+  });
+});

@@ -1,0 +1,137 @@
+import { expect } from "chai";
+import { planResume, Retention } from "../../server/retention.js";
+
+function filled(capacity: number, count: number): Retention {
+  const retention = new Retention(capacity);
+  for (let i = 1; i <= count; i += 1) retention.push(`e${i}`);
+  return retention;
+}
+
+function kept(retention: Retention): (string | undefined)[] {
+  const out: (string | undefined)[] = [];
+  for (let seq = retention.first; seq <= retention.last; seq += 1) out.push(retention.get(seq));
+  return out;
+}
+
+describe("Retention", () => {
+  it("starts empty: last 0, first 1", () => {
+    const retention = new Retention(3);
+    expect(retention.last).to.equal(0);
+    expect(retention.first).to.equal(1);
+    expect(retention.get(0)).to.equal(undefined);
+    expect(retention.get(1)).to.equal(undefined);
+  });
+
+  it("numbers pushed events 1, 2, 3… and gives each back by seq", () => {
+    const retention = new Retention(3);
+    expect(retention.push("a")).to.equal(1);
+    expect(retention.push("b")).to.equal(2);
+    expect(retention.first).to.equal(1);
+    expect(retention.last).to.equal(2);
+    expect(retention.get(1)).to.equal("a");
+    expect(retention.get(2)).to.equal("b");
+    expect(retention.get(3)).to.equal(undefined);
+  });
+
+  it("keeps exactly capacity events when full", () => {
+    const retention = filled(3, 3);
+    expect([retention.first, retention.last]).to.deep.equal([1, 3]);
+    expect(kept(retention)).to.deep.equal(["e1", "e2", "e3"]);
+  });
+
+  it("evicts the oldest event past capacity", () => {
+    const retention = filled(3, 4);
+    expect([retention.first, retention.last]).to.deep.equal([2, 4]);
+    expect(retention.get(1)).to.equal(undefined);
+    expect(kept(retention)).to.deep.equal(["e2", "e3", "e4"]);
+  });
+
+  it("stays in order after wrapping around many times", () => {
+    const retention = filled(3, 11);
+    expect([retention.first, retention.last]).to.deep.equal([9, 11]);
+    expect(kept(retention)).to.deep.equal(["e9", "e10", "e11"]);
+    expect(retention.get(8)).to.equal(undefined);
+    expect(retention.get(12)).to.equal(undefined);
+  });
+
+  it("with capacity 1 keeps only the newest event", () => {
+    const retention = filled(1, 5);
+    expect([retention.first, retention.last]).to.deep.equal([5, 5]);
+    expect(retention.get(5)).to.equal("e5");
+    expect(retention.get(4)).to.equal(undefined);
+  });
+
+  it("with capacity 0 keeps nothing but still numbers events", () => {
+    const retention = new Retention(0);
+    expect(retention.push("a")).to.equal(1);
+    expect(retention.push("b")).to.equal(2);
+    expect(retention.last).to.equal(2);
+    expect(retention.first).to.equal(3);
+    expect(retention.get(1)).to.equal(undefined);
+    expect(retention.get(2)).to.equal(undefined);
+  });
+
+  it("clear frees the events but the numbering goes on", () => {
+    const retention = filled(3, 5);
+    retention.clear();
+    expect(retention.last).to.equal(5);
+    expect(retention.first).to.equal(6);
+    expect(retention.get(5)).to.equal(undefined);
+    expect(retention.push("x")).to.equal(6);
+    expect(retention.get(6)).to.equal("x");
+    retention.push("y");
+    retention.push("z");
+    retention.push("w");
+    expect(kept(retention)).to.deep.equal(["y", "z", "w"]);
+  });
+
+  for (const capacity of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+    it(`refuses capacity ${capacity} with a RangeError`, () => {
+      expect(() => new Retention(capacity)).to.throw(RangeError);
+    });
+  }
+});
+
+describe("planResume", () => {
+  it("resumes right after the last event when nothing is missing", () => {
+    const retention = filled(3, 5);
+    expect(planResume(retention, 5)).to.deep.equal({ type: "resumed", from: 6 });
+  });
+
+  it("resumes from the oldest kept event when the client has the one before it", () => {
+    const retention = filled(3, 5); // keeps 3, 4, 5
+    expect(planResume(retention, 2)).to.deep.equal({ type: "resumed", from: 3 });
+    expect(planResume(retention, 3)).to.deep.equal({ type: "resumed", from: 4 });
+  });
+
+  it("says gap one seq below that, naming the last evicted event", () => {
+    const retention = filled(3, 5);
+    expect(planResume(retention, 1)).to.deep.equal({ type: "gap", from: 3, lastEvicted: 2 });
+    expect(planResume(retention, 0)).to.deep.equal({ type: "gap", from: 3, lastEvicted: 2 });
+  });
+
+  it("says invalid for a seq the session never sent", () => {
+    const retention = filled(3, 5);
+    expect(planResume(retention, 6)).to.deep.equal({ type: "invalid" });
+    expect(planResume(retention, 1000)).to.deep.equal({ type: "invalid" });
+  });
+
+  it("resumes a session that sent nothing yet from seq 0 only", () => {
+    const retention = new Retention(3);
+    expect(planResume(retention, 0)).to.deep.equal({ type: "resumed", from: 1 });
+    expect(planResume(retention, 1)).to.deep.equal({ type: "invalid" });
+  });
+
+  it("with capacity 0 resumes only a client that has everything", () => {
+    const retention = filled(0, 2);
+    expect(planResume(retention, 2)).to.deep.equal({ type: "resumed", from: 3 });
+    expect(planResume(retention, 1)).to.deep.equal({ type: "gap", from: 3, lastEvicted: 2 });
+  });
+
+  it("after clear, says gap for any seq before the last", () => {
+    const retention = filled(3, 5);
+    retention.clear();
+    expect(planResume(retention, 5)).to.deep.equal({ type: "resumed", from: 6 });
+    expect(planResume(retention, 4)).to.deep.equal({ type: "gap", from: 6, lastEvicted: 5 });
+  });
+});
