@@ -38,6 +38,9 @@ interface Want {
   waiters: Waiter[];
 }
 
+/** Items per request, so that a batch stays well under the server's body limit. */
+const BATCH = 100;
+
 export class Listens {
   readonly #send: Send;
   readonly #onSessionLost: () => void;
@@ -145,8 +148,8 @@ export class Listens {
     try {
       while (!this.#closed && this.#session !== undefined) {
         const session = this.#session;
-        const add = [...this.#desired.keys()].filter((topic) => !this.#acked.has(topic));
-        const remove = [...this.#acked.keys()].filter((topic) => !this.#desired.has(topic));
+        const add = this.#missing(this.#desired, this.#acked);
+        const remove = this.#missing(this.#acked, this.#desired);
         if (add.length === 0 && remove.length === 0) break;
         const ok =
           add.length > 0
@@ -199,6 +202,17 @@ export class Listens {
   #settleUnlisten(topic: string): void {
     for (const waiter of this.#unlistenWaiters.get(topic) ?? []) waiter.resolve();
     this.#unlistenWaiters.delete(topic);
+  }
+
+  /** Up to {@link BATCH} topics of `from` that `other` lacks. */
+  #missing(from: Map<string, unknown>, other: Map<string, unknown>): string[] {
+    const topics: string[] = [];
+    for (const topic of from.keys()) {
+      if (other.has(topic) || this.#inflight.has(topic)) continue;
+      topics.push(topic);
+      if (topics.length === BATCH) break;
+    }
+    return topics;
   }
 
   #confirm(topic: string, item: ListenItem): void {
