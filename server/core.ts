@@ -130,6 +130,7 @@ export class HubCore<Identity> {
     lastEventId: unknown,
   ): void {
     const identityId = this.identityId(identity);
+    if (res.destroyed || req.socket.destroyed) return; // the client left while we identified it
     const last = parseEventId(lastEventId);
     const old = last ? this.registry.session(last.session) : undefined;
     const plan =
@@ -145,7 +146,6 @@ export class HubCore<Identity> {
       cursor = plan.type === "gap" ? plan.lastEvicted : last.seq;
       if (plan.type === "gap") this.dropped += plan.lastEvicted - last.seq;
     } else {
-      if (req.destroyed) return;
       session = new Session(
         newSessionId(this.nodeId),
         identity,

@@ -115,12 +115,10 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
     };
     const publish = async (message: object, key: Key) => {
       if (bus.kind === "local") return;
+      const text = JSON.stringify({ ...message, node: core.nodeId }); // a non-JSON value throws here
       await core.started;
       try {
-        await bus.publish(
-          topicChannel(topic(key)),
-          JSON.stringify({ ...message, node: core.nodeId }),
-        );
+        await bus.publish(topicChannel(topic(key)), text);
       } catch (error) {
         core.options.onError(toError(error), { during: "publish", notifier: def.name });
         throw new NotifError("unavailable", "the bus is down: delivered on this node only", {

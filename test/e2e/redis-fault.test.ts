@@ -84,8 +84,9 @@ describe("hubs on Redis when Redis fails", function () {
   it("drops a malformed bus message, reports it, and keeps serving", async () => {
     const errors: Error[] = [];
     const { createClient } = await import("redis");
+    const prefix = `malformed:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`;
     const server = await startServer({
-      bus: redisBus({ prefix: "malformed:" }),
+      bus: redisBus({ prefix }),
       onError: (error) => errors.push(error),
     });
     const n = server.hub.notifier(chat);
@@ -100,7 +101,7 @@ describe("hubs on Redis when Redis fails", function () {
       '{"type":"notify","node":"x"}',
       '{"type":"boom","node":"x","notifier":"chat","key":1}',
     ]) {
-      await intruder.publish('malformed:t:chat:"k"', junk);
+      await intruder.publish(`${prefix}t:chat:"k"`, junk);
     }
     await intruder.quit();
     await until(() => errors.length === 4, 3_000, "four reports");
