@@ -143,9 +143,19 @@ export function createNotifClient(options: NotifClientOptions): NotifClient {
     const fresh = data.status === "new";
     session = data.session;
     state = "open";
-    listens.useSession(session, fresh);
-    emit(data.status === "resumed", data.status === "gap" || (fresh && hadSession));
+    const resumed = data.status === "resumed";
+    const gap = data.status === "gap" || (fresh && hadSession);
     hadSession = true;
+    const ready = listens.useSession(session, fresh);
+    if (!fresh) {
+      emit(resumed, gap);
+      return;
+    }
+    // A new session reports once it listens again, so that a refetch on gap misses nothing.
+    const id = session;
+    void ready.then(() => {
+      if (session === id && state === "open") emit(resumed, gap);
+    });
   }
 
   function dispatch(name: string, event: MessageEvent): void {

@@ -49,6 +49,8 @@ export class Listens {
   /** What the server holds for the current session. */
   readonly #acked = new Map<string, ListenItem>();
   readonly #unlistenWaiters = new Map<string, Waiter[]>();
+  /** Called when the reconcile loop next stops. */
+  #idleWaiters: (() => void)[] = [];
   /** Topics of the listen batch on the wire. */
   readonly #inflight = new Set<string>();
   #session: string | undefined;
@@ -67,11 +69,18 @@ export class Listens {
     return this.#desired.size;
   }
 
-  /** A new session: the server holds nothing for it yet. */
-  useSession(session: string, fresh: boolean): void {
+  /**
+   * The stream's session (`fresh`: the server holds nothing for it yet).
+   * Resolves once the server holds what is wanted, as far as it can be sent.
+   */
+  useSession(session: string, fresh: boolean): Promise<void> {
     this.#session = session;
     if (fresh) this.#acked.clear();
-    this.#schedule();
+    if (this.#closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.#idleWaiters.push(resolve);
+      this.#schedule();
+    });
   }
 
   /** The session is gone (stream failed for good, or closed). */
@@ -87,6 +96,7 @@ export class Listens {
     if (!want) {
       want = { item: { notifier: def.name, key }, count: 0, waiters: [] };
       this.#desired.set(topic, want);
+      this.#settleUnlisten(topic); // an unlisten not yet sent is cancelled
     }
     want.count += 1;
     if (this.#acked.has(topic)) return Promise.resolve();
@@ -133,7 +143,11 @@ export class Listens {
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#running || this.#closed) return;
+    if (this.#scheduled || this.#running) return;
+    if (this.#closed) {
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      return;
+    }
     this.#scheduled = true;
     queueMicrotask(() => {
       this.#scheduled = false;
@@ -159,6 +173,9 @@ export class Listens {
       }
     } finally {
       this.#running = false;
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
     }
   }
 

@@ -11,10 +11,13 @@ import {
   createSignal,
   getOwner,
   onCleanup,
+  untrack,
 } from "solid-js";
 import { isServer } from "solid-js/web";
 import type { NotifClient, NotifState, NotifStatus } from "./client.js";
 import type { NotifierDef } from "./contract.js";
+
+export type { NotifState, NotifStatus } from "./client.js";
 
 /** A fixed key, or an accessor of the key to listen on (`undefined`: listen on nothing). */
 export type KeySource<K> = K | (() => K | undefined);
@@ -89,7 +92,7 @@ export function createNotifSignal<K, N>(
     const next = current();
     setValue(() => initial);
     currentId = undefined;
-    if (next !== undefined) follow(next);
+    if (next !== undefined) untrack(() => follow(next)); // onError may read signals
   });
 
   /** Listens on `next` until the key changes or the owner goes. */

@@ -2,24 +2,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import type { Bus, BusStatus } from "../../server/bus.js";
+import { until } from "../helpers.js";
+
+export { until };
 
 /** The shared Redis the suites use. */
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-
-/** Waits until `check` returns a truthy value, polling; fails after `ms`. */
-export async function until<T>(
-  check: () => T | Promise<T>,
-  ms = 3_000,
-  what = "condition",
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** Resolves to true when a Redis answers PING at host:port within `ms`. */
 export function pings(port: number, host = "127.0.0.1", ms = 500): Promise<boolean> {

@@ -106,18 +106,19 @@ describe("createNotifClient", () => {
     await c.listen(chat, { room: "a" });
     await c.listen(chat, { room: "b" });
     const first = c.session();
+    const listenedAtStatus: number[][] = [];
+    c.onStatus(() =>
+      listenedAtStatus.push([n.listeners({ room: "a" }), n.listeners({ room: "b" })]),
+    );
     await fetch(`${url}/close`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ session: first }),
     });
-    await until(
-      () => c.session() !== first && n.listeners({ room: "b" }) === 1,
-      3_000,
-      "re-listen",
-    );
-    expect(n.listeners({ room: "a" })).to.equal(1);
+    await until(() => statuses.at(-1)?.gap, 3_000, "the gap status");
+    expect(c.session()).to.not.equal(first);
     expect(statuses.at(-1)).to.deep.include({ state: "open", resumed: false, gap: true });
+    expect(listenedAtStatus.at(-1), "listening again before the gap is told").to.deep.equal([1, 1]);
     await n.notify({ room: "b" }, "back");
     await until(() => got.includes("back"));
   });

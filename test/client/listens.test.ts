@@ -242,6 +242,20 @@ describe("Listens (client reconcile loop)", () => {
     });
   });
 
+  describe("unlisten then listen again before anything was sent", () => {
+    it("resolves the superseded unlisten and keeps the server's listen", async () => {
+      const { listens, calls } = fakeServer(ok);
+      listens.useSession("s1", true);
+      await listens.listen(chat, "a");
+      const u = watch(listens.unlisten(chat, "a"));
+      const again = watch(listens.listen(chat, "a"));
+      await settle();
+      expect(u.settled).to.equal("resolved");
+      expect(again.settled).to.equal("resolved");
+      expect(calls.map((call) => call.path)).to.deep.equal(["/listen"]);
+    });
+  });
+
   describe("sessions", () => {
     it("listens again to everything after useSession(id, true)", async () => {
       const { listens, calls } = fakeServer(ok);
