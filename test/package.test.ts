@@ -16,7 +16,7 @@ const entries = [
 ];
 
 describe("package exports (built dist/)", () => {
-  before(function () {
+  before(() => {
     if (!existsSync(new URL("../dist/server/index.js", import.meta.url))) {
       throw new Error("dist/ is missing: run `npm run build` first (npm test does)");
     }
