@@ -15,8 +15,13 @@ import {
 import { NotifError, toError } from "./errors.js";
 import { eventBody, idLine, retryFrame } from "./frames.js";
 import { Interest } from "./interest.js";
-import { parseTopicMessage, type TopicMessage, topicChannel } from "./messages.js";
-import type { Delivery } from "./notifier.js";
+import {
+  type NotifyMessage,
+  parseTopicMessage,
+  type TopicMessage,
+  topicChannel,
+} from "./messages.js";
+import type { Delivery, Exclusion } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
 import { Registry } from "./registry.js";
 import { nodeOf, Remote } from "./remote.js";
@@ -52,6 +57,9 @@ export class HubCore<Identity> {
   /** Settles once the bus is started (faults go to onError). */
   readonly started: Promise<void>;
   readonly #detached = new Set<Session<Identity>>();
+  /** This node's notifies delivered here without the bus (id → when): their echo is dropped. */
+  readonly #deliveredHere = new Map<number, number>();
+  #notifyId = 0;
   readonly #timers: NodeJS.Timeout[] = [];
   streams = 0;
   sent = 0;
@@ -211,6 +219,63 @@ export class HubCore<Identity> {
     session.retention.clear();
   }
 
+  /**
+   * Sends a notification. On a shared bus that works, this node's listeners
+   * too get it through the bus, so that every node sees one order per key
+   * whichever node notified; when the bus is down they get it at once, and
+   * the promise rejects with `unavailable`.
+   */
+  async notify(
+    delivery: AnyDelivery,
+    topic: string,
+    key: unknown,
+    value: unknown,
+    notfor: Exclusion,
+  ) {
+    const { bus, onError } = this.options;
+    if (bus.kind === "local") return delivery.deliver(topic, key, value, notfor);
+    const id = ++this.#notifyId;
+    const notifier = delivery.def.name;
+    const message: NotifyMessage = {
+      type: "notify",
+      node: this.nodeId,
+      id,
+      notifier,
+      key,
+      value,
+      notfor,
+    };
+    const text = JSON.stringify(message); // a value that is not JSON throws here, to the caller
+    await this.started;
+    if (bus.status() !== "ok") this.#deliverHere(id, delivery, topic, key, value, notfor);
+    try {
+      await bus.publish(topicChannel(topic), text);
+    } catch (error) {
+      if (!this.#deliveredHere.has(id)) this.#deliverHere(id, delivery, topic, key, value, notfor);
+      onError(toError(error), { during: "publish", notifier });
+      throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
+        cause: error,
+      });
+    }
+  }
+
+  #deliverHere(
+    id: number,
+    delivery: AnyDelivery,
+    topic: string,
+    key: unknown,
+    value: unknown,
+    notfor: Exclusion,
+  ) {
+    const now = Date.now();
+    for (const [old, at] of this.#deliveredHere) {
+      if (at > now - 60_000 && this.#deliveredHere.size < 10_000) break;
+      this.#deliveredHere.delete(old); // its echo is not coming any more
+    }
+    this.#deliveredHere.set(id, now);
+    delivery.deliver(topic, key, value, notfor);
+  }
+
   /** Applies a topic message from the bus (another node's notify). */
   readonly #onTopicMessage = (text: string): void => {
     let message: TopicMessage;
@@ -220,7 +285,12 @@ export class HubCore<Identity> {
       this.options.onError(toError(error), { during: "bus message", message: text.slice(0, 200) });
       return;
     }
-    if (message.node === this.nodeId || this.closed) return;
+    if (this.closed) return;
+    if (message.node === this.nodeId) {
+      // Our own notify comes back through the bus, in the bus's order, unless
+      // it was delivered here already because the bus was down.
+      if (message.type !== "notify" || this.#deliveredHere.delete(message.id)) return;
+    }
     this.applyTopicMessage(message);
   };
 

@@ -132,9 +132,7 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
         if (core.closed) throw new NotifError("unavailable", "the hub is closed");
         if (value === undefined)
           throw new TypeError("sse-notif: notify needs a value (undefined is not JSON)");
-        const exclusion = resolveExclusion(notfor, sessionOf);
-        delivery.deliver(topic(key), key, value, exclusion);
-        await publish({ type: "notify", notifier: def.name, key, value, notfor: exclusion }, key);
+        await core.notify(delivery, topic(key), key, value, resolveExclusion(notfor, sessionOf));
       },
       listen: (sessionId, key) => request("listen", sessionId, key),
       unlisten: (sessionId, key) => request("unlisten", sessionId, key),

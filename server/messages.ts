@@ -11,6 +11,8 @@ import type { SessionRequest } from "./requests.js";
 export interface NotifyMessage {
   readonly type: "notify";
   readonly node: string;
+  /** Counts up per sending node: tells a node its own echo. */
+  readonly id: number;
   readonly notifier: string;
   readonly key: unknown;
   readonly value: unknown;
@@ -59,7 +61,7 @@ export function parseTopicMessage(text: string): TopicMessage {
   if (!("key" in value)) throw new TypeError("bus message without key");
   switch (value.type) {
     case "notify":
-      if (!("value" in value) || !isExclusion(value.notfor)) {
+      if (!("value" in value) || !isExclusion(value.notfor) || !Number.isSafeInteger(value.id)) {
         throw new TypeError("notify message without value or with a bad notfor");
       }
       return value as unknown as NotifyMessage;
