@@ -59,6 +59,8 @@ export class HubCore<Identity> {
   readonly #detached = new Set<Session<Identity>>();
   /** This node's notifies delivered here without the bus (id → when): their echo is dropped. */
   readonly #deliveredHere = new Map<number, number>();
+  /** This node's notifies published but not yet back: `close()` delivers them here. */
+  readonly #awaitingEcho = new Map<number, () => void>();
   #notifyId = 0;
   readonly #timers: NodeJS.Timeout[] = [];
   streams = 0;
@@ -98,7 +100,8 @@ export class HubCore<Identity> {
   async #start(): Promise<void> {
     const { bus, onError } = this.options;
     try {
-      await bus.start({ nodeId: this.nodeId, onError, onStatus: () => {} });
+      const onStatus = (status: string) => status === "degraded" && this.#deliverAwaited();
+      await bus.start({ nodeId: this.nodeId, onError, onStatus });
       await this.remote?.start();
     } catch (error) {
       onError(toError(error), { during: "bus start" });
@@ -138,7 +141,7 @@ export class HubCore<Identity> {
     lastEventId: unknown,
   ): void {
     const identityId = this.identityId(identity);
-    if (res.destroyed || req.socket.destroyed) return; // the client left while we identified it
+    if (res.destroyed || req.socket?.destroyed) return; // the client left while we identified it
     const last = parseEventId(lastEventId);
     const old = last ? this.registry.session(last.session) : undefined;
     const plan =
@@ -247,16 +250,26 @@ export class HubCore<Identity> {
     };
     const text = JSON.stringify(message); // a value that is not JSON throws here, to the caller
     await this.started;
-    if (bus.status() !== "ok") this.#deliverHere(id, delivery, topic, key, value, notfor);
+    const here = () => this.#deliverHere(id, delivery, topic, key, value, notfor);
+    if (bus.status() !== "ok") here();
+    else if (this.registry.listeners(topic)) this.#awaitingEcho.set(id, here);
     try {
       await bus.publish(topicChannel(topic), text);
     } catch (error) {
+      this.#awaitingEcho.delete(id);
       if (!this.#deliveredHere.has(id)) this.#deliverHere(id, delivery, topic, key, value, notfor);
       onError(toError(error), { during: "publish", notifier });
       throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
         cause: error,
       });
     }
+  }
+
+  /** Delivers here the notifies whose echo may not come (bus lost, or closing). */
+  #deliverAwaited(): void {
+    const pending = [...this.#awaitingEcho.values()];
+    this.#awaitingEcho.clear();
+    for (const here of pending) here();
   }
 
   #deliverHere(
@@ -289,7 +302,9 @@ export class HubCore<Identity> {
     if (message.node === this.nodeId) {
       // Our own notify comes back through the bus, in the bus's order, unless
       // it was delivered here already because the bus was down.
-      if (message.type !== "notify" || this.#deliveredHere.delete(message.id)) return;
+      if (message.type !== "notify") return;
+      this.#awaitingEcho.delete(message.id);
+      if (this.#deliveredHere.delete(message.id)) return;
     }
     this.applyTopicMessage(message);
   };
@@ -323,6 +338,7 @@ export class HubCore<Identity> {
     if (this.closed) return;
     this.closed = true;
     for (const timer of this.#timers) clearInterval(timer);
+    this.#deliverAwaited(); // acknowledged: deliver before ending the streams
     for (const session of [...this.registry.sessions()]) this.endSession(session, "closing");
     await this.interest.clear();
     await this.remote?.close();

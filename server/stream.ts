@@ -38,7 +38,8 @@ const HEADERS = {
   "Content-Type": "text/event-stream; charset=utf-8",
   "Cache-Control": "no-cache, no-transform",
   "X-Accel-Buffering": "no",
-  Connection: "keep-alive",
+  // The body ends with the connection (no chunked encoding, see below).
+  Connection: "close",
 } as const;
 
 export interface StreamOptions {
@@ -70,6 +71,9 @@ export class Stream {
     this.#options = options;
     this.#cursor = cursor;
     this.#replaying = cursor < options.retention.last;
+    // No chunked encoding: the stream ends with its connection anyway, and
+    // without chunk framing each batch is one plain socket write.
+    res.removeHeader("Transfer-Encoding");
     res.writeHead(200, HEADERS);
     res.socket?.setNoDelay(true);
     res.on("close", () => this.#end("client"));
@@ -130,9 +134,10 @@ export class Stream {
   /** Ends the response (the client may reconnect and resume). */
   cut(why: StreamEnd): void {
     if (this.#ended) return;
+    const rest = this.#pending; // queued this tick: acknowledged notifies, not to be lost
     this.#end(why);
     if (why === "slow" || why === "evicted") this.#res.destroy();
-    else this.#res.end();
+    else this.#res.end(rest);
   }
 
   #queue(text: string): void {
