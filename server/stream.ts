@@ -55,6 +55,17 @@ export interface StreamOptions {
 
 export class Stream {
   readonly #res: ServerResponse;
+  /**
+   * Where batches go once the headers are out: the socket itself. With no
+   * chunk framing the bytes are the same as through `res.write`, without its
+   * per-write cork and bookkeeping.
+   */
+  readonly #out: {
+    write(text: string): boolean;
+    readonly writableLength: number;
+  } & NodeJS.EventEmitter;
+  /** `id: <session>:`, built once. */
+  readonly #idPrefix: string;
   readonly #options: StreamOptions;
   #pending = "";
   /** Seq of the last event written or queued. */
@@ -68,6 +79,8 @@ export class Stream {
    */
   constructor(res: ServerResponse, head: string, cursor: number, options: StreamOptions) {
     this.#res = res;
+    this.#out = res.socket ?? res;
+    this.#idPrefix = idLine(formatEventId(options.session, 0)).slice(0, -2); // validated once
     this.#options = options;
     this.#cursor = cursor;
     this.#replaying = cursor < options.retention.last;
@@ -91,11 +104,6 @@ export class Stream {
     return this.#ended;
   }
 
-  /** Bytes waiting in the socket (and this tick's batch). */
-  get buffered(): number {
-    return this.#res.writableLength + this.#pending.length;
-  }
-
   /** Queues event `seq` (just pushed to the retention buffer) for this tick's write. */
   offer(seq: number, body: string): void {
     if (this.#ended || this.#replaying) return; // the pump will reach it
@@ -105,7 +113,7 @@ export class Stream {
     }
     this.#cursor = seq;
     this.#options.counters.sent += 1;
-    this.#queue(idLine(formatEventId(this.#options.session, seq)) + body);
+    this.#queue(`${this.#idPrefix}${seq}\n${body}`);
   }
 
   /** Queues raw text (a heartbeat comment). */
@@ -122,13 +130,13 @@ export class Stream {
    */
   flush(): void {
     if (this.#ended || this.#pending === "") return;
-    if (this.#res.writableLength > this.#options.maxBufferedBytes) {
+    if (this.#out.writableLength > this.#options.maxBufferedBytes) {
       this.cut("slow");
       return;
     }
     const text = this.#pending;
     this.#pending = "";
-    this.#res.write(text);
+    this.#out.write(text);
   }
 
   /** Ends the response (the client may reconnect and resume). */
@@ -148,7 +156,7 @@ export class Stream {
 
   /** Writes the backlog as the socket drains; goes live once caught up. */
   readonly #pump = (): void => {
-    const { retention, session } = this.#options;
+    const { retention } = this.#options;
     while (!this.#ended && this.#cursor < retention.last) {
       const seq = this.#cursor + 1;
       const body = retention.get(seq);
@@ -158,9 +166,9 @@ export class Stream {
       }
       this.#cursor = seq;
       this.#options.counters.sent += 1;
-      this.#res.write(idLine(formatEventId(session, seq)) + body);
-      if (this.#res.writableLength >= REPLAY_CHUNK) {
-        this.#res.once("drain", this.#pump);
+      this.#out.write(`${this.#idPrefix}${seq}\n${body}`);
+      if (this.#out.writableLength >= REPLAY_CHUNK) {
+        this.#out.once("drain", this.#pump);
         return;
       }
     }
