@@ -13,15 +13,11 @@ import {
   type SessionStatus,
 } from "../client/protocol.js";
 import { NotifError, toError } from "./errors.js";
+import { Fanout } from "./fanout.js";
 import { eventBody, idLine, retryFrame } from "./frames.js";
 import { Interest } from "./interest.js";
-import {
-  type NotifyMessage,
-  parseTopicMessage,
-  type TopicMessage,
-  topicChannel,
-} from "./messages.js";
-import type { Delivery, Exclusion } from "./notifier.js";
+import { topicChannel } from "./messages.js";
+import type { Delivery } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
 import { Registry } from "./registry.js";
 import { nodeOf, Remote } from "./remote.js";
@@ -52,16 +48,13 @@ export class HubCore<Identity> {
   readonly deliveries = new Map<string, AnyDelivery>();
   readonly flusher = new Flusher();
   readonly interest: Interest;
+  /** Notifications through the bus (the echo, other nodes' messages). */
+  readonly fanout: Fanout;
   /** Requests to and from other nodes; absent on a local bus. */
   readonly remote: Remote | undefined;
   /** Settles once the bus is started (faults go to onError). */
   readonly started: Promise<void>;
   readonly #detached = new Set<Session<Identity>>();
-  /** This node's notifies delivered here without the bus (id → when): their echo is dropped. */
-  readonly #deliveredHere = new Map<number, number>();
-  /** This node's notifies published but not yet back: `close()` delivers them here. */
-  readonly #awaitingEcho = new Map<number, () => void>();
-  #notifyId = 0;
   readonly #timers: NodeJS.Timeout[] = [];
   streams = 0;
   sent = 0;
@@ -70,7 +63,8 @@ export class HubCore<Identity> {
 
   constructor(options: ResolvedOptions<Identity>) {
     this.options = options;
-    this.interest = new Interest(options.bus, topicChannel, this.#onTopicMessage, options.onError);
+    this.fanout = new Fanout(this);
+    this.interest = new Interest(options.bus, topicChannel, this.fanout.onMessage, options.onError);
     this.remote =
       options.bus.kind === "shared"
         ? new Remote({
@@ -100,7 +94,7 @@ export class HubCore<Identity> {
   async #start(): Promise<void> {
     const { bus, onError } = this.options;
     try {
-      const onStatus = (status: string) => status === "degraded" && this.#deliverAwaited();
+      const onStatus = (status: string) => status === "degraded" && this.fanout.deliverAwaited();
       await bus.start({ nodeId: this.nodeId, onError, onStatus });
       await this.remote?.start();
     } catch (error) {
@@ -222,123 +216,11 @@ export class HubCore<Identity> {
     session.retention.clear();
   }
 
-  /**
-   * Sends a notification. On a shared bus that works, this node's listeners
-   * too get it through the bus, so that every node sees one order per key
-   * whichever node notified; when the bus is down they get it at once, and
-   * the promise rejects with `unavailable`.
-   */
-  async notify(
-    delivery: AnyDelivery,
-    topic: string,
-    key: unknown,
-    value: unknown,
-    notfor: Exclusion,
-  ) {
-    const { bus, onError } = this.options;
-    if (bus.kind === "local") return delivery.deliver(topic, key, value, notfor);
-    const id = ++this.#notifyId;
-    const notifier = delivery.def.name;
-    const message: NotifyMessage = {
-      type: "notify",
-      node: this.nodeId,
-      id,
-      notifier,
-      key,
-      value,
-      notfor,
-    };
-    const text = JSON.stringify(message); // a value that is not JSON throws here, to the caller
-    await this.started;
-    const here = () => this.#deliverHere(id, delivery, topic, key, value, notfor);
-    if (bus.status() !== "ok") here();
-    else if (this.registry.listeners(topic)) this.#awaitingEcho.set(id, here);
-    try {
-      await bus.publish(topicChannel(topic), text);
-    } catch (error) {
-      this.#awaitingEcho.delete(id);
-      if (!this.#deliveredHere.has(id)) this.#deliverHere(id, delivery, topic, key, value, notfor);
-      onError(toError(error), { during: "publish", notifier });
-      throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
-        cause: error,
-      });
-    }
-  }
-
-  /** Delivers here the notifies whose echo may not come (bus lost, or closing). */
-  #deliverAwaited(): void {
-    const pending = [...this.#awaitingEcho.values()];
-    this.#awaitingEcho.clear();
-    for (const here of pending) here();
-  }
-
-  #deliverHere(
-    id: number,
-    delivery: AnyDelivery,
-    topic: string,
-    key: unknown,
-    value: unknown,
-    notfor: Exclusion,
-  ) {
-    const now = Date.now();
-    for (const [old, at] of this.#deliveredHere) {
-      if (at > now - 60_000 && this.#deliveredHere.size < 10_000) break;
-      this.#deliveredHere.delete(old); // its echo is not coming any more
-    }
-    this.#deliveredHere.set(id, now);
-    delivery.deliver(topic, key, value, notfor);
-  }
-
-  /** Applies a topic message from the bus (another node's notify). */
-  readonly #onTopicMessage = (text: string): void => {
-    let message: TopicMessage;
-    try {
-      message = parseTopicMessage(text);
-    } catch (error) {
-      this.options.onError(toError(error), { during: "bus message", message: text.slice(0, 200) });
-      return;
-    }
-    if (this.closed) return;
-    if (message.node === this.nodeId) {
-      // Our own notify comes back through the bus, in the bus's order, unless
-      // it was delivered here already because the bus was down.
-      if (message.type !== "notify") return;
-      this.#awaitingEcho.delete(message.id);
-      if (this.#deliveredHere.delete(message.id)) return;
-    }
-    this.applyTopicMessage(message);
-  };
-
-  applyTopicMessage(message: TopicMessage): void {
-    const delivery = this.deliveries.get(message.notifier);
-    if (!delivery) return;
-    let topic: string;
-    try {
-      topic = `${message.notifier}:${delivery.def.keyId(message.key)}`;
-    } catch (error) {
-      this.options.onError(toError(error), {
-        during: "bus message key",
-        notifier: message.notifier,
-      });
-      return;
-    }
-    switch (message.type) {
-      case "notify":
-        delivery.deliver(topic, message.key, message.value, message.notfor);
-        return;
-      case "unlistenIdentity": {
-        const listeners = this.registry.listeners(topic)?.byIdentity.get(message.identity);
-        for (const session of [...(listeners ?? [])]) this.unlisten(session, [topic]);
-        return;
-      }
-    }
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const timer of this.#timers) clearInterval(timer);
-    this.#deliverAwaited(); // acknowledged: deliver before ending the streams
+    this.fanout.deliverAwaited(); // acknowledged notifies: delivered before the streams end
     for (const session of [...this.registry.sessions()]) this.endSession(session, "closing");
     await this.interest.clear();
     await this.remote?.close();

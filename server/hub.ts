@@ -132,13 +132,19 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
         if (core.closed) throw new NotifError("unavailable", "the hub is closed");
         if (value === undefined)
           throw new TypeError("sse-notif: notify needs a value (undefined is not JSON)");
-        await core.notify(delivery, topic(key), key, value, resolveExclusion(notfor, sessionOf));
+        await core.fanout.notify(
+          delivery,
+          topic(key),
+          key,
+          value,
+          resolveExclusion(notfor, sessionOf),
+        );
       },
       listen: (sessionId, key) => request("listen", sessionId, key),
       unlisten: (sessionId, key) => request("unlisten", sessionId, key),
       async unlistenIdentity(identity, key) {
         const identityId = canonicalJson(identity);
-        core.applyTopicMessage({
+        core.fanout.apply({
           type: "unlistenIdentity",
           node: core.nodeId,
           notifier: def.name,

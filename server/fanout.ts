@@ -1,0 +1,141 @@
+/**
+ * Notifications through a shared bus. `notify` publishes the server
+ * notification once; every node with listeners on its key, this one
+ * included, delivers it when it comes back from the bus, so every node sees
+ * one order per key whichever node notified. When the bus is down this
+ * node's listeners get it at once, and the echo (if any) is then dropped.
+ */
+import type { AnyDelivery, HubCore } from "./core.js";
+import { NotifError, toError } from "./errors.js";
+import {
+  type NotifyMessage,
+  parseTopicMessage,
+  type TopicMessage,
+  topicChannel,
+} from "./messages.js";
+import type { Exclusion } from "./notifier.js";
+
+/** How long an id of a notify delivered here is kept to drop its late echo. */
+const ECHO_WINDOW_MS = 60_000;
+const ECHO_WINDOW_SIZE = 10_000;
+
+export class Fanout {
+  // biome-ignore lint/suspicious/noExplicitAny: the fanout serves a hub of any identity
+  readonly #core: HubCore<any>;
+  /** This node's notifies delivered here without the bus (id → when): their echo is dropped. */
+  readonly #deliveredHere = new Map<number, number>();
+  /** This node's notifies published, with listeners here, not yet back. */
+  readonly #awaitingEcho = new Map<number, () => void>();
+  #lastId = 0;
+
+  // biome-ignore lint/suspicious/noExplicitAny: see above
+  constructor(core: HubCore<any>) {
+    this.#core = core;
+  }
+
+  /**
+   * Sends a notification: delivered here at once on a local bus, through the
+   * bus otherwise. Rejects with `unavailable` when the bus is down (delivered
+   * on this node only).
+   */
+  async notify(
+    delivery: AnyDelivery,
+    topic: string,
+    key: unknown,
+    value: unknown,
+    notfor: Exclusion,
+  ) {
+    const core = this.#core;
+    const { bus, onError } = core.options;
+    if (bus.kind === "local") return delivery.deliver(topic, key, value, notfor);
+    const id = ++this.#lastId;
+    const notifier = delivery.def.name;
+    const message: NotifyMessage = {
+      type: "notify",
+      node: core.nodeId,
+      id,
+      notifier,
+      key,
+      value,
+      notfor,
+    };
+    const text = JSON.stringify(message); // a value that is not JSON throws here, to the caller
+    await core.started;
+    const here = () => this.#deliverHere(id, () => delivery.deliver(topic, key, value, notfor));
+    if (bus.status() !== "ok") here();
+    else if (core.registry.listeners(topic)) this.#awaitingEcho.set(id, here);
+    try {
+      await bus.publish(topicChannel(topic), text);
+    } catch (error) {
+      this.#awaitingEcho.delete(id);
+      if (!this.#deliveredHere.has(id)) here();
+      onError(toError(error), { during: "publish", notifier });
+      throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
+        cause: error,
+      });
+    }
+  }
+
+  /** Delivers here the notifies whose echo may not come (the bus was lost, or the hub closes). */
+  deliverAwaited(): void {
+    const pending = [...this.#awaitingEcho.values()];
+    this.#awaitingEcho.clear();
+    for (const here of pending) here();
+  }
+
+  /** A message on a topic channel: a notify (ours or another node's) or an unlistenIdentity. */
+  readonly onMessage = (text: string): void => {
+    const core = this.#core;
+    let message: TopicMessage;
+    try {
+      message = parseTopicMessage(text);
+    } catch (error) {
+      core.options.onError(toError(error), { during: "bus message", message: text.slice(0, 200) });
+      return;
+    }
+    if (core.closed) return;
+    if (message.node === core.nodeId) {
+      if (message.type !== "notify") return; // applied here when sent
+      this.#awaitingEcho.delete(message.id);
+      if (this.#deliveredHere.delete(message.id)) return;
+    }
+    this.apply(message);
+  };
+
+  /** Applies a topic message to this node's sessions. */
+  apply(message: TopicMessage): void {
+    const core = this.#core;
+    const delivery = core.deliveries.get(message.notifier);
+    if (!delivery) return;
+    let topic: string;
+    try {
+      topic = `${message.notifier}:${delivery.def.keyId(message.key)}`;
+    } catch (error) {
+      core.options.onError(toError(error), {
+        during: "bus message key",
+        notifier: message.notifier,
+      });
+      return;
+    }
+    switch (message.type) {
+      case "notify":
+        delivery.deliver(topic, message.key, message.value, message.notfor);
+        return;
+      case "unlistenIdentity": {
+        const sessions = core.registry.listeners(topic)?.byIdentity.get(message.identity);
+        for (const session of [...(sessions ?? [])]) core.unlisten(session, [topic]);
+        return;
+      }
+    }
+  }
+
+  #deliverHere(id: number, deliver: () => void): void {
+    const now = Date.now();
+    for (const [old, at] of this.#deliveredHere) {
+      if (at > now - ECHO_WINDOW_MS && this.#deliveredHere.size < ECHO_WINDOW_SIZE) break;
+      this.#deliveredHere.delete(old); // its echo is not coming any more
+    }
+    this.#deliveredHere.set(id, now);
+    deliver();
+  }
+}
