@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import type { HistogramJson } from "./stats.js";
 
-export const SYSTEMS = ["raw", "socketio", "bettersse", "ssenotif"] as const;
+export const SYSTEMS = ["raw", "socketio", "bettersse", "ssenotif", "ssenotif-express"] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
 /** How a worker talks to a system. */
@@ -13,6 +13,7 @@ export const CLIENT_KIND: Record<SystemName, ClientKind> = {
   raw: "sse",
   bettersse: "sse",
   ssenotif: "ssenotif",
+  "ssenotif-express": "ssenotif",
   socketio: "socketio",
 };
 
@@ -43,7 +44,10 @@ export type ServerApi = {
   hello: { req: Record<string, never>; res: { port: number; fdLimit: number } };
   usage: { req: { gc: boolean }; res: Usage };
   burst: { req: { notifies: number; keys: number; perTick: number }; res: Window };
-  paced: { req: { rate: number; seconds: number; keys: number }; res: Window & { notifies: number } };
+  paced: {
+    req: { rate: number; seconds: number; keys: number };
+    res: Window & { notifies: number };
+  };
 };
 
 export type WorkerApi = {

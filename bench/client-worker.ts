@@ -44,17 +44,26 @@ function openOne(kind: ClientKind, port: number, spec: SessionSpec): Promise<Con
 }
 
 /** Opens all sessions, at most `concurrency` connecting at once. */
-async function connect(kind: ClientKind, port: number, sessions: SessionSpec[], concurrency: number) {
+async function connect(
+  kind: ClientKind,
+  port: number,
+  sessions: SessionSpec[],
+  concurrency: number,
+) {
   let next = 0;
   let failed = 0;
   const errors: string[] = [];
+  let ready = 0;
+  // The whole first wave failed: the server is not answering, stop trying.
+  const hopeless = () => ready === 0 && failed >= concurrency;
   async function lane() {
-    for (let i = next++; i < sessions.length; i = next++) {
+    for (let i = next++; i < sessions.length && !hopeless(); i = next++) {
       const spec = sessions[i];
       if (!spec) continue;
       try {
         conns.push(await openOne(kind, port, spec));
         open++;
+        ready++;
       } catch (error) {
         failed++;
         if (errors.length < 5) errors.push(String(error));
@@ -62,7 +71,7 @@ async function connect(kind: ClientKind, port: number, sessions: SessionSpec[], 
     }
   }
   await Promise.all(Array.from({ length: concurrency }, lane));
-  return { ready: sessions.length - failed, failed, errors };
+  return { ready, failed: sessions.length - ready, errors };
 }
 
 serveParent<WorkerApi>({

@@ -36,7 +36,11 @@ export function serveParent<A extends Api>(handlers: Handlers<A>): void {
 
 /** Parent side: a typed caller for one child; every call has a time bound. */
 export interface Remote<A extends Api> {
-  call<K extends keyof A & string>(name: K, req: A[K]["req"], timeoutMs?: number): Promise<A[K]["res"]>;
+  call<K extends keyof A & string>(
+    name: K,
+    req: A[K]["req"],
+    timeoutMs?: number,
+  ): Promise<A[K]["res"]>;
 }
 
 export function remote<A extends Api>(child: ChildProcess, label: string): Remote<A> {

@@ -16,6 +16,8 @@ export interface Options {
   workers: number;
   /** Delivered notifications aimed at per burst. */
   burstDeliveries: number;
+  /** Bursts per run; the least disturbed one is shown. */
+  repeat: number;
   /** Delivered notifications per second in the paced phase, and its length. */
   pacedDeliveries: number;
   pacedSeconds: number;
@@ -31,9 +33,14 @@ export const USAGE = `usage: npm run bench -- [options]
   --sizes 1000,5000       sessions for hot, many and prepare
   --idle 10000            sessions for idle
   --workers N             client processes per run (default: one per 5,000 sessions)
+  --repeat N              bursts per run, the least disturbed is shown (default: 3)
   --out FILE              JSON results (default: bench/results/<date>.json)`;
 
-function list<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] {
+function list<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  what: string,
+): T[] {
   if (value === undefined) return [...allowed];
   const items = value.split(",").filter((s) => s.length > 0);
   for (const item of items) {
@@ -59,13 +66,15 @@ export function parseOptions(argv: string[]): Options | "help" {
       sizes: { type: "string" },
       idle: { type: "string" },
       workers: { type: "string" },
+      repeat: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) return "help";
   const quick = values.quick ?? false;
-  const sizes = values.sizes?.split(",").map((s) => positive(s, 0, "sizes")) ?? (quick ? [200] : [1000, 5000]);
+  const sizes =
+    values.sizes?.split(",").map((s) => positive(s, 0, "sizes")) ?? (quick ? [200] : [1000, 5000]);
   return {
     quick,
     systems: list(values.systems, SYSTEMS, "system"),
@@ -73,6 +82,7 @@ export function parseOptions(argv: string[]): Options | "help" {
     sizes: sizes.filter((n) => n > 0),
     idleSessions: positive(values.idle, quick ? 1000 : 10_000, "idle"),
     workers: positive(values.workers, 0, "workers"),
+    repeat: Math.max(1, positive(values.repeat, quick ? 1 : 3, "repeat")),
     burstDeliveries: quick ? 20_000 : 300_000,
     pacedDeliveries: quick ? 10_000 : 30_000,
     pacedSeconds: quick ? 1 : 4,

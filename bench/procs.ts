@@ -27,6 +27,15 @@ export function choosePinning(): Pinning {
   };
 }
 
+/** The open-file limit children get after RAISE_FDS, or -1 when unknown. */
+export function childFdLimit(): number {
+  const probe = spawnSync("sh", ["-c", `${RAISE_FDS.replace('exec "$@"', "")} ulimit -n`], {
+    encoding: "utf8",
+  });
+  const n = Number(probe.stdout.trim());
+  return Number.isFinite(n) ? n : -1;
+}
+
 export interface Child<A extends Api> {
   readonly api: Remote<A>;
   readonly process: ChildProcess;
@@ -38,6 +47,9 @@ export interface Child<A extends Api> {
 // CAP_SYS_RESOURCE); the child reports what it got through /proc/self/limits.
 const RAISE_FDS = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
 
+/** Extra node flags for every child, e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const EXTRA_FLAGS = process.env.BENCH_NODE_FLAGS?.split(" ").filter((f) => f.length > 0) ?? [];
+
 /** Starts `node --import tsx <script> <args>` with an IPC channel. */
 export function startNode<A extends Api>(
   script: string,
@@ -45,7 +57,15 @@ export function startNode<A extends Api>(
   cpu: string | undefined,
   label: string,
 ): Child<A> {
-  const node = [process.execPath, "--import", "tsx", "--expose-gc", script, ...args];
+  const node = [
+    process.execPath,
+    "--import",
+    "tsx",
+    "--expose-gc",
+    ...EXTRA_FLAGS,
+    script,
+    ...args,
+  ];
   const command = cpu === undefined ? node : ["taskset", "-c", cpu, ...node];
   const child = spawn("sh", ["-c", RAISE_FDS, "sh", ...command], {
     cwd: ROOT,

@@ -1,5 +1,6 @@
 /** `createHub`: the public face of a hub and of its notifiers. */
-import type { Request, Router } from "express";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import express, { type Request, type Router } from "express";
 import type { NotifierDef } from "../client/contract.js";
 import { canonicalJson } from "../client/keys.js";
 import { isSessionId, SESSION_HEADER } from "../client/protocol.js";
@@ -10,7 +11,7 @@ import { topicChannel } from "./messages.js";
 import { Delivery, type NotFor, type NotifierOptions, resolveExclusion } from "./notifier.js";
 import { type HubOptions, resolveOptions } from "./options.js";
 import { topicOf } from "./registry.js";
-import { makeRouter } from "./router.js";
+import { makeHandle } from "./router.js";
 
 /** What `hub.stats()` and `GET /stats` show. No session id or identity. */
 export interface HubStats {
@@ -50,8 +51,15 @@ export interface Notifier<Key, ServerNotif, ClientNotif, Identity> {
 
 /** One per server process: client sessions, notifiers, the Express router. */
 export interface Hub<Identity> {
-  /** The router to mount: `app.use("/notif", hub.router())`. */
+  /** The Express router to mount: `app.use("/notif", hub.router())`. */
   router(): Router;
+  /**
+   * The same endpoints for a bare `node:http` server, under `prefix`: returns
+   * whether it served the request, so that anything else can fall through.
+   * Open streams then cost no Express request state.
+   * @example http.createServer((req, res) => hub.handler("/notif")(req, res) || app(req, res));
+   */
+  handler(prefix?: string): (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Serves a notifier; a second notifier of one name throws. */
   notifier<Key, ClientNotif, ServerNotif = ClientNotif>(
     def: NotifierDef<Key, ClientNotif>,
@@ -74,6 +82,7 @@ export interface Hub<Identity> {
 export function createHub<Identity = null>(options: HubOptions<Identity> = {}): Hub<Identity> {
   const core = new HubCore<Identity>(resolveOptions(options));
   const bus = core.options.bus;
+  const handle = makeHandle(core, stats);
   let router: Router | undefined;
 
   function sessionOf(req: Request): string | undefined {
@@ -161,7 +170,22 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
   }
 
   return {
-    router: () => (router ??= makeRouter(core, stats)),
+    router() {
+      router ??= express.Router().use((req, res, next) => {
+        if (!handle(req, res, req.path)) next();
+      });
+      return router;
+    },
+    handler(prefix = "") {
+      const base = prefix.replace(/\/+$/, "");
+      return (req, res) => {
+        const url = req.url ?? "/";
+        const end = url.indexOf("?");
+        const path = end < 0 ? url : url.slice(0, end);
+        if (!path.startsWith(`${base}/`)) return false;
+        return handle(req, res, path.slice(base.length));
+      };
+    },
     notifier,
     sessionOf,
     stats,

@@ -1,28 +1,27 @@
 /**
- * The Express router: parse, validate in the protocol's order, answer errors
- * as JSON, call the hub. Nothing thrown here reaches Express.
+ * The hub's HTTP endpoints on plain `node:http` requests: parse, validate in
+ * the protocol's order, answer errors as JSON, call the hub. Nothing thrown
+ * here escapes. `hub.router()` mounts this in Express; `hub.handler()` serves
+ * it from a bare `http.Server` (no Express cost per open stream).
  */
-import express, { type Request, type Response, type Router } from "express";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Request } from "express";
 import { PATHS, type SessionId } from "../client/protocol.js";
 import { parseCloseBody, parseListenBody, readJson } from "./body.js";
 import type { HubCore } from "./core.js";
 import { NotifError, toError } from "./errors.js";
 import type { Op, SessionRequest } from "./requests.js";
 
-type Handler = (req: Request, res: Response) => Promise<void>;
+/** Serves one request if its (mount-relative) path is the hub's; false otherwise. */
+export type Handle = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 
-/** Builds the router of a hub. */
-export function makeRouter<Identity>(core: HubCore<Identity>, stats: () => object): Router {
-  const router = express.Router();
-  const guard = (handler: Handler) => (req: Request, res: Response) => {
-    handler(req, res).catch((error: unknown) => answerError(core, req, res, error));
-  };
-
-  async function identify(req: Request): Promise<Identity> {
+/** Builds the request handler of a hub. */
+export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => object): Handle {
+  async function identify(req: IncomingMessage, path: string): Promise<Identity> {
     try {
-      return await core.options.identify(req);
+      return await core.options.identify(req as Request);
     } catch (error) {
-      core.options.onError(toError(error), { during: "identify", path: req.path });
+      core.options.onError(toError(error), { during: "identify", path });
       throw new NotifError("forbidden", "the request's identity could not be established", {
         cause: error,
       });
@@ -39,7 +38,8 @@ export function makeRouter<Identity>(core: HubCore<Identity>, stats: () => objec
    * identity, then the rest on the node that holds it.
    */
   async function onSession(
-    req: Request,
+    req: IncomingMessage,
+    path: string,
     op: Op,
     session: SessionId,
     items: SessionRequest["items"],
@@ -50,76 +50,83 @@ export function makeRouter<Identity>(core: HubCore<Identity>, stats: () => objec
         "no such live session: open a new stream with GET /events",
       );
     }
-    const identityId = core.identityId(await identify(req));
+    const identityId = core.identityId(await identify(req, path));
     await core.route({ op, session, identityId, items });
   }
 
-  router.get(
-    PATHS.events,
-    guard(async (req, res) => {
-      open();
-      const identity = await identify(req);
-      open();
-      const header = req.headers["last-event-id"];
-      const query = new URL(req.originalUrl ?? req.url, "http://x").searchParams.get("lastEventId");
-      core.openStream(
-        req,
-        res,
-        identity,
-        typeof header === "string" && header !== "" ? header : query,
-      );
-    }),
-  );
-
-  for (const op of ["listen", "unlisten"] as const) {
-    router.post(
-      PATHS[op],
-      guard(async (req, res) => {
-        open();
-        const body = parseListenBody(await readJson(req, core.options.maxBodyBytes));
-        await onSession(req, op, body.session, body.items);
-        res.status(204).end();
-      }),
+  async function events(req: IncomingMessage, res: ServerResponse, path: string) {
+    open();
+    const identity = await identify(req, path);
+    open();
+    const header = req.headers["last-event-id"];
+    const query = new URL(req.url ?? "/", "http://x").searchParams.get("lastEventId");
+    core.openStream(
+      req,
+      res,
+      identity,
+      typeof header === "string" && header !== "" ? header : query,
     );
   }
 
-  router.post(
-    PATHS.close,
-    guard(async (req, res) => {
-      open();
-      const session = parseCloseBody(await readJson(req, core.options.maxBodyBytes));
-      await onSession(req, "close", session, []);
-      res.status(204).end();
-    }),
-  );
-
-  router.get(PATHS.stats, (req, res) => {
-    if (!core.options.stats) {
-      answerError(
-        core,
-        req,
-        res,
-        new NotifError("not_found", "stats are turned off (stats: false)"),
-      );
-      return;
+  async function post(req: IncomingMessage, res: ServerResponse, path: string, op: Op) {
+    open();
+    const body = await readJson(req, core.options.maxBodyBytes);
+    if (op === "close") await onSession(req, path, op, parseCloseBody(body), []);
+    else {
+      const { session, items } = parseListenBody(body);
+      await onSession(req, path, op, session, items);
     }
-    res.status(200).json(stats());
-  });
+    res.writeHead(204).end();
+  }
 
-  return router;
+  function serveStats(res: ServerResponse) {
+    if (!core.options.stats)
+      throw new NotifError("not_found", "stats are turned off (stats: false)");
+    answer(res, 200, stats());
+  }
+
+  return (req, res, path) => {
+    let served: Promise<void> | undefined;
+    const method = req.method;
+    if (path === PATHS.events && (method === "GET" || method === "HEAD"))
+      served = events(req, res, path);
+    else if (path === PATHS.listen && method === "POST") served = post(req, res, path, "listen");
+    else if (path === PATHS.unlisten && method === "POST")
+      served = post(req, res, path, "unlisten");
+    else if (path === PATHS.close && method === "POST") served = post(req, res, path, "close");
+    else if (path === PATHS.stats && method === "GET") served = (async () => serveStats(res))();
+    else return false;
+    served.catch((error: unknown) => answerError(core, path, res, error));
+    return true;
+  };
 }
 
-function answerError<I>(core: HubCore<I>, req: Request, res: Response, thrown: unknown): void {
+function answer(res: ServerResponse, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    "Cache-Control": "no-store",
+  });
+  res.end(text);
+}
+
+function answerError<I>(
+  core: HubCore<I>,
+  path: string,
+  res: ServerResponse,
+  thrown: unknown,
+): void {
   const error =
     thrown instanceof NotifError
       ? thrown
       : new NotifError("internal", "the server failed to handle this request", { cause: thrown });
   if (!(thrown instanceof NotifError)) {
-    core.options.onError(toError(thrown), { during: "request", path: req.path });
+    core.options.onError(toError(thrown), { during: "request", path });
   }
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.status(error.status).json(error.toBody());
+  answer(res, error.status, error.toBody());
 }

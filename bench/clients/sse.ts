@@ -5,13 +5,16 @@ import { nowMicros, type SessionSpec } from "../api.js";
 import type { Conn, Sink } from "./sink.js";
 
 const STAMP = '"t":';
-const CONNECT_TIMEOUT_MS = 30_000;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Keep-alive agent for sse-notif's POST /listen, shared by a worker's sessions. */
 const postAgent = new Agent({ keepAlive: true, maxSockets: 32 });
 
 /** Calls `onEvent(text, start, end)` for each complete event of the stream. */
-function splitEvents(res: IncomingMessage, onEvent: (text: string, start: number, end: number) => void) {
+function splitEvents(
+  res: IncomingMessage,
+  onEvent: (text: string, start: number, end: number) => void,
+) {
   let rest = "";
   res.setEncoding("latin1");
   res.on("data", (chunk: string) => {
@@ -25,11 +28,15 @@ function splitEvents(res: IncomingMessage, onEvent: (text: string, start: number
   });
 }
 
-function fieldValue(text: string, start: number, end: number, prefix: string): string | undefined {
-  const i = text.indexOf(prefix, start);
+/** The value of field `name` in the event text[start, end), space after the colon optional. */
+function fieldValue(text: string, start: number, end: number, name: string): string | undefined {
+  let i = text.indexOf(`${name}:`, start);
+  while (i > start && text[i - 1] !== "\n" && i < end) i = text.indexOf(`${name}:`, i + 1);
   if (i === -1 || i >= end) return undefined;
-  const eol = text.indexOf("\n", i);
-  return text.slice(i + prefix.length, eol === -1 || eol > end ? end : eol);
+  let from = i + name.length + 1;
+  if (text[from] === " ") from++;
+  const eol = text.indexOf("\n", from);
+  return text.slice(from, eol === -1 || eol > end ? end : eol);
 }
 
 function listen(port: number, spec: SessionSpec, session: string): Promise<void> {
@@ -54,7 +61,12 @@ function listen(port: number, spec: SessionSpec, session: string): Promise<void>
  * Opens one SSE session; resolves once it is listening: on `event: ready` for
  * the plain systems, after the `session` event and a 204 from /listen for sse-notif.
  */
-export function openSse(port: number, spec: SessionSpec, sink: Sink, notif: boolean): Promise<Conn> {
+export function openSse(
+  port: number,
+  spec: SessionSpec,
+  sink: Sink,
+  notif: boolean,
+): Promise<Conn> {
   const path = notif ? "/notif/events" : `/events?key=${encodeURIComponent(spec.key)}`;
   const headers: Record<string, string> = { accept: "text/event-stream" };
   if (spec.user) headers["x-user"] = spec.user;
@@ -80,10 +92,12 @@ export function openSse(port: number, spec: SessionSpec, sink: Sink, notif: bool
         return;
       }
       if (ready) return;
-      const event = fieldValue(text, start, end, "event: ");
+      const event = fieldValue(text, start, end, "event");
       if (event === "ready") becomeReady();
       if (event !== "session") return;
-      const data = JSON.parse(fieldValue(text, start, end, "data: ") ?? "null") as { session: string };
+      const data = JSON.parse(fieldValue(text, start, end, "data") ?? "null") as {
+        session: string;
+      };
       listen(port, spec, data.session).then(becomeReady, fail);
     }
     req.on("error", (error) => (ready ? undefined : fail(error)));

@@ -15,8 +15,8 @@ async function makeBetterSse(): Promise<BenchServer> {
       return;
     }
     const session = await createSession(req, res);
-    let channel = channels.get(key);
-    if (!channel) channels.set(key, (channel = createChannel()));
+    const channel = channels.get(key) ?? createChannel();
+    channels.set(key, channel);
     channel.register(session);
     open++;
     session.once("disconnected", () => open--);

@@ -2,7 +2,7 @@
 // paced series, usage), so that each adapter only says how to notify.
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { setImmediate as yieldToIo, setTimeout as sleep } from "node:timers/promises";
+import { setTimeout as sleep, setImmediate as yieldToIo } from "node:timers/promises";
 import { fdLimit, keyName, nowMicros, type Payload, type ServerApi, type Usage } from "../api.js";
 import { serveParent } from "../ipc.js";
 
@@ -56,7 +56,8 @@ async function burst(bench: BenchServer, notifies: number, keys: number, perTick
   let n = 0;
   while (n < notifies) {
     const batch: (void | Promise<void>)[] = [];
-    for (let i = 0; i < perTick && n < notifies; i++) batch.push(bench.notify(randomKey(keys), payload(n++)));
+    for (let i = 0; i < perTick && n < notifies; i++)
+      batch.push(bench.notify(randomKey(keys), payload(n++)));
     await Promise.all(batch);
     await yieldToIo();
   }
@@ -90,7 +91,8 @@ export function runBenchServer(make: (flags: ServerFlags) => Promise<BenchServer
   serveParent<ServerApi>({
     hello: async () => ({ port: (await ready).port, fdLimit: fdLimit() }),
     usage: async ({ gc }) => usage((await ready).bench, gc),
-    burst: async ({ notifies, keys, perTick }) => burst((await ready).bench, notifies, keys, perTick),
+    burst: async ({ notifies, keys, perTick }) =>
+      burst((await ready).bench, notifies, keys, perTick),
     paced: async ({ rate, seconds, keys }) => paced((await ready).bench, rate, seconds, keys),
   });
 }

@@ -20,9 +20,8 @@ async function makeRaw(): Promise<BenchServer> {
       res.writeHead(404).end();
       return;
     }
-    let listeners = byKey.get(key);
-    if (!listeners) byKey.set(key, (listeners = new Set()));
-    const set = listeners;
+    const set = byKey.get(key) ?? new Set();
+    byKey.set(key, set);
     set.add(res);
     open++;
     res.on("close", () => {

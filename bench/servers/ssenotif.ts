@@ -1,6 +1,8 @@
-// sse-notif: createHub + one notifier, mounted at /notif. With --prepare, the
-// notifier has a per-identity prepare (identity from the X-User header).
-import { createServer } from "node:http";
+// sse-notif: createHub + one notifier, served at /notif by `hub.handler()` on
+// a bare node:http server (with SSE_NOTIF_EXPRESS=1: mounted in Express with
+// `hub.router()`). With --prepare, the notifier has a per-identity prepare
+// (identity from the X-User header).
+import { createServer, type IncomingMessage } from "node:http";
 import express from "express";
 import { createHub, defineNotifier } from "../../server/index.js";
 import type { Payload } from "../api.js";
@@ -8,7 +10,7 @@ import { type BenchServer, runBenchServer, type ServerFlags } from "./common.js"
 
 const bench = defineNotifier<string, Payload & { for?: string }>("bench");
 
-function identify(req: express.Request): string | null {
+function identify(req: IncomingMessage): string | null {
   const user = req.headers["x-user"];
   return typeof user === "string" ? user : null;
 }
@@ -17,10 +19,19 @@ async function makeSseNotif(flags: ServerFlags): Promise<BenchServer> {
   const hub = createHub<string | null>({ identify });
   const prepare = (identity: string | null, value: Payload) => ({ ...value, for: identity ?? "" });
   const notifier = flags.prepare ? hub.notifier(bench, { prepare }) : hub.notifier(bench);
-  const app = express();
-  app.use("/notif", hub.router());
+  let server: ReturnType<typeof createServer>;
+  if (process.env.SSE_NOTIF_EXPRESS === "1") {
+    const app = express();
+    app.use("/notif", hub.router());
+    server = createServer(app);
+  } else {
+    const serve = hub.handler("/notif");
+    server = createServer((req, res) => {
+      if (!serve(req, res)) res.writeHead(404).end();
+    });
+  }
   return {
-    server: createServer(app),
+    server,
     notify: (key, value) => notifier.notify(key, value),
     sessions: () => hub.stats().streams,
   };
