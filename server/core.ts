@@ -24,7 +24,7 @@ import { nodeOf, Remote } from "./remote.js";
 import { applyRequest, type SessionRequest } from "./requests.js";
 import { planResume } from "./retention.js";
 import { Session } from "./session.js";
-import { Flusher, Stream, type StreamEnd } from "./stream.js";
+import { Flusher, Stream, type StreamEnd, type StreamHost } from "./stream.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: notifiers of every key and value type live in one map
 export type AnyDelivery = Delivery<any, any, any, any>;
@@ -46,7 +46,8 @@ export class HubCore<Identity> {
   readonly nodeId = randomBytes(6).toString("base64url");
   readonly registry = new Registry<Session<Identity>>();
   readonly deliveries = new Map<string, AnyDelivery>();
-  readonly flusher = new Flusher();
+  /** Shared by every stream of this hub. */
+  readonly #streamHost: StreamHost;
   readonly interest: Interest;
   /** Notifications through the bus (the echo, other nodes' messages). */
   readonly fanout: Fanout;
@@ -63,6 +64,12 @@ export class HubCore<Identity> {
 
   constructor(options: ResolvedOptions<Identity>) {
     this.options = options;
+    this.#streamHost = {
+      maxBufferedBytes: options.maxBufferedBytes,
+      flusher: new Flusher(),
+      counters: this,
+      onEnd: (stream, why) => this.#streamEnded(stream.owner as Session<Identity>, stream, why),
+    };
     this.fanout = new Fanout(this);
     this.interest = new Interest(options.bus, topicChannel, this.fanout.onMessage, options.onError);
     this.remote =
@@ -166,14 +173,7 @@ export class HubCore<Identity> {
       retryFrame(this.options.retry) +
       idLine(formatEventId(session.id, cursor)) +
       eventBody("session", JSON.stringify({ session: session.id, status }));
-    const stream: Stream = new Stream(res, head, cursor, {
-      session: session.id,
-      retention: session.retention,
-      maxBufferedBytes: this.options.maxBufferedBytes,
-      flusher: this.flusher,
-      counters: this,
-      onEnd: (ended, why) => this.#streamEnded(session, ended, why),
-    });
+    const stream = new Stream(res, head, cursor, session, this.#streamHost);
     if (stream.ended) return;
     session.stream = stream;
     this.streams += 1;

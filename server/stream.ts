@@ -42,9 +42,14 @@ const HEADERS = {
   Connection: "close",
 } as const;
 
-export interface StreamOptions {
-  readonly session: SessionId;
+/** What a stream belongs to: its session's id and replay buffer. */
+export interface StreamOwner {
+  readonly id: SessionId;
   readonly retention: Retention;
+}
+
+/** What every stream of a hub shares (one object per hub, not per stream). */
+export interface StreamHost {
   readonly maxBufferedBytes: number;
   readonly flusher: Flusher;
   /** Counts notification events written. */
@@ -66,7 +71,8 @@ export class Stream {
   } & NodeJS.EventEmitter;
   /** `id: <session>:`, built once. */
   readonly #idPrefix: string;
-  readonly #options: StreamOptions;
+  readonly owner: StreamOwner;
+  readonly #host: StreamHost;
   #pending = "";
   /** Seq of the last event written or queued. */
   #cursor: number;
@@ -77,20 +83,27 @@ export class Stream {
    * Opens the stream: sends the headers and `head` (retry and session event),
    * then replays events after `cursor` that the retention buffer still holds.
    */
-  constructor(res: ServerResponse, head: string, cursor: number, options: StreamOptions) {
+  constructor(
+    res: ServerResponse,
+    head: string,
+    cursor: number,
+    owner: StreamOwner,
+    host: StreamHost,
+  ) {
     this.#res = res;
     this.#out = res.socket ?? res;
-    this.#idPrefix = idLine(formatEventId(options.session, 0)).slice(0, -2); // validated once
-    this.#options = options;
+    this.#idPrefix = idLine(formatEventId(owner.id, 0)).slice(0, -2); // validated once
+    this.owner = owner;
+    this.#host = host;
     this.#cursor = cursor;
-    this.#replaying = cursor < options.retention.last;
+    this.#replaying = cursor < owner.retention.last;
     // No chunked encoding: the stream ends with its connection anyway, and
     // without chunk framing each batch is one plain socket write.
     res.removeHeader("Transfer-Encoding");
     res.writeHead(200, HEADERS);
     res.socket?.setNoDelay(true);
-    res.on("close", () => this.#end("client"));
-    res.on("error", () => this.#end("client"));
+    res.on("close", this.#gone);
+    res.on("error", this.#gone);
     res.write(head);
     if (this.#replaying) this.#pump();
   }
@@ -112,7 +125,7 @@ export class Stream {
       return;
     }
     this.#cursor = seq;
-    this.#options.counters.sent += 1;
+    this.#host.counters.sent += 1;
     this.#queue(`${this.#idPrefix}${seq}\n${body}`);
   }
 
@@ -130,7 +143,7 @@ export class Stream {
    */
   flush(): void {
     if (this.#ended || this.#pending === "") return;
-    if (this.#out.writableLength > this.#options.maxBufferedBytes) {
+    if (this.#out.writableLength > this.#host.maxBufferedBytes) {
       this.cut("slow");
       return;
     }
@@ -151,12 +164,12 @@ export class Stream {
   #queue(text: string): void {
     const wasEmpty = this.#pending === "";
     this.#pending += text;
-    if (wasEmpty) this.#options.flusher.mark(this);
+    if (wasEmpty) this.#host.flusher.mark(this);
   }
 
   /** Writes the backlog as the socket drains; goes live once caught up. */
   readonly #pump = (): void => {
-    const { retention } = this.#options;
+    const { retention } = this.owner;
     while (!this.#ended && this.#cursor < retention.last) {
       const seq = this.#cursor + 1;
       const body = retention.get(seq);
@@ -165,7 +178,7 @@ export class Stream {
         return;
       }
       this.#cursor = seq;
-      this.#options.counters.sent += 1;
+      this.#host.counters.sent += 1;
       this.#out.write(`${this.#idPrefix}${seq}\n${body}`);
       if (this.#out.writableLength >= REPLAY_CHUNK) {
         this.#out.once("drain", this.#pump);
@@ -175,10 +188,12 @@ export class Stream {
     this.#replaying = false;
   };
 
+  readonly #gone = (): void => this.#end("client");
+
   #end(why: StreamEnd): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#pending = "";
-    this.#options.onEnd(this, why);
+    this.#host.onEnd(this, why);
   }
 }
