@@ -72,6 +72,12 @@ export interface Hub<Identity> {
   close(): Promise<void>;
 }
 
+/** The path of a request URL, without its query. */
+function pathOf(url = "/"): string {
+  const end = url.indexOf("?");
+  return end < 0 ? url : url.slice(0, end);
+}
+
 /**
  * Creates a hub.
  * @example
@@ -171,17 +177,16 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
 
   return {
     router() {
+      // The router strips its mount path from req.url.
       router ??= express.Router().use((req, res, next) => {
-        if (!handle(req, res, req.path)) next();
+        if (!handle(req, res, pathOf(req.url))) next();
       });
       return router;
     },
     handler(prefix = "") {
       const base = prefix.replace(/\/+$/, "");
       return (req, res) => {
-        const url = req.url ?? "/";
-        const end = url.indexOf("?");
-        const path = end < 0 ? url : url.slice(0, end);
+        const path = pathOf(req.url);
         if (!path.startsWith(`${base}/`)) return false;
         return handle(req, res, path.slice(base.length));
       };

@@ -56,6 +56,10 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
 
   async function events(req: IncomingMessage, res: ServerResponse, path: string) {
     open();
+    if (req.method === "HEAD") {
+      res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8" }).end();
+      return; // headers only: no session
+    }
     const identity = await identify(req, path);
     open();
     const header = req.headers["last-event-id"];
