@@ -155,7 +155,9 @@ export class Stream {
   /** Ends the response (the client may reconnect and resume). */
   cut(why: StreamEnd): void {
     if (this.#ended) return;
-    const rest = this.#pending; // queued this tick: acknowledged notifies, not to be lost
+    // A hub closing writes what this tick queued (acknowledged notifies); a
+    // replaced stream does not: the stream that replaced it replays them.
+    const rest = why === "closing" ? this.#pending : "";
     this.#end(why);
     if (why === "slow" || why === "evicted") this.#res.destroy();
     else this.#res.end(rest);

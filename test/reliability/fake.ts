@@ -5,17 +5,28 @@
  * only node's http and TCP are left out, so a model can take thousands of
  * steps in seconds. The response behaves as node's does where the library
  * looks: `writeHead`, `write`, `end`, `destroy`, `writableLength` (0: the
- * client reads at once), `'close'` emitted on a later tick.
+ * client reads at once), `'close'` emitted on a later tick, and a socket
+ * that can be written to directly.
  */
 import { EventEmitter } from "node:events";
 import { Readable } from "node:stream";
 import type { Router } from "express";
 import { type ParsedEvent, SseParser } from "./sse.js";
 
-/** The connection both sides share: whether the client is gone. */
-export class FakeSocket {
+/**
+ * The connection both sides share: whether the client is gone, and a
+ * writable end (the library may write to `res.socket` once the headers are
+ * out) that the client reads at once.
+ */
+export class FakeSocket extends EventEmitter {
   destroyed = false;
+  readonly writableLength = 0;
+  /** Where written text goes: the response's parser. */
+  sink: ((text: string) => boolean) | undefined;
   setNoDelay(): void {}
+  write(chunk: string | Buffer): boolean {
+    return this.destroyed ? false : (this.sink?.(String(chunk)) ?? false);
+  }
 }
 
 /** A response as the router and the stream see it. */
@@ -35,6 +46,11 @@ export class FakeResponse extends EventEmitter {
   constructor(socket: FakeSocket) {
     super();
     this.socket = socket;
+    socket.sink = (text) => this.write(text);
+  }
+
+  removeHeader(name: string): void {
+    delete this.headers[name.toLowerCase()];
   }
 
   writeHead(status: number, headers: Record<string, string> = {}): this {

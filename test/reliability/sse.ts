@@ -92,7 +92,11 @@ export class SseParser {
     this.#data = [];
     this.#type = "";
     if (data.length === 0) return;
-    this.#onEvent({ id: this.#lastId, event: type === "" ? "message" : type, data: data.join("\n") });
+    this.#onEvent({
+      id: this.#lastId,
+      event: type === "" ? "message" : type,
+      data: data.join("\n"),
+    });
   }
 }
 
@@ -107,6 +111,8 @@ export interface SseConn {
   readonly ended: boolean;
   /** Bytes received. */
   readonly bytes: number;
+  /** The text received (kept only with `keepText: true`). */
+  readonly text: string;
   /** Resolves once the response is over. */
   done(): Promise<void>;
   /** Stops reading: the socket's buffers fill up and the server's writes wait. */
@@ -119,10 +125,12 @@ export interface SseConnOptions {
   readonly headers?: Record<string, string>;
   /** Keep every event in `events` (default true). */
   readonly keep?: boolean;
-  readonly onEvent?: (event: ParsedEvent) => void;
+  readonly onEvent?: (event: ParsedEvent, conn: SseConn) => void;
   readonly agent?: http.Agent;
-  /** Do not start reading until `resume`: for clients that never read. */
+  /** Start paused: for clients that never read. */
   readonly paused?: boolean;
+  /** Keep the raw text received in `text`. */
+  readonly keepText?: boolean;
 }
 
 /** Opens `GET url` as an SSE stream; resolves once the response headers are in. */
@@ -134,10 +142,11 @@ export function openSse(url: string, options: SseConnOptions = {}): Promise<SseC
       const keep = options.keep ?? true;
       const parser = new SseParser((event) => {
         if (keep) events.push(event);
-        options.onEvent?.(event);
+        options.onEvent?.(event, conn);
       });
       let ended = false;
       let bytes = 0;
+      let text = "";
       const waiters: (() => void)[] = [];
       const finish = () => {
         if (ended) return;
@@ -156,6 +165,9 @@ export function openSse(url: string, options: SseConnOptions = {}): Promise<SseC
         get bytes() {
           return bytes;
         },
+        get text() {
+          return text;
+        },
         done: () => (ended ? Promise.resolve() : new Promise((r) => waiters.push(r))),
         pause: () => {
           res.pause();
@@ -171,6 +183,7 @@ export function openSse(url: string, options: SseConnOptions = {}): Promise<SseC
       res.on("data", (chunk: string) => {
         if (ended) return;
         bytes += Buffer.byteLength(chunk);
+        if (options.keepText) text += chunk;
         parser.push(chunk);
       });
       res.on("end", finish);
@@ -191,7 +204,10 @@ export interface Answer {
   readonly code: string | undefined;
 }
 
-/** One HTTP request with a raw body (string or bytes) and any headers; never throws on status. */
+/**
+ * One HTTP request with a raw body (string or bytes) and any headers; never
+ * throws on status. An SSE answer resolves at its headers (and is dropped).
+ */
 export function request(
   url: string,
   init: {
@@ -212,6 +228,12 @@ export function request(
       { method: init.method ?? "POST", headers, agent: init.agent ?? false },
       (res) => {
         let text = "";
+        if (String(res.headers["content-type"]).startsWith("text/event-stream")) {
+          // a stream would never end: answer with its status and headers, and leave
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, code: undefined });
+          req.destroy();
+          return;
+        }
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => {
           text += chunk;
