@@ -22,6 +22,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { HubStats } from "../server/index.js";
 import type { Results } from "./soak-clients.js";
 
 const env = process.env;
@@ -40,14 +41,7 @@ interface Mem {
   external: number;
   gc: boolean;
   g: number;
-  stats: {
-    sessions: number;
-    streams: number;
-    keys: number;
-    listens: number;
-    sent: number;
-    dropped: number;
-  };
+  stats: Omit<HubStats, "bus">;
 }
 
 const children: ChildProcess[] = [];

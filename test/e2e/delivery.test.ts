@@ -1,8 +1,21 @@
 import { expect } from "chai";
 import { defineNotifier } from "../../client/contract.js";
+import type { Hub } from "../../server/index.js";
 import { closeAll, listen, notifications, openRaw, post, startServer, until } from "../helpers.js";
 
 const chat = defineNotifier<string, string>("chat");
+
+/** A notifier whose prepare records the identities it is called for. */
+function recordingPrepare(hub: Hub<string | null>) {
+  const calls: unknown[] = [];
+  const n = hub.notifier(chat, {
+    prepare: (identity: string | null, value: string) => {
+      calls.push(identity);
+      return value;
+    },
+  });
+  return { n, calls };
+}
 
 async function stream(url: string, user?: string) {
   const raw = await openRaw(`${url}/events`, user ? { "x-user": user } : {});
@@ -232,14 +245,8 @@ describe("delivery", () => {
     });
 
     it("works with prepare too, and skips the prepare call of an excluded identity", async () => {
-      const calls: unknown[] = [];
       const { url, hub } = await startServer();
-      const n = hub.notifier(chat, {
-        prepare: (identity: string | null, value: string) => {
-          calls.push(identity);
-          return value;
-        },
-      });
+      const { n, calls } = recordingPrepare(hub);
       const ann = await stream(url, "ann");
       const bob = await stream(url, "bob");
       await listen(url, ann.session(), "chat", "a", { "x-user": "ann" });
@@ -277,14 +284,8 @@ describe("delivery", () => {
   });
 
   it("costs a notify only its key's listeners", async () => {
-    const calls: unknown[] = [];
     const { url, hub } = await startServer();
-    const n = hub.notifier(chat, {
-      prepare: (identity: string | null, value: string) => {
-        calls.push(identity);
-        return value;
-      },
-    });
+    const { n, calls } = recordingPrepare(hub);
     const streams = await Promise.all(Array.from({ length: 50 }, (_, i) => stream(url, `u${i}`)));
     await Promise.all(
       streams.map((raw, i) => listen(url, raw.session(), "chat", `k${i}`, { "x-user": `u${i}` })),
