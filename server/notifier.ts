@@ -61,6 +61,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   readonly def: NotifierDef<Key, ClientNotif>;
   readonly options: NotifierOptions<Key, ServerNotif, ClientNotif, Identity>;
   readonly #host: NotifierHost;
+  readonly #eventHead: string;
   /** Per topic, jobs waiting behind an async `prepare` (absent when none). */
   readonly #queues = new Map<string, Job[]>();
 
@@ -70,6 +71,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     host: NotifierHost,
   ) {
     this.def = def;
+    this.#eventHead = eventBody(def.name, "").slice(0, -2); // "event: <name>\ndata: ", validated once
     this.options = options;
     this.#host = host;
   }
@@ -112,23 +114,27 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     listeners: { byIdentity: Map<string, Set<Session>> },
   ): void {
     const prepare = this.options.prepare as NonNullable<typeof this.options.prepare>;
+    const queued = this.#queues.has(topic);
     const results: { sessions: Session[]; result: unknown }[] = [];
     for (const [identityId, group] of listeners.byIdentity) {
       if (identityId === exclusion.identity) continue;
-      const sessions = [...group];
+      const first: Session | undefined = group.values().next().value;
+      let result: unknown;
       try {
-        results.push({ sessions, result: prepare(sessions[0]?.identity as Identity, value, key) });
+        result = prepare(first?.identity as Identity, value, key);
       } catch (error) {
         this.#prepareFailed(error, topic, identityId);
+        continue;
       }
+      if (queued || isThenable(result)) results.push({ sessions: [...group], result });
+      else if (result !== undefined) this.#sendValue(group, topic, keyJson, result, exclusion);
     }
+    if (results.length === 0) return;
     const job: Job = {
       pending: 0,
       run: () => {
         for (const { sessions, result } of results) {
-          if (result === undefined) continue;
-          const body = this.#body(keyJson, result, topic);
-          if (body !== undefined) this.#send(sessions, topic, body, exclusion);
+          if (result !== undefined) this.#sendValue(sessions, topic, keyJson, result, exclusion);
         }
       },
     };
@@ -174,11 +180,23 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     }
   }
 
+  #sendValue(
+    sessions: Iterable<Session>,
+    topic: string,
+    keyJson: string,
+    value: unknown,
+    exclusion: Exclusion,
+  ): void {
+    const body = this.#body(keyJson, value, topic);
+    if (body !== undefined) this.#send(sessions, topic, body, exclusion);
+  }
+
+  /** The event's text after its id line; JSON.stringify's output is one line, so nothing to check. */
   #body(keyJson: string, value: unknown, topic: string): string | undefined {
     try {
       const json = JSON.stringify(value);
       if (json === undefined) throw new TypeError("the client notification is not JSON");
-      return eventBody(this.def.name, notificationJson(keyJson, json));
+      return `${this.#eventHead}${notificationJson(keyJson, json)}\n\n`;
     } catch (error) {
       this.#host.onError(error instanceof Error ? error : new Error(String(error)), {
         notifier: this.def.name,

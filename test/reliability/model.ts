@@ -272,21 +272,26 @@ export class Model {
     for (const session of listeners) {
       byIdentity.set(session.identity, [...(byIdentity.get(session.identity) ?? []), session]);
     }
+    // With nothing queued on the key, sync results go out at once; async
+    // ones (and everything behind them) wait in the key's queue.
+    const queued = this.#queues.has(`${node} ${topic}`);
     const job: Job = { ...base, groups: [], pending: 0 };
     for (const [identity, sessions] of byIdentity) {
       if (exclusion.identity && exclusion.identity.value === identity) continue;
       this.prepareCalls[node] = (this.prepareCalls[node] ?? 0) + 1;
       const group: Group = { identity, sessions, result: undefined };
-      job.groups.push(group);
       if (notifier === "async" && answersLater(identity)) {
+        job.groups.push(group);
         job.pending += 1;
         this.pending.push({ node, v, identity, job, group });
         continue;
       }
       const result = outcome(identity, v);
       group.result = result.type === "value" ? JSON.stringify(result.value) : undefined;
+      if (queued) job.groups.push(group);
+      else this.#run({ ...base, groups: [group], pending: 0 });
     }
-    this.#schedule(node, job);
+    if (job.groups.length > 0) this.#schedule(node, job);
   }
 
   #schedule(node: number, job: Job): void {
