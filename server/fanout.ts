@@ -46,7 +46,7 @@ export class Fanout {
     notfor: Exclusion,
   ) {
     const core = this.#core;
-    const { bus, onError } = core.options;
+    const { bus } = core.options;
     if (bus.kind === "local") return delivery.deliver(topic, key, value, notfor);
     const id = ++this.#lastId;
     const notifier = delivery.def.name;
@@ -64,11 +64,41 @@ export class Fanout {
     const here = () => this.#deliverHere(id, () => delivery.deliver(topic, key, value, notfor));
     if (bus.status() !== "ok") here();
     else if (core.registry.listeners(topic)) this.#awaitingEcho.set(id, here);
+    await this.#publish(topic, text, notifier, () => {
+      this.#awaitingEcho.delete(id);
+      if (!this.#deliveredHere.has(id)) here();
+    });
+  }
+
+  /** Stops every session of an identity listening to a key, here and on every other node. */
+  async unlistenIdentity(notifier: string, topic: string, key: unknown, identity: string) {
+    const core = this.#core;
+    const message: TopicMessage = {
+      type: "unlistenIdentity",
+      node: core.nodeId,
+      notifier,
+      key,
+      identity,
+    };
+    this.apply(message);
+    if (core.options.bus.kind === "local") return;
+    const text = JSON.stringify(message);
+    await core.started;
+    await this.#publish(topic, text, notifier, () => {});
+  }
+
+  /** Publishes on a topic's channel; on failure runs `fallback` and rejects with `unavailable`. */
+  async #publish(
+    topic: string,
+    text: string,
+    notifier: string,
+    fallback: () => void,
+  ): Promise<void> {
+    const { bus, onError } = this.#core.options;
     try {
       await bus.publish(topicChannel(topic), text);
     } catch (error) {
-      this.#awaitingEcho.delete(id);
-      if (!this.#deliveredHere.has(id)) here();
+      fallback();
       onError(toError(error), { during: "publish", notifier });
       throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
         cause: error,

@@ -6,8 +6,7 @@ import { canonicalJson } from "../client/keys.js";
 import { isSessionId, SESSION_HEADER } from "../client/protocol.js";
 import type { BusStatus } from "./bus.js";
 import { HubCore } from "./core.js";
-import { NotifError, toError } from "./errors.js";
-import { topicChannel } from "./messages.js";
+import { NotifError } from "./errors.js";
 import { Delivery, type NotFor, type NotifierOptions, resolveExclusion } from "./notifier.js";
 import { type HubOptions, resolveOptions } from "./options.js";
 import { topicOf } from "./registry.js";
@@ -128,19 +127,6 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
         throw new TypeError(`sse-notif: ${JSON.stringify(sessionId)} is not a session id`);
       return core.route({ op, session: sessionId, items: [{ notifier: def.name, key }] });
     };
-    const publish = async (message: object, key: Key) => {
-      if (bus.kind === "local") return;
-      const text = JSON.stringify({ ...message, node: core.nodeId }); // a non-JSON value throws here
-      await core.started;
-      try {
-        await bus.publish(topicChannel(topic(key)), text);
-      } catch (error) {
-        core.options.onError(toError(error), { during: "publish", notifier: def.name });
-        throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
-          cause: error,
-        });
-      }
-    };
     return {
       def,
       async notify(key, value, { notfor } = {}) {
@@ -157,20 +143,8 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
       },
       listen: (sessionId, key) => request("listen", sessionId, key),
       unlisten: (sessionId, key) => request("unlisten", sessionId, key),
-      async unlistenIdentity(identity, key) {
-        const identityId = canonicalJson(identity);
-        core.fanout.apply({
-          type: "unlistenIdentity",
-          node: core.nodeId,
-          notifier: def.name,
-          key,
-          identity: identityId,
-        });
-        await publish(
-          { type: "unlistenIdentity", notifier: def.name, key, identity: identityId },
-          key,
-        );
-      },
+      unlistenIdentity: async (identity, key) =>
+        core.fanout.unlistenIdentity(def.name, topic(key), key, canonicalJson(identity)),
       listeners: (key) => core.registry.listeners(topic(key))?.sessions.size ?? 0,
     };
   }
