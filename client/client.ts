@@ -231,6 +231,10 @@ export function createNotifClient(options: NotifClientOptions): NotifClient {
       session = undefined;
       listens.dropSession();
     }
+    if (state === "open") {
+      state = "connecting";
+      emit(false, false);
+    }
     clearTimeout(reopenTimer);
     const delay = fresh ? 0 : Math.min(30_000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
     attempts += 1;

@@ -51,6 +51,8 @@ export class Listens {
   readonly #unlistenWaiters = new Map<string, Waiter[]>();
   /** Called when the reconcile loop next stops. */
   #idleWaiters: (() => void)[] = [];
+  /** Topics of the unlisten batch on the wire: not acknowledged to a new listen. */
+  readonly #unlistening = new Set<string>();
   /** Topics of the listen batch on the wire. */
   readonly #inflight = new Set<string>();
   #session: string | undefined;
@@ -99,7 +101,7 @@ export class Listens {
       this.#settleUnlisten(topic); // an unlisten not yet sent is cancelled
     }
     want.count += 1;
-    if (this.#acked.has(topic)) return Promise.resolve();
+    if (this.#acked.has(topic) && !this.#unlistening.has(topic)) return Promise.resolve();
     const pending = want;
     return new Promise<void>((resolve, reject) => {
       pending.waiters.push({ resolve, reject });
@@ -179,7 +181,9 @@ export class Listens {
     }
   }
 
-  async #listenBatch(session: string, topics: string[]): Promise<boolean> {
+  async #listenBatch(session: string, wanted: string[]): Promise<boolean> {
+    const topics = wanted.filter((topic) => this.#desired.has(topic)); // unlistened meanwhile
+    if (topics.length === 0) return true;
     const items = topics.map((topic) => (this.#desired.get(topic) as Want).item);
     for (const topic of topics) this.#inflight.add(topic);
     try {
@@ -203,11 +207,14 @@ export class Listens {
 
   async #unlistenBatch(session: string, topics: string[]): Promise<boolean> {
     const items = topics.map((topic) => this.#acked.get(topic) as ListenItem);
+    for (const topic of topics) this.#unlistening.add(topic);
     try {
       const result = await this.#send("/unlisten", session, items);
       if (result === "session") return this.#lost(session);
     } catch (error) {
       if (!(error instanceof RequestError) || error.status >= 500) return this.#networkError(error);
+    } finally {
+      for (const topic of topics) this.#unlistening.delete(topic);
     }
     for (const topic of topics) {
       this.#acked.delete(topic);
@@ -249,11 +256,11 @@ export class Listens {
     for (const waiter of want.waiters) waiter.reject(error);
   }
 
+  /** A 410: stop if it is the current session; go on with a newer one otherwise. */
   #lost(session: string): boolean {
-    if (session === this.#session) {
-      this.dropSession();
-      this.#onSessionLost();
-    }
+    if (session !== this.#session) return true;
+    this.dropSession();
+    this.#onSessionLost();
     return false;
   }
 

@@ -90,7 +90,7 @@ export class HubCore<Identity> {
 
   identityId(identity: Identity): string {
     try {
-      return canonicalJson(identity);
+      return canonicalJson(identity ?? null); // an identify that returns nothing means anonymous
     } catch (error) {
       throw new NotifError("forbidden", "identify returned a value that is not JSON", {
         cause: error,
@@ -191,13 +191,9 @@ export class HubCore<Identity> {
     }
     for (const item of items) this.registry.listen(session, item.topic);
     if (this.options.bus.kind === "local") return;
-    await Promise.all(
-      items.map((item) =>
-        this.interest.want(item.topic).catch((error) => {
-          this.options.onError(toError(error), { during: "listen", topic: item.topic });
-        }),
-      ),
-    );
+    // A refused subscription was reported by Interest; this node then delivers
+    // its own notifies on that key itself (fanout.ts), so the listen holds here.
+    await Promise.all(items.map((item) => this.interest.want(item.topic).catch(() => {})));
   }
 
   unlisten(session: Session<Identity>, topics: readonly string[]): void {
@@ -242,6 +238,7 @@ export class HubCore<Identity> {
   }
 
   #sweep(): void {
+    this.fanout.deliverAwaited(false);
     const deadline = Date.now() - this.options.sessionTimeout;
     for (const session of this.#detached) {
       if (session.detachedAt > deadline) continue;

@@ -18,14 +18,16 @@ import type { Exclusion } from "./notifier.js";
 /** How long an id of a notify delivered here is kept to drop its late echo. */
 const ECHO_WINDOW_MS = 60_000;
 const ECHO_WINDOW_SIZE = 10_000;
+/** How long this node waits for its own notify to come back before it delivers it itself. */
+const ECHO_TIMEOUT_MS = 2_000;
 
 export class Fanout {
   // biome-ignore lint/suspicious/noExplicitAny: the fanout serves a hub of any identity
   readonly #core: HubCore<any>;
   /** This node's notifies delivered here without the bus (id → when): their echo is dropped. */
   readonly #deliveredHere = new Map<number, number>();
-  /** This node's notifies published, with listeners here, not yet back. */
-  readonly #awaitingEcho = new Map<number, () => void>();
+  /** This node's notifies published, with listeners here, not yet back (id → delivery, when). */
+  readonly #awaitingEcho = new Map<number, { readonly here: () => void; readonly at: number }>();
   #lastId = 0;
 
   // biome-ignore lint/suspicious/noExplicitAny: see above
@@ -62,11 +64,12 @@ export class Fanout {
     const text = JSON.stringify(message); // a value that is not JSON throws here, to the caller
     await core.started;
     const here = () => this.#deliverHere(id, () => delivery.deliver(topic, key, value, notfor));
-    if (bus.status() !== "ok") here();
-    else if (core.registry.listeners(topic)) this.#awaitingEcho.set(id, here);
+    const listenedHere = core.registry.listeners(topic) !== undefined;
+    // Without a working bus, or a subscription the bus refused, this node delivers its own.
+    if (bus.status() !== "ok" || (listenedHere && !core.interest.subscribed(topic))) here();
+    else if (listenedHere) this.#awaitingEcho.set(id, { here, at: Date.now() });
     await this.#publish(topic, text, notifier, () => {
-      this.#awaitingEcho.delete(id);
-      if (!this.#deliveredHere.has(id)) here();
+      if (this.#awaitingEcho.delete(id)) here(); // not if its echo came back meanwhile
     });
   }
 
@@ -106,11 +109,18 @@ export class Fanout {
     }
   }
 
-  /** Delivers here the notifies whose echo may not come (the bus was lost, or the hub closes). */
-  deliverAwaited(): void {
-    const pending = [...this.#awaitingEcho.values()];
-    this.#awaitingEcho.clear();
-    for (const here of pending) here();
+  /**
+   * Delivers here the notifies whose echo may not come: all of them when the
+   * bus was lost or the hub closes, else those older than `ECHO_TIMEOUT_MS`
+   * (a subscription that silently broke). A late echo is then dropped.
+   */
+  deliverAwaited(all = true): void {
+    const deadline = Date.now() - ECHO_TIMEOUT_MS;
+    for (const [id, { here, at }] of this.#awaitingEcho) {
+      if (!all && at > deadline) break; // the map is in publish order
+      this.#awaitingEcho.delete(id);
+      here();
+    }
   }
 
   /** A message on a topic channel: a notify (ours or another node's) or an unlistenIdentity. */

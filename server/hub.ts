@@ -118,6 +118,7 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
     const delivery = new Delivery(def, notifierOptions, {
       listeners: (topic) => core.registry.listeners(topic),
       onError: core.options.onError,
+      prepareTimeout: core.options.prepareTimeout,
     });
     core.deliveries.set(def.name, delivery);
     const topic = (key: Key) => topicOf(def.name, def.keyId(key));

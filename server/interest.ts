@@ -36,6 +36,11 @@ export class Interest {
     return this.#entries.size;
   }
 
+  /** Is the topic's channel subscribed (as far as the bus said)? */
+  subscribed(topic: string): boolean {
+    return this.#entries.get(topic)?.unsubscribe !== undefined;
+  }
+
   /** Resolves once the topic's channel is subscribed (rejects if the bus refused). */
   want(topic: string): Promise<void> {
     let entry = this.#entries.get(topic);

@@ -48,6 +48,8 @@ export interface NotifierHost {
     topic: string,
   ): { sessions: Set<Session>; byIdentity: Map<string, Set<Session>> } | undefined;
   onError(error: Error, context: object): void;
+  /** Ms an async `prepare` may take before it counts as blocking its identity. */
+  readonly prepareTimeout: number;
 }
 
 /** One notification's fan-out, waiting (or not) for async `prepare` results. */
@@ -141,15 +143,24 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     for (const entry of results) {
       if (!isThenable(entry.result)) continue;
       job.pending += 1;
+      const identityId = entry.sessions[0]?.identityId ?? "";
+      let timer: NodeJS.Timeout | undefined;
       const settle = (result: unknown) => {
+        if (timer === undefined) return; // settled already (or timed out)
+        clearTimeout(timer);
+        timer = undefined;
         entry.result = result;
         job.pending -= 1;
         this.#drain(topic);
       };
-      entry.result.then(settle, (error) => {
-        this.#prepareFailed(error, topic, entry.sessions[0]?.identityId ?? "");
+      const fail = (error: unknown) => {
+        if (timer !== undefined) this.#prepareFailed(error, topic, identityId);
         settle(undefined);
-      });
+      };
+      // A prepare that never settles would hold back every later notify on this key.
+      const ms = this.#host.prepareTimeout;
+      timer = setTimeout(() => fail(new Error(`prepare did not settle within ${ms} ms`)), ms);
+      entry.result.then(settle, fail);
     }
     this.#schedule(topic, job);
   }

@@ -66,6 +66,12 @@ export interface HubOptions<Identity> {
    * @default 5_000
    */
   requestTimeout?: number;
+  /**
+   * Ms an async `prepare` may take; after that it blocks that identity for
+   * that notify (reported to `onError`), so that later notifies on the key go on.
+   * @default 10_000
+   */
+  prepareTimeout?: number;
 }
 
 /** Options with every default filled in. */
@@ -82,6 +88,7 @@ export interface ResolvedOptions<Identity> {
   readonly stats: boolean;
   readonly onError: (error: Error, context: object) => void;
   readonly requestTimeout: number;
+  readonly prepareTimeout: number;
 }
 
 const NUMBERS = {
@@ -93,6 +100,7 @@ const NUMBERS = {
   maxBufferedBytes: [1_048_576, 1],
   maxBodyBytes: [16_384, 64],
   requestTimeout: [5_000, 1],
+  prepareTimeout: [10_000, 1],
 } as const;
 
 type NumberOption = keyof typeof NUMBERS;

@@ -256,6 +256,63 @@ describe("Listens (client reconcile loop)", () => {
     });
   });
 
+  describe("review regressions", () => {
+    it("goes on with the new session when a request of the old one answers 410", async () => {
+      const { listens, calls, lost } = fakeServer();
+      listens.useSession("s1", true);
+      const a = watch(listens.listen(chat, "a"));
+      await settle();
+      listens.useSession("s2", true); // the stream got a new session meanwhile
+      calls[0]?.answer("session"); // the old session is gone
+      await settle();
+      expect(lost).to.deep.equal([]);
+      expect(calls[1]).to.deep.include({ path: "/listen", session: "s2" });
+      calls[1]?.answer("ok");
+      await settle();
+      expect(a.settled).to.equal("resolved");
+    });
+
+    it("does not throw when a key is unlistened while a refused batch is retried item by item", async () => {
+      const { listens, calls } = fakeServer();
+      listens.useSession("s1", true);
+      const a = watch(listens.listen(chat, "a"));
+      watch(listens.listen(chat, "b"));
+      const c = watch(listens.listen(chat, "c"));
+      await settle();
+      calls[0]?.answer(new RequestError(403, "forbidden", "no"));
+      await settle();
+      expect(calls[1]?.items).to.deep.equal([{ notifier: "chat", key: "a" }]);
+      await listens.unlisten(chat, "b");
+      calls[1]?.answer("ok");
+      await settle();
+      expect(calls[2]?.items, "b is skipped").to.deep.equal([{ notifier: "chat", key: "c" }]);
+      calls[2]?.answer("ok");
+      await settle();
+      expect([a.settled, c.settled]).to.deep.equal(["resolved", "resolved"]);
+    });
+
+    it("does not resolve a listen while an unlisten of that key is on the wire", async () => {
+      const { listens, calls } = fakeServer();
+      listens.useSession("s1", true);
+      const first = listens.listen(chat, "a");
+      await settle();
+      calls[0]?.answer("ok");
+      await first;
+      void listens.unlisten(chat, "a");
+      await settle();
+      expect(calls[1]?.path).to.equal("/unlisten");
+      const again = watch(listens.listen(chat, "a"));
+      await settle();
+      expect(again.settled, "the server is dropping the key").to.equal("pending");
+      calls[1]?.answer("ok");
+      await settle();
+      expect(calls[2]?.path).to.equal("/listen");
+      calls[2]?.answer("ok");
+      await settle();
+      expect(again.settled).to.equal("resolved");
+    });
+  });
+
   describe("sessions", () => {
     it("listens again to everything after useSession(id, true)", async () => {
       const { listens, calls } = fakeServer(ok);

@@ -296,3 +296,39 @@ describe("delivery", () => {
     expect(hub.stats().sent).to.equal(1);
   });
 });
+
+describe("delivery: bounds on the app's hooks", () => {
+  afterEach(closeAll);
+
+  it("gives up on an async prepare that never settles, blocking only that identity, and goes on", async () => {
+    const errors: Error[] = [];
+    const { url, hub } = await startServer({
+      prepareTimeout: 50,
+      onError: (error) => errors.push(error),
+    });
+    const n = hub.notifier(chat, {
+      prepare: (identity: string | null, value: string) =>
+        identity === "stuck" ? new Promise<string>(() => {}) : value,
+    });
+    const stuck = await stream(url, "stuck");
+    const fine = await stream(url, "fine");
+    await listen(url, stuck.session(), "chat", "a", { "x-user": "stuck" });
+    await listen(url, fine.session(), "chat", "a", { "x-user": "fine" });
+    await n.notify("a", "one");
+    await n.notify("a", "two");
+    await fine.event(2, 2_000);
+    expect(notifications(fine).map((e) => e.data)).to.deep.equal(["one", "two"]);
+    expect(errors.map((e) => e.message)).to.deep.equal([
+      "prepare did not settle within 50 ms",
+      "prepare did not settle within 50 ms",
+    ]);
+    expect(stuck.events).to.have.length(1);
+  });
+
+  it("takes an identify that returns undefined as anonymous (null)", async () => {
+    const { url, hub } = await startServer({ identify: () => undefined as unknown as null });
+    hub.notifier(chat);
+    const raw = await stream(url);
+    expect((await listen(url, raw.session(), "chat", "a")).status).to.equal(204);
+  });
+});
