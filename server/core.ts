@@ -198,6 +198,7 @@ export class HubCore<Identity> {
 
   unlisten(session: Session<Identity>, topics: readonly string[]): void {
     for (const topic of topics) {
+      session.revoke(topic);
       if (this.registry.unlisten(session, topic)) this.#release(topic);
     }
   }

@@ -50,9 +50,18 @@ export async function applyRequest<I>(core: HubCore<I>, request: SessionRequest)
     );
     return;
   }
-  if (!trusted) await authorize(core, session, items);
+  if (trusted) return core.listen(session, items);
+  // An unlisten answered while authorize runs wins over this earlier listen.
+  const since = session.pauseRevocations();
+  let kept: Resolved[];
+  try {
+    await authorize(core, session, items);
+    kept = items.filter((item) => !session.revokedSince(item.topic, since));
+  } finally {
+    session.resumeRevocations();
+  }
   if (session.ended) throw new NotifError("unknown_session", "the session ended meanwhile");
-  await core.listen(session, items);
+  await core.listen(session, kept);
 }
 
 /** Checks every notifier, then every key: one fault and nothing is applied. */

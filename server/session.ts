@@ -24,6 +24,34 @@ export class Session<Identity = unknown> implements Member {
     this.retention = new Retention(retention);
   }
 
+  /** Listens waiting on `authorize`, and the unlistens answered meanwhile (topic → epoch). */
+  #pendingListens = 0;
+  #epoch = 0;
+  #revoked: Map<string, number> | undefined;
+
+  /** A listen starts waiting on `authorize`: returns the epoch to compare with. */
+  pauseRevocations(): number {
+    this.#pendingListens += 1;
+    return this.#epoch;
+  }
+
+  resumeRevocations(): void {
+    this.#pendingListens -= 1;
+    if (this.#pendingListens === 0) this.#revoked = undefined;
+  }
+
+  /** An unlisten of `topic` was answered: listens still waiting must not undo it. */
+  revoke(topic: string): void {
+    if (this.#pendingListens === 0) return;
+    this.#revoked ??= new Map();
+    this.#revoked.set(topic, ++this.#epoch);
+  }
+
+  /** Was `topic` unlistened after `epoch` (by a request answered while a listen waited)? */
+  revokedSince(topic: string, epoch: number): boolean {
+    return (this.#revoked?.get(topic) ?? 0) > epoch;
+  }
+
   /** Records an event for this session and writes it if a stream is open. */
   push(body: string): void {
     if (this.ended) return;

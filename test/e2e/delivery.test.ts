@@ -332,3 +332,42 @@ describe("delivery: bounds on the app's hooks", () => {
     expect((await listen(url, raw.session(), "chat", "a")).status).to.equal(204);
   });
 });
+
+describe("delivery: unlisten against a listen still being authorized", () => {
+  afterEach(closeAll);
+
+  it("keeps an unlisten answered while an earlier listen waited on authorize", async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let waiting = 0;
+    const { url, hub } = await startServer();
+    const n = hub.notifier(chat, {
+      authorize: async () => {
+        waiting += 1;
+        await gate;
+        return true;
+      },
+    });
+    const raw = await stream(url);
+    const pending = listen(url, raw.session(), "chat", "a");
+    await until(() => waiting === 1, 2_000, "the listen to wait on authorize");
+    const unlisten = await post(`${url}/unlisten`, {
+      session: raw.session(),
+      notifier: "chat",
+      key: "a",
+    });
+    expect(unlisten.status).to.equal(204);
+    release();
+    expect((await pending).status).to.equal(204);
+    expect(n.listeners("a")).to.equal(0);
+    await n.notify("a", "must not arrive");
+    const later = listen(url, raw.session(), "chat", "b");
+    release();
+    await later;
+    await n.notify("b", "marker");
+    await raw.event(1);
+    expect(notifications(raw).map((e) => e.data)).to.deep.equal(["marker"]);
+  });
+});
