@@ -28,13 +28,18 @@ export async function readJson(req: IncomingMessage, maxBytes: number): Promise<
   if (declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      req.resume(); // drain the rest without keeping it
-      throw tooLarge(maxBytes);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.resume(); // drain the rest without keeping it
+        throw tooLarge(maxBytes);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    if (error instanceof NotifError) throw error;
+    throw new NotifError("bad_request", "the body was cut off", { cause: error }); // client gone
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8"));
