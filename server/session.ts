@@ -17,17 +17,17 @@ export class Session<Identity = unknown> implements Member {
   /** Last seq written to a stream before it ended (for the `dropped` count). */
   written = 0;
 
+  /** Listens waiting on `authorize`, and the unlistens answered meanwhile (topic → epoch). */
+  #pendingListens = 0;
+  #epoch = 0;
+  #revoked: Map<string, number> | undefined;
+
   constructor(id: SessionId, identity: Identity, identityId: string, retention: number) {
     this.id = id;
     this.identity = identity;
     this.identityId = identityId;
     this.retention = new Retention(retention);
   }
-
-  /** Listens waiting on `authorize`, and the unlistens answered meanwhile (topic → epoch). */
-  #pendingListens = 0;
-  #epoch = 0;
-  #revoked: Map<string, number> | undefined;
 
   /** A listen starts waiting on `authorize`: returns the epoch to compare with. */
   pauseRevocations(): number {
