@@ -184,9 +184,13 @@ describe("reliability: security", function () {
           }
           for (const value of values) {
             await plain.notify(keyed, value);
-            expected.push({ event: "plain", data: { key: keyed, data: value } });
+            // As JSON carries them (-0 arrives as 0).
+            expected.push({ event: "plain", data: asJson({ key: keyed, data: value }) });
             await prep.notify(keyed, value);
-            expected.push({ event: "prep.v-1_x", data: { key: keyed, data: { value, evil } } });
+            expected.push({
+              event: "prep.v-1_x",
+              data: asJson({ key: keyed, data: { value, evil } }),
+            });
           }
           await waitFor(() => conn.events.length === expected.length + 1, 3_000, "the events");
         },
@@ -346,4 +350,9 @@ function checkRaw(conn: SseConn, session: string, expected: { event: string; dat
       expect(JSON.parse(event.data), `event ${i + 1}`).to.deep.equal(want.data);
     });
   }
+}
+
+/** A value as it comes out of JSON. */
+function asJson(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value));
 }
