@@ -69,9 +69,11 @@ describe("reliability: security", function () {
           const answer = await post(url, path, { session, notifier: "chat", key }, asOther);
           expect(answer.status, `${path} by ${JSON.stringify(other)}`).to.equal(403);
           expect(answer.code).to.equal("forbidden");
-          expect(answer.text, "the answer names no identity").to.not.include(
-            identityHeader(owner).slice(1, -1) || "\u0000",
-          );
+          const named = identityHeader(owner).slice(1, -1);
+          // Short texts (" ", "a") occur in any message: only longer ones can be told apart.
+          if (named.trim().length >= 4) {
+            expect(answer.text, "the answer names no identity").to.not.include(named);
+          }
         }
         if (!same) {
           const other1 = await open(url, { ...asOther, "last-event-id": `${session}:0` });
