@@ -61,6 +61,8 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
       return; // headers only: no session
     }
     const identity = await identify(req, path);
+    // Before this node hands out session ids, it must hear requests for them on the bus.
+    await core.started;
     open();
     const header = req.headers["last-event-id"];
     const query = new URL(req.url ?? "/", "http://x").searchParams.get("lastEventId");

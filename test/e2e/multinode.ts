@@ -166,6 +166,32 @@ export function multiNodeSuite(
       expect(b!.hub.stats().sessions).to.equal(0);
     });
 
+    it("lets another node reach a session opened the moment its node started", async () => {
+      const one = await nodes(1);
+      const a = one.nodes[0];
+      const bus = makeBus();
+      const slowStart: Bus = {
+        kind: bus.kind,
+        start: async (context) => {
+          await new Promise((resolve) => setTimeout(resolve, 200)); // a slow connect
+          await bus.start(context);
+        },
+        status: () => bus.status(),
+        publish: (channel, message) => bus.publish(channel, message),
+        subscribe: (channel, onMessage) => bus.subscribe(channel, onMessage),
+        close: () => bus.close(),
+      };
+      const fresh = await startServer<string | null>({
+        bus: slowStart,
+        retry: 20,
+        requestTimeout: 1_000,
+      });
+      const n = fresh.hub.notifier(chat);
+      const raw = await stream(fresh.url); // the node may still be joining the bus
+      expect((await listen(a!.url, raw.session(), "chat", "k")).status).to.equal(204);
+      expect(n.listeners("k")).to.equal(1);
+    });
+
     it("answers a forwarded request with the holding node's errors", async () => {
       const {
         nodes: [a, b],

@@ -30,7 +30,12 @@ function property(
       fc.array(opArbitrary(base.nodes), { maxLength, size: "max" }),
       (limit, ops) => runOps({ ...base, ...limit }, ops),
     ),
-    { numRuns },
+    {
+      numRuns,
+      ...(process.env.FC_SEED
+        ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true }
+        : {}),
+    },
   );
 }
 
