@@ -6,7 +6,7 @@
  * is gone), or throws a `RequestError`.
  */
 import type { NotifierDef } from "./contract.js";
-import type { ListenItem } from "./protocol.js";
+import { type ListenItem, toError } from "./protocol.js";
 
 /** A refused request: the server's error code and message. */
 export class RequestError extends Error {
@@ -265,7 +265,7 @@ export class Listens {
   }
 
   #networkError(error: unknown): boolean {
-    this.#onNetworkError(error instanceof Error ? error : new Error(String(error)));
+    this.#onNetworkError(toError(error));
     setTimeout(() => this.#schedule(), 1_000);
     return false;
   }

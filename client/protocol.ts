@@ -120,3 +120,8 @@ export function isErrorBody(value: unknown): value is ErrorBody {
     typeof (error as { message?: unknown }).message === "string"
   );
 }
+
+/** Turns anything thrown into an `Error` (for error callbacks). */
+export function toError(thrown: unknown): Error {
+  return thrown instanceof Error ? thrown : new Error(String(thrown));
+}

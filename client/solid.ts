@@ -16,6 +16,7 @@ import {
 import { isServer } from "solid-js/web";
 import type { NotifClient, NotifState, NotifStatus } from "./client.js";
 import type { NotifierDef } from "./contract.js";
+import { toError } from "./protocol.js";
 
 export type { NotifState, NotifStatus } from "./client.js";
 
@@ -170,10 +171,6 @@ function warnOutsideOwner(name: string): void {
     `sse-notif: ${name} was called outside a reactive owner, so it will never unlisten. ` +
       "Call it in a component, or in createRoot and call dispose when done.",
   );
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 function logError(error: Error): void {

@@ -14,7 +14,7 @@ import {
 } from "../client/protocol.js";
 import { NotifError, toError } from "./errors.js";
 import { Fanout } from "./fanout.js";
-import { eventBody, idLine, retryFrame } from "./frames.js";
+import { commentFrame, eventBody, idLine, retryFrame } from "./frames.js";
 import { Interest } from "./interest.js";
 import { topicChannel } from "./messages.js";
 import type { Delivery } from "./notifier.js";
@@ -35,6 +35,8 @@ export interface Resolved {
   readonly key: unknown;
   readonly topic: string;
 }
+
+const HEARTBEAT = commentFrame();
 
 /** A new, unguessable session id: the node id, a dot, 144 random bits. */
 function newSessionId(nodeId: string): SessionId {
@@ -193,7 +195,7 @@ export class HubCore<Identity> {
     if (this.options.bus.kind === "local") return;
     // A refused subscription was reported by Interest; this node then delivers
     // its own notifies on that key itself (fanout.ts), so the listen holds here.
-    await Promise.all(items.map((item) => this.interest.want(item.topic).catch(() => {})));
+    await Promise.all(items.map((item) => this.interest.want(item.topic)));
   }
 
   unlisten(session: Session<Identity>, topics: readonly string[]): void {
@@ -249,6 +251,6 @@ export class HubCore<Identity> {
   }
 
   #heartbeat(): void {
-    for (const session of this.registry.sessions()) session.stream?.comment(":\n\n");
+    for (const session of this.registry.sessions()) session.stream?.comment(HEARTBEAT);
   }
 }

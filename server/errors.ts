@@ -26,7 +26,4 @@ export class NotifError extends Error {
   }
 }
 
-/** Turns anything thrown into an `Error`, for `onError`. */
-export function toError(thrown: unknown): Error {
-  return thrown instanceof Error ? thrown : new Error(String(thrown));
-}
+export { toError } from "../client/protocol.js";

@@ -28,12 +28,17 @@ export function commentFrame(text = ""): string {
  * @param json single-line JSON text (as `JSON.stringify` makes it)
  */
 export function eventBody(event: string, json: string): string {
-  if (!NOTIFIER_NAME.test(event))
-    throw new TypeError(`invalid SSE event name ${JSON.stringify(event)}`);
   if (json.includes("\n") || json.includes("\r")) {
     throw new TypeError("SSE data must be single-line JSON");
   }
-  return `event: ${event}\ndata: ${json}\n\n`;
+  return `${eventHead(event)}${json}\n\n`;
+}
+
+/** `event: <event>\ndata: `, for bodies built many times from `JSON.stringify` output. */
+export function eventHead(event: string): string {
+  if (!NOTIFIER_NAME.test(event))
+    throw new TypeError(`invalid SSE event name ${JSON.stringify(event)}`);
+  return `event: ${event}\ndata: `;
 }
 
 /** The `data` JSON of a notification: `{"key":…,"data":…}` from already-serialised parts. */
@@ -45,4 +50,9 @@ export function notificationJson(keyJson: string, dataJson: string): string {
 export function idLine(id: string): string {
   if (!SAFE_ID.test(id)) throw new TypeError("an SSE id cannot hold CR, LF or NUL");
   return `id: ${id}\n`;
+}
+
+/** `id: <session>:`, to which a stream appends each event's seq and a newline. */
+export function idPrefix(session: string): string {
+  return idLine(`${session}:`).slice(0, -1);
 }

@@ -4,6 +4,7 @@
  * Subscribe and unsubscribe calls for one topic never overlap out of order.
  */
 import type { Bus } from "./bus.js";
+import { toError } from "./errors.js";
 
 interface Entry {
   wanted: boolean;
@@ -41,7 +42,10 @@ export class Interest {
     return this.#entries.get(topic)?.unsubscribe !== undefined;
   }
 
-  /** Resolves once the topic's channel is subscribed (rejects if the bus refused). */
+  /**
+   * Resolves once the topic's channel is subscribed, or once the bus refused
+   * (reported to onError; see `subscribed`). Never rejects.
+   */
   want(topic: string): Promise<void> {
     let entry = this.#entries.get(topic);
     if (!entry) {
@@ -51,11 +55,7 @@ export class Interest {
     entry.wanted = true;
     const current = entry;
     current.settled = current.settled.then(() => this.#apply(topic, current));
-    return current.settled.then(() => {
-      if (!current.unsubscribe && current.wanted) {
-        throw new Error(`sse-notif: could not subscribe to ${topic} on the bus`);
-      }
-    });
+    return current.settled;
   }
 
   /** Drops the topic's subscription (in the background; faults go to onError). */
@@ -85,7 +85,7 @@ export class Interest {
         await unsubscribe();
       }
     } catch (error) {
-      this.#onError(error instanceof Error ? error : new Error(String(error)), {
+      this.#onError(toError(error), {
         during: entry.wanted ? "subscribe" : "unsubscribe",
         topic,
       });

@@ -6,7 +6,8 @@
 import type { Request } from "express";
 import type { NotifierDef } from "../client/contract.js";
 import { canonicalJson } from "../client/keys.js";
-import { eventBody, notificationJson } from "./frames.js";
+import { toError } from "./errors.js";
+import { eventHead, notificationJson } from "./frames.js";
 import type { Session } from "./session.js";
 
 /** Who a notification is not for. */
@@ -73,7 +74,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     host: NotifierHost,
   ) {
     this.def = def;
-    this.#eventHead = eventBody(def.name, "").slice(0, -2); // "event: <name>\ndata: ", validated once
+    this.#eventHead = eventHead(def.name);
     this.options = options;
     this.#host = host;
   }
@@ -209,7 +210,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
       if (json === undefined) throw new TypeError("the client notification is not JSON");
       return `${this.#eventHead}${notificationJson(keyJson, json)}\n\n`;
     } catch (error) {
-      this.#host.onError(error instanceof Error ? error : new Error(String(error)), {
+      this.#host.onError(toError(error), {
         notifier: this.def.name,
         topic,
         during: "serialise",
@@ -219,7 +220,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   }
 
   #prepareFailed(error: unknown, topic: string, identityId: string): void {
-    this.#host.onError(error instanceof Error ? error : new Error(String(error)), {
+    this.#host.onError(toError(error), {
       notifier: this.def.name,
       topic,
       identity: identityId,

@@ -4,8 +4,7 @@
  */
 import type { ServerResponse } from "node:http";
 import type { SessionId } from "../client/protocol.js";
-import { formatEventId } from "../client/protocol.js";
-import { idLine } from "./frames.js";
+import { idPrefix } from "./frames.js";
 import type { Retention } from "./retention.js";
 
 /** Why a stream ended. */
@@ -92,7 +91,7 @@ export class Stream {
   ) {
     this.#res = res;
     this.#out = res.socket ?? res;
-    this.#idPrefix = idLine(formatEventId(owner.id, 0)).slice(0, -2); // validated once
+    this.#idPrefix = idPrefix(owner.id);
     this.owner = owner;
     this.#host = host;
     this.#cursor = cursor;

@@ -18,6 +18,16 @@ function recordingFetch() {
   return { posts, fetch: wrapped };
 }
 
+/** A client that records its statuses and the values it gets on `chat`. */
+function recordingClient(url: string) {
+  const c = client(url);
+  const statuses: NotifStatus[] = [];
+  c.onStatus((status) => statuses.push(status));
+  const got: unknown[] = [];
+  c.on(chat, (_key, value) => got.push(value));
+  return { c, statuses, got };
+}
+
 describe("createNotifClient", () => {
   afterEach(closeAll);
 
@@ -62,11 +72,7 @@ describe("createNotifClient", () => {
   it("resumes after a dropped connection: status resumed, nothing missed", async () => {
     const { url, hub, server } = await startServer({ retry: 20 });
     const n = hub.notifier(chat);
-    const c = client(url);
-    const statuses: NotifStatus[] = [];
-    c.onStatus((status) => statuses.push(status));
-    const got: unknown[] = [];
-    c.on(chat, (_key, value) => got.push(value));
+    const { c, statuses, got } = recordingClient(url);
     await c.listen(chat, { room: "a" });
     const session = c.session();
     await n.notify({ room: "a" }, "1");
@@ -98,11 +104,7 @@ describe("createNotifClient", () => {
   it("listens again by itself when its session is gone, and says so as a gap", async () => {
     const { url, hub } = await startServer({ retry: 20 });
     const n = hub.notifier(chat);
-    const c = client(url);
-    const statuses: NotifStatus[] = [];
-    c.onStatus((status) => statuses.push(status));
-    const got: unknown[] = [];
-    c.on(chat, (_key, value) => got.push(value));
+    const { c, statuses, got } = recordingClient(url);
     await c.listen(chat, { room: "a" });
     await c.listen(chat, { room: "b" });
     const first = c.session();
