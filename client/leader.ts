@@ -15,6 +15,7 @@ import { EventCursor } from "./cursor.js";
 import { canonicalJson } from "./keys.js";
 import { RequestError } from "./listens.js";
 import { type ListenItem, PATHS, parseEventId, type TabId } from "./protocol.js";
+import { RecentEvents } from "./recent.js";
 import { TabRefs } from "./tabrefs.js";
 import type {
   DirectMessage,
@@ -55,6 +56,7 @@ export class Leader {
   readonly #host: LeaderHost;
   readonly #refs = new TabRefs<Held>();
   readonly #cursor = new EventCursor();
+  readonly #recent = new RecentEvents();
   readonly #tap: Tap;
   readonly #stream;
   /** Notifiers with a custom `keyId`: their events go to every tab listening on the notifier. */
@@ -112,7 +114,7 @@ export class Leader {
     if (this.#detached) return;
     switch (message.type) {
       case "join":
-        this.#join(message.from, message.listens);
+        this.#join(message.from, message.listens, message.after);
         return;
       case "listen":
         this.#listen(message.from, message);
@@ -156,7 +158,7 @@ export class Leader {
     this.#stream.close();
   }
 
-  #join(tab: string, listens: readonly TabListen[]): void {
+  #join(tab: string, listens: readonly TabListen[], after: string | undefined): void {
     const isNew = !this.#refs.has(tab);
     this.#refs.join(tab);
     const { remove } = this.#refs.diff(
@@ -165,6 +167,7 @@ export class Leader {
     );
     for (const [, held] of remove) this.#release(held);
     for (const listen of listens) this.#listen(tab, listen);
+    if (after !== undefined) this.#catchUp(tab, listens, after);
     const { term } = this.#host;
     this.#host.broadcast({
       type: "status",
@@ -174,6 +177,32 @@ export class Leader {
       tabs: this.tabs,
     });
     if (isNew) this.beat();
+  }
+
+  /** Sends a joining tab what it missed of its confirmed listens, or tells it it missed some. */
+  #catchUp(tab: string, listens: readonly TabListen[], after: string): void {
+    const term = this.#host.term;
+    const missed = this.#recent.after(after);
+    if (!missed) {
+      this.#host.sendTo(tab, { type: "gap", term });
+      return;
+    }
+    const topics = new Set(listens.filter((l) => l.confirmed).map((l) => l.topic));
+    const names = new Set(listens.filter((l) => l.confirmed).map((l) => l.item.notifier));
+    for (const event of missed) {
+      const data = safeParse(event.text);
+      if (!data) continue;
+      const wanted = this.#custom.has(event.name)
+        ? names.has(event.name)
+        : topics.has(`${event.name}:${safeCanonical(data.key)}`);
+      if (wanted) this.#relay(tab, event.name, event.id, event.text, data.notfor);
+    }
+  }
+
+  #relay(tab: string, name: string, id: string, text: string, notfor: unknown): void {
+    const term = this.#host.term;
+    if (tab === notfor) this.#host.sendTo(tab, { type: "skip", term, id });
+    else this.#host.sendTo(tab, { type: "event", term, name, id, text });
   }
 
   #listen(tab: string, { topic, item }: TabListen): void {
@@ -224,15 +253,14 @@ export class Leader {
 
   #onEvent(name: string, event: MessageEvent): void {
     if (this.#detached) return;
-    if (!this.#cursor.accept(event.lastEventId) || name === "session") return;
+    const id = event.lastEventId;
+    if (name === "session") this.#recent.start(id);
+    if (!this.#cursor.accept(id) || name === "session") return;
     const data = safeParse(event.data);
     if (!data) return;
-    const { term } = this.#host;
-    const id = event.lastEventId;
-    for (const tab of this.#targets(name, data.key)) {
-      if (tab === data.notfor) this.#host.sendTo(tab, { type: "skip", term, id });
-      else this.#host.sendTo(tab, { type: "event", term, name, id, text: event.data });
-    }
+    this.#recent.add(id, name, event.data);
+    for (const tab of this.#targets(name, data.key))
+      this.#relay(tab, name, id, event.data, data.notfor);
   }
 
   #targets(name: string, key: unknown): Iterable<string> {

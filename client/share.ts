@@ -223,7 +223,7 @@ class SharedTab {
   #watch(): void {
     if (this.#closed || this.#hidden || this.#leader) return;
     const silent = Date.now() - this.#heard;
-    if (silent > STALE) void this.#election.steal();
+    if (silent > STALE) void this.#election.steal().catch(() => {});
     else if (silent > BEAT * 1.5) this.#post({ type: "ping", from: this.id });
   }
 
@@ -246,7 +246,12 @@ class SharedTab {
     });
     this.#broadcast({ type: "lead", term: this.#term, tab: this.id });
     this.listens.newHolder();
-    this.#leader.handle({ type: "join", from: this.id, listens: this.listens.all() });
+    this.#leader.handle({
+      type: "join",
+      from: this.id,
+      listens: this.listens.all(),
+      after: undefined,
+    });
     this.#checkOwnership(this.#leader);
     this.#notifyShare();
   }
@@ -282,7 +287,9 @@ class SharedTab {
       this.#holder = tab;
       if (this.#leader && tab !== this.id) this.#stepDown();
       this.listens.newHolder();
-      if (tab !== this.id) this.#post({ type: "join", from: this.id, listens: this.listens.all() });
+      const after = this.#cursor.last;
+      if (tab !== this.id)
+        this.#post({ type: "join", from: this.id, listens: this.listens.all(), after });
       if (this.status.state === "open")
         this.#setStatus({ ...this.status, state: "connecting", resumed: false, gap: false });
     }
@@ -330,6 +337,9 @@ class SharedTab {
         return;
       case "unlistened":
         this.listens.unlistened(message.req);
+        return;
+      case "gap":
+        this.#setStatus({ ...this.status, resumed: false, gap: true });
         return;
     }
   }

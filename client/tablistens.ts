@@ -70,7 +70,7 @@ export class TabListens {
 
   /** Every listen of this tab, for a new holder. */
   all(): TabListen[] {
-    return [...this.#wants.values()].map((want) => want.listen);
+    return [...this.#wants.values()].map((want) => ({ ...want.listen, confirmed: want.confirmed }));
   }
 
   /** The holder answered a listen. */

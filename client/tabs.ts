@@ -19,6 +19,8 @@ export interface TabError {
 export interface TabListen {
   readonly topic: string;
   readonly item: ListenItem;
+  /** In a `join`: the tab had it confirmed already (so it may be owed events it missed). */
+  readonly confirmed?: boolean;
 }
 
 /** Status as the holder's stream client reports it (the `onStatus` value). */
@@ -54,7 +56,13 @@ export type HolderMessage =
 
 /** From a tab to whichever tab holds the stream. */
 export type RequestMessage =
-  | { readonly type: "join"; readonly from: TabId; readonly listens: readonly TabListen[] }
+  | {
+      readonly type: "join";
+      readonly from: TabId;
+      readonly listens: readonly TabListen[];
+      /** The last event id this tab took: the holder sends what came after it. */
+      readonly after: string | undefined;
+    }
   | ({ readonly type: "listen"; readonly from: TabId } & TabListen)
   | ({ readonly type: "unlisten"; readonly from: TabId; readonly req: number } & TabListen)
   | { readonly type: "leave"; readonly from: TabId }
@@ -79,7 +87,9 @@ export type DirectMessage =
       readonly topic: string;
       readonly error: TabError | undefined;
     }
-  | { readonly type: "unlistened"; readonly term: number; readonly req: number };
+  | { readonly type: "unlistened"; readonly term: number; readonly req: number }
+  /** This tab missed events the holder can no longer send it: its status reports a gap. */
+  | { readonly type: "gap"; readonly term: number };
 
 export type TabMessage = HolderMessage | RequestMessage | DirectMessage;
 
@@ -139,7 +149,8 @@ const CHECKS: Record<TabMessage["type"], Check> = {
   beat: (m) => fromHolder(m) && isOptionalId(m.last) && Number.isSafeInteger(m.tabs),
   resign: (m) => fromHolder(m) && isOptionalId(m.last),
   status: (m) => fromHolder(m) && isStatus(m.status) && Number.isSafeInteger(m.tabs),
-  join: (m) => fromTab(m) && Array.isArray(m.listens) && m.listens.every(isListen),
+  join: (m) =>
+    fromTab(m) && Array.isArray(m.listens) && m.listens.every(isListen) && isOptionalId(m.after),
   listen: (m) => fromTab(m) && isListen(m),
   unlisten: (m) => fromTab(m) && isListen(m) && Number.isSafeInteger(m.req),
   leave: fromTab,
@@ -153,6 +164,7 @@ const CHECKS: Record<TabMessage["type"], Check> = {
   skip: (m) => direct(m) && typeof m.id === "string",
   listened: (m) => direct(m) && typeof m.topic === "string" && isError(m.error),
   unlistened: (m) => direct(m) && Number.isSafeInteger(m.req),
+  gap: direct,
 };
 
 /** The message in `data`, or undefined when it is none (another version, garbage). */
