@@ -11,7 +11,7 @@ import {
   type SessionId,
   type SessionStatus,
 } from "../client/protocol.js";
-import { NotifError, toError } from "./errors.js";
+import { guarded, NotifError, toError } from "./errors.js";
 import { Fanout } from "./fanout.js";
 import { commentFrame, eventBody, idLine, retryFrame } from "./frames.js";
 import { Interest } from "./interest.js";
@@ -74,7 +74,8 @@ export class HubCore<Identity> {
       onError: options.onError,
     };
     this.fanout = new Fanout(this);
-    this.interest = new Interest(options.bus, topicChannel, this.fanout.onMessage, options.onError);
+    const onTopic = guarded(this.fanout.onMessage, options.onError);
+    this.interest = new Interest(options.bus, topicChannel, onTopic, options.onError);
     this.remote =
       options.bus.kind === "shared"
         ? new Remote({

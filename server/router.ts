@@ -117,17 +117,27 @@ function answer(res: AnyResponse, status: number, body: object): void {
   res.end(text);
 }
 
+/** Answers a failed request; never throws (a response already gone is destroyed). */
 function answerError<I>(core: HubCore<I>, path: string, res: AnyResponse, thrown: unknown): void {
   const error =
     thrown instanceof NotifError
       ? thrown
       : new NotifError("internal", "the server failed to handle this request", { cause: thrown });
-  if (!(thrown instanceof NotifError)) {
-    core.options.onError(toError(thrown), { during: "request", path });
+  try {
+    if (!(thrown instanceof NotifError)) {
+      core.options.onError(toError(thrown), { during: "request", path });
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    answer(res, error.status, error.toBody());
+  } catch (failed) {
+    try {
+      core.options.onError(toError(failed), { during: "error answer", path, code: error.code });
+      res.destroy();
+    } catch {
+      // nothing left to answer with: the response is gone
+    }
   }
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  answer(res, error.status, error.toBody());
 }
