@@ -100,7 +100,7 @@ describe("tabs sharing one stream (Chromium)", function () {
 
   /** The tab holding the stream, among `pages`. */
   async function leaderOf(pages: Page[]): Promise<Page> {
-    return await until<Page | undefined>(
+    const found = await until<Page | undefined>(
       async () => {
         const infos = await Promise.all(pages.map(info));
         const leaders = pages.filter((_, i) => infos[i]?.leader);
@@ -109,6 +109,7 @@ describe("tabs sharing one stream (Chromium)", function () {
       5_000,
       "one leader",
     );
+    return found as Page;
   }
 
   /**
