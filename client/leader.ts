@@ -220,9 +220,10 @@ export class Leader {
       held = { item, def, ready };
       this.#refs.add(tab, topic, held);
     }
-    void held.ready.then((error) =>
-      this.#host.sendTo(tab, { type: "listened", term: this.#host.term, topic, error }),
-    );
+    void held.ready.then((error) => {
+      const at = this.#cursor.last;
+      this.#host.sendTo(tab, { type: "listened", term: this.#host.term, topic, error, at });
+    });
   }
 
   #unlisten(tab: string, { topic }: TabListen, req: number): void {

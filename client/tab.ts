@@ -230,6 +230,7 @@ export class SharedTab {
         this.events.cursor.accept(message.id);
         break;
       case "listened":
+        if (message.at !== undefined && !message.error) this.events.cursor.accept(message.at);
         this.listens.listened(message.topic, message.error);
         break;
       case "unlistened":
