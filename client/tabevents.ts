@@ -6,6 +6,7 @@
  */
 import type { NotifierDef } from "./contract.js";
 import { EventCursor } from "./cursor.js";
+import { parseNotification } from "./routes.js";
 
 type Handler = (key: unknown, value: unknown) => void;
 
@@ -37,7 +38,7 @@ export class TabEvents {
   take(id: string, name: string, text: string): void {
     if (!this.cursor.accept(id)) return;
     const def = this.#defs.get(name);
-    const data = parse(text);
+    const data = parseNotification(text);
     if (!def || !data || data.notfor === this.#tab) return;
     let topic: string;
     try {
@@ -53,17 +54,6 @@ export class TabEvents {
         reportError(error);
       }
     }
-  }
-}
-
-function parse(text: string): { key: unknown; data: unknown; notfor?: unknown } | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null && "key" in value
-      ? (value as { key: unknown; data: unknown })
-      : undefined;
-  } catch {
-    return undefined;
   }
 }
 

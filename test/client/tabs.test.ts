@@ -8,6 +8,7 @@ import { defineNotifier } from "../../client/contract.js";
 import { EventCursor, laterId } from "../../client/cursor.js";
 import { RequestError } from "../../client/listens.js";
 import { RecentEvents } from "../../client/recent.js";
+import { parseNotification, Routes } from "../../client/routes.js";
 import { TabListens, type TabSend } from "../../client/tablistens.js";
 import { TabRefs } from "../../client/tabrefs.js";
 import { parseTabMessage, tabNames } from "../../client/tabs.js";
@@ -55,6 +56,44 @@ describe("tab sharing: pure pieces", () => {
         remove: [["chat:a", 1]],
       });
       expect(refs.diff("new", ["chat:a"])).to.deep.equal({ add: ["chat:a"], remove: [] });
+    });
+  });
+
+  describe("Routes", () => {
+    it("sends an event to the tabs listening on its key, by canonical JSON", () => {
+      const routes = new Routes<number>();
+      const def = routes.def("doc", 'doc:{"a":1,"b":2}', { b: 2, a: 1 });
+      expect(def.keyId({ b: 2, a: 1 })).to.equal('{"a":1,"b":2}');
+      expect(routes.def("doc", "doc:3", 3)).to.equal(def, "one definition per notifier");
+      routes.refs.add("t1", 'doc:{"a":1,"b":2}', 1);
+      routes.refs.add("t2", "doc:3", 2);
+      expect([...routes.targets("doc", { a: 1, b: 2 })]).to.deep.equal(["t1"]);
+      expect([...routes.targets("doc", 4)]).to.deep.equal([]);
+      const listens = [{ topic: "doc:3", item: { notifier: "doc", key: 3 }, confirmed: true }];
+      expect(routes.among(listens, "doc", 3)).to.equal(true);
+      expect(routes.among([{ ...listens[0]!, confirmed: false }], "doc", 3)).to.equal(false);
+    });
+
+    it("with a custom keyId, to every tab listening on the notifier", () => {
+      const routes = new Routes<number>();
+      const def = routes.def("user", "user:42", { id: 42, name: "ann" });
+      expect(def.keyId({ id: 42, name: "ann" })).to.equal("42");
+      routes.refs.add("t1", "user:42", 1);
+      routes.refs.add("t2", "user:7", 2);
+      routes.refs.add("t3", "doc:1", 3);
+      expect([...routes.targets("user", { id: 42, name: "Ann" })]).to.deep.equal(["t1", "t2"]);
+      const listens = [{ topic: "user:7", item: { notifier: "user", key: 7 }, confirmed: true }];
+      expect(routes.among(listens, "user", { id: 42 })).to.equal(true);
+    });
+
+    it("parses a notification's data, or refuses it", () => {
+      expect(parseNotification('{"key":1,"data":2,"notfor":"t"}')).to.deep.equal({
+        key: 1,
+        data: 2,
+        notfor: "t",
+      });
+      for (const text of ["{", "[1]", '"x"', '{"data":1}', 7])
+        expect(parseNotification(text)).to.equal(undefined);
     });
   });
 
