@@ -19,6 +19,7 @@ import { Interest } from "./interest.js";
 import { topicChannel } from "./messages.js";
 import type { Delivery } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
+import { cutCounts, type RecoveryCounts } from "./probe.js";
 import { Registry } from "./registry.js";
 import { nodeOf, Remote } from "./remote.js";
 import { applyRequest, type SessionRequest } from "./requests.js";
@@ -62,6 +63,10 @@ export class HubCore<Identity> {
   streams = 0;
   sent = 0;
   dropped = 0;
+  /** Streams ended, by why (for metrics). */
+  readonly cuts = cutCounts();
+  /** `since` listens answered (for metrics). */
+  readonly recoveries: RecoveryCounts = { recovered: 0, lost: 0 };
   closed = false;
 
   constructor(options: ResolvedOptions<Identity>) {
@@ -232,6 +237,7 @@ export class HubCore<Identity> {
 
   #streamEnded(session: Session<Identity>, stream: Stream, why: StreamEnd): void {
     this.streams -= 1;
+    this.cuts[why] += 1;
     if (session.stream !== stream) return;
     session.stream = undefined;
     session.written = stream.cursor;

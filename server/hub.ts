@@ -9,6 +9,7 @@ import { HubCore } from "./core.js";
 import { NotifError } from "./errors.js";
 import { Delivery, type NotFor, type NotifierOptions, resolveExclusion } from "./notifier.js";
 import { type HubOptions, resolveOptions } from "./options.js";
+import { attachProbe, type HubProbe, type NotifyObserver } from "./probe.js";
 import { topicOf } from "./registry.js";
 import { makeHandle } from "./router.js";
 
@@ -89,6 +90,8 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
   const bus = core.options.bus;
   const handle = makeHandle(core, stats);
   let router: Router | undefined;
+  /** Notify-duration observers (metrics); empty unless someone collects. */
+  let observers: readonly NotifyObserver[] = [];
 
   function sessionOf(req: Request): string | undefined {
     const value = req.headers[SESSION_HEADER.toLowerCase()];
@@ -134,13 +137,17 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
         if (core.closed) throw new NotifError("unavailable", "the hub is closed");
         if (value === undefined)
           throw new TypeError("sse-notif: notify needs a value (undefined is not JSON)");
-        await core.fanout.notify(
-          delivery,
-          topic(key),
-          key,
-          value,
-          resolveExclusion(notfor, sessionOf),
-        );
+        const exclusion = resolveExclusion(notfor, sessionOf);
+        delivery.counts.notifies += 1;
+        if (observers.length === 0)
+          return core.fanout.notify(delivery, topic(key), key, value, exclusion);
+        const started = performance.now();
+        try {
+          await core.fanout.notify(delivery, topic(key), key, value, exclusion);
+        } finally {
+          const seconds = (performance.now() - started) / 1e3;
+          for (const observe of observers) observe(def.name, seconds);
+        }
       },
       listen: (sessionId, key) => request("listen", sessionId, key),
       unlisten: (sessionId, key) => request("unlisten", sessionId, key),
@@ -150,25 +157,41 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
     };
   }
 
-  return {
-    router() {
-      // The router strips its mount path from req.url.
-      router ??= express.Router().use((req, res, next) => {
-        if (!handle(req, res, pathOf(req.url))) next();
-      });
-      return router;
-    },
-    handler(prefix = "") {
-      const base = prefix.replace(/\/+$/, "");
-      return (req, res) => {
-        const path = pathOf(req.url);
-        if (!path.startsWith(`${base}/`)) return false;
-        return handle(req, res, path.slice(base.length));
+  const probe: HubProbe = {
+    stats,
+    cuts: core.cuts,
+    recoveries: core.recoveries,
+    notifiers: () => [...core.deliveries].map(([name, d]) => [name, d.counts] as const),
+    observeNotifies(observer) {
+      observers = [...observers, observer];
+      return () => {
+        observers = observers.filter((o) => o !== observer);
       };
     },
-    notifier,
-    sessionOf,
-    stats,
-    close: () => core.close(),
   };
+
+  return attachProbe<Hub<Identity>>(
+    {
+      router() {
+        // The router strips its mount path from req.url.
+        router ??= express.Router().use((req, res, next) => {
+          if (!handle(req, res, pathOf(req.url))) next();
+        });
+        return router;
+      },
+      handler(prefix = "") {
+        const base = prefix.replace(/\/+$/, "");
+        return (req, res) => {
+          const path = pathOf(req.url);
+          if (!path.startsWith(`${base}/`)) return false;
+          return handle(req, res, path.slice(base.length));
+        };
+      },
+      notifier,
+      sessionOf,
+      stats,
+      close: () => core.close(),
+    },
+    probe,
+  );
 }

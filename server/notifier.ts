@@ -8,6 +8,7 @@ import type { NotifierDef } from "../client/contract.js";
 import { canonicalJson } from "../client/keys.js";
 import { toError } from "./errors.js";
 import { eventHead, notificationJson } from "./frames.js";
+import type { NotifierCounts } from "./probe.js";
 import type { Session } from "./session.js";
 
 /** Who a notification is not for. */
@@ -63,6 +64,8 @@ interface Job {
 export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   readonly def: NotifierDef<Key, ClientNotif>;
   readonly options: NotifierOptions<Key, ServerNotif, ClientNotif, Identity>;
+  /** Read by metrics; `notifies` is counted by the hub's `notify`. */
+  readonly counts: NotifierCounts = { notifies: 0, prepareErrors: 0 };
   readonly #host: NotifierHost;
   readonly #eventHead: string;
   /** Per topic, jobs waiting behind an async `prepare` (absent when none). */
@@ -220,6 +223,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   }
 
   #prepareFailed(error: unknown, topic: string, identityId: string): void {
+    this.counts.prepareErrors += 1;
     this.#host.onError(toError(error), {
       notifier: this.def.name,
       topic,
