@@ -5,6 +5,7 @@
 import type { ServerResponse } from "node:http";
 import type { SessionId } from "../client/protocol.js";
 import { idPrefix } from "./frames.js";
+import { releaseConnection } from "./release.js";
 import type { Retention } from "./retention.js";
 
 /** Why a stream ended. */
@@ -58,7 +59,8 @@ export interface StreamHost {
 }
 
 export class Stream {
-  readonly #res: ServerResponse;
+  /** What ends the stream: the socket once released from node:http, else the response. */
+  readonly #res: { end(text: string): unknown; destroy(): unknown };
   /**
    * Where batches go once the headers are out: the socket itself. With no
    * chunk framing the bytes are the same as through `res.write`, without its
@@ -89,7 +91,6 @@ export class Stream {
     owner: StreamOwner,
     host: StreamHost,
   ) {
-    this.#res = res;
     this.#out = res.socket ?? res;
     this.#idPrefix = idPrefix(owner.id);
     this.owner = owner;
@@ -101,9 +102,11 @@ export class Stream {
     res.removeHeader("Transfer-Encoding");
     res.writeHead(200, HEADERS);
     res.socket?.setNoDelay(true);
-    res.on("close", this.#gone);
-    res.on("error", this.#gone);
     res.write(head);
+    const end = releaseConnection(res) ?? res;
+    this.#res = end;
+    end.on("close", this.#gone);
+    end.on("error", this.#gone);
     if (this.#replaying) this.#pump();
   }
 

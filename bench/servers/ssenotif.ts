@@ -4,7 +4,7 @@
 // (identity from the X-User header).
 import { createServer, type IncomingMessage } from "node:http";
 import express from "express";
-import { createHub, defineNotifier } from "../../server/index.js";
+import { createHub, defineNotifier } from "sse-notif/server";
 import type { Payload } from "../api.js";
 import { type BenchServer, runBenchServer, type ServerFlags } from "./common.js";
 
