@@ -3,16 +3,16 @@
  * distinct client value → every listening session. Order per key is kept even
  * when `prepare` is async: later notifications on a key wait for earlier ones.
  */
-import type { Request } from "express";
 import type { NotifierDef } from "../client/contract.js";
 import { canonicalJson } from "../client/keys.js";
 import { toError } from "./errors.js";
 import { eventHead, notificationJson } from "./frames.js";
 import type { NotifierCounts } from "./probe.js";
 import type { Session } from "./session.js";
+import type { AnyRequest } from "./transport.js";
 
 /** Who a notification is not for. */
-export type NotFor<Identity> = Request | { session: string } | { identity: Identity };
+export type NotFor<Identity> = AnyRequest | { session: string } | { identity: Identity };
 
 /** `notfor` resolved to ids, as it crosses the bus. */
 export interface Exclusion {
@@ -244,14 +244,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 /** Resolves `notfor` to ids. */
 export function resolveExclusion<Identity>(
   notfor: NotFor<Identity> | undefined,
-  sessionOf: (req: Request) => string | undefined,
+  sessionOf: (req: AnyRequest) => string | undefined,
 ): Exclusion {
   if (notfor === undefined) return {};
   if (typeof notfor !== "object" || notfor === null) {
     throw new TypeError("sse-notif: notfor must be a request, { session } or { identity }");
   }
   if ("headers" in notfor && typeof notfor.headers === "object") {
-    const session = sessionOf(notfor as Request);
+    const session = sessionOf(notfor as AnyRequest);
     return session === undefined ? {} : { session };
   }
   if ("session" in notfor) {

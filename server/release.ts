@@ -21,7 +21,7 @@
  * body, a pipelined one, HTTP/2) leaves the response as it is: the stream
  * then works as before, through `node:http`.
  */
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { type IncomingMessage, type Server, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 
@@ -115,7 +115,8 @@ function forwardClose(req: IncomingMessage, res: ServerResponse): void {
  * returns its socket, now the stream's alone, or undefined when it left the
  * response as it was.
  */
-export function releaseConnection(res: ServerResponse): Socket | undefined {
+export function releaseConnection(res: object): Socket | undefined {
+  if (!(res instanceof ServerResponse)) return undefined; // HTTP/2: nothing of the kind to release
   const socket = res.socket as ServerSocket | null;
   const req = res.req as IncomingMessage | undefined;
   if (!freeParser || !socket || !req || typeof res.detachSocket !== "function") return undefined;
