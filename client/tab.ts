@@ -205,7 +205,7 @@ export class SharedTab {
 
   #onShared(data: unknown): void {
     const message = parseTabMessage(data);
-    if (!message || this.#closed) return;
+    if (!message || this.#closed || this.#hidden) return; // a tab that left hears nothing more
     if ("from" in message) {
       this.#leader?.handle(message);
       return;
@@ -221,7 +221,8 @@ export class SharedTab {
 
   #onDirect(data: unknown): void {
     const message = parseTabMessage(data);
-    if (!message || this.#closed || !("term" in message) || message.term < this.#term) return;
+    if (!message || this.#closed || this.#hidden || !("term" in message)) return;
+    if (message.term < this.#term) return;
     switch (message.type) {
       case "event":
         this.events.take(message.id, message.name, message.text);
