@@ -4,6 +4,8 @@ export {
   createNotifClient,
   type EventSourceConstructor,
   type EventSourceLike,
+  type LostKey,
+  type NotifErrorContext,
   type NotifClient,
   type NotifClientOptions,
   type NotifState,
