@@ -200,9 +200,12 @@ export function listen(url: string, session: string, notifier: string, key: unkn
 
 const clients: NotifClient[] = [];
 
-/** A real client over the `eventsource` package. */
+/**
+ * A real client over the `eventsource` package. It reconnects from 20 ms
+ * (as the test servers' `retry: 20`) unless `options.reconnect` says otherwise.
+ */
 export function client(url: string, options: Partial<NotifClientOptions> = {}): NotifClient {
-  const made = createNotifClient({ url, EventSource, ...options });
+  const made = createNotifClient({ url, EventSource, reconnect: { retry: 20 }, ...options });
   clients.push(made);
   return made;
 }

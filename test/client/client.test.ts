@@ -59,8 +59,8 @@ describe("createNotifClient", () => {
     expect(posts).to.have.length(1);
     expect(posts[0]?.path).to.equal("/notif/listen");
     expect((posts[0]!.body as { items: unknown[] }).items).to.deep.equal([
-      { notifier: "chat", key: { room: "a" } },
-      { notifier: "chat", key: { room: "b" } },
+      { notifier: "chat", key: { room: "a" }, since: null },
+      { notifier: "chat", key: { room: "b" }, since: null },
     ]);
     await c.unlisten(chat, { room: "a" });
     expect(n.listeners({ room: "a" })).to.equal(1);

@@ -1,72 +1,11 @@
 import { expect } from "chai";
 import { defineNotifier } from "../../client/contract.js";
-import { Listens, RequestError, type SendResult } from "../../client/listens.js";
+import { RequestError } from "../../client/listens.js";
 import type { ListenItem } from "../../client/protocol.js";
-import { BACKOFF_DEFAULTS, makeBackoff } from "../../client/reconnect.js";
-import { fakeClock } from "./clock.js";
+import { fakeServer, settle, watch } from "./fakes.js";
 
 const chat = defineNotifier<string, string>("chat");
 const doc = defineNotifier<{ id: number }, string>("doc");
-
-interface Call {
-  readonly path: "/listen" | "/unlisten";
-  readonly session: string;
-  readonly items: ListenItem[];
-  answer(result: SendResult | RequestError | Error): void;
-}
-
-/**
- * A fake `send`: records every call. With `auto`, answers each call at once
- * (by `respond`); otherwise the test answers it.
- */
-function fakeServer(respond?: (call: Omit<Call, "answer">) => SendResult | Error) {
-  const calls: Call[] = [];
-  const lost: number[] = [];
-  const networkErrors: Error[] = [];
-  const refused: [Error, ListenItem][] = [];
-  const clock = fakeClock();
-  const send = (path: "/listen" | "/unlisten", session: string, items: ListenItem[]) =>
-    new Promise<SendResult>((resolve, reject) => {
-      const call: Call = {
-        path,
-        session,
-        items: items.map((item) => ({ ...item })),
-        answer: (result) => (result instanceof Error ? reject(result) : resolve(result)),
-      };
-      calls.push(call);
-      if (respond) call.answer(respond(call));
-    });
-  const listens = new Listens({
-    send,
-    sessionLost: () => lost.push(1),
-    error: (error, item) => (item ? refused.push([error, item]) : networkErrors.push(error)),
-    backoff: makeBackoff(BACKOFF_DEFAULTS, clock),
-    clock,
-  });
-  return { listens, calls, lost, networkErrors, refused, clock };
-}
-
-/** Lets every pending microtask and I/O callback run (no timers involved). */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Settled state of a promise, without waiting for it. */
-function watch(promise: Promise<unknown>) {
-  const state: { settled: "pending" | "resolved" | "rejected"; error?: unknown } = {
-    settled: "pending",
-  };
-  promise.then(
-    () => {
-      state.settled = "resolved";
-    },
-    (error: unknown) => {
-      state.settled = "rejected";
-      state.error = error;
-    },
-  );
-  return state;
-}
 
 const ok = () => "ok" as const;
 
@@ -291,7 +230,9 @@ describe("Listens (client reconcile loop)", () => {
       await listens.unlisten(chat, "b");
       calls[1]?.answer("ok");
       await settle();
-      expect(calls[2]?.items, "b is skipped").to.deep.equal([{ notifier: "chat", key: "c", since: null }]);
+      expect(calls[2]?.items, "b is skipped").to.deep.equal([
+        { notifier: "chat", key: "c", since: null },
+      ]);
       calls[2]?.answer("ok");
       await settle();
       expect([a.settled, c.settled]).to.deep.equal(["resolved", "resolved"]);
