@@ -5,9 +5,9 @@ export {
   type EventSourceConstructor,
   type EventSourceLike,
   type LostKey,
-  type NotifErrorContext,
   type NotifClient,
   type NotifClientOptions,
+  type NotifErrorContext,
   type NotifState,
   type NotifStatus,
 } from "./client.js";

@@ -46,8 +46,6 @@ export class Listens {
   readonly #positions = new Positions();
   readonly #recovery = new Recovery();
   readonly #desired = new Map<string, Want>();
-  /** Each listened notifier's definition, to find the topic of a notification. */
-  readonly #defs = new Map<string, NotifierDef<unknown, unknown>>();
   /** What the server holds for the current session. */
   readonly #acked = new Map<string, ListenItem>();
   readonly #unlistenWaiters = new Map<string, Waiter[]>();
@@ -96,15 +94,8 @@ export class Listens {
 
   /** A notification of notifier `name` on `key` arrived with position `pos`. */
   observe(name: string, key: unknown, pos: unknown): void {
-    const def = this.#defs.get(name);
-    if (!def || typeof pos !== "string") return;
-    let topic: string;
-    try {
-      topic = `${name}:${def.keyId(key)}`;
-    } catch {
-      return; // a key this notifier's keyId refuses is none the client listens to
-    }
-    if (this.#desired.has(topic)) this.#positions.observe(topic, pos);
+    const topic = this.#positions.topicOf(name, key);
+    if (topic !== undefined && this.#desired.has(topic)) this.#positions.observe(topic, pos);
   }
 
   /** The keys wanted now, as `lost` names them. */
@@ -123,8 +114,7 @@ export class Listens {
 
   listen<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("sse-notif: the client is closed"));
-    const topic = `${def.name}:${def.keyId(key)}`;
-    this.#defs.set(def.name, def as NotifierDef<unknown, unknown>);
+    const topic = this.#positions.learn(def, key);
     let want = this.#desired.get(topic);
     if (!want) {
       want = { item: { notifier: def.name, key }, count: 0, waiters: [] };

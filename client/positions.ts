@@ -4,6 +4,7 @@
  * after `recovered: true` the `since` it sent, until the replayed
  * notifications arrive. These are the `since` of the next re-listen. Pure.
  */
+import type { NotifierDef } from "./contract.js";
 import type { ListenAnswer } from "./protocol.js";
 
 interface Place {
@@ -14,6 +15,25 @@ interface Place {
 
 export class Positions {
   readonly #places = new Map<string, Place>();
+  /** Each listened notifier's definition, to find the topic of a notification. */
+  readonly #defs = new Map<string, NotifierDef<unknown, unknown>>();
+
+  /** The topic of `key`, remembering how `def` tells keys apart. */
+  learn<K>(def: NotifierDef<K, unknown>, key: K): string {
+    const topic = `${def.name}:${def.keyId(key)}`;
+    this.#defs.set(def.name, def as NotifierDef<unknown, unknown>);
+    return topic;
+  }
+
+  /** The topic of a notification, `undefined` for a notifier never listened to or a key refused. */
+  topicOf(name: string, key: unknown): string | undefined {
+    const def = this.#defs.get(name);
+    try {
+      return def && `${name}:${def.keyId(key)}`;
+    } catch {
+      return undefined; // a key this notifier's keyId refuses is none the client listens to
+    }
+  }
 
   /** The `since` to send for `topic`: its position, or `null` when none is known. */
   since(topic: string): string | null {
