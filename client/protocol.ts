@@ -105,6 +105,8 @@ export type ErrorCode =
   | "too_large"
   | "unsupported_media_type"
   | "too_many_keys"
+  | "too_many_sessions"
+  | "request_timeout"
   | "unavailable"
   | "timeout"
   | "internal";
@@ -119,10 +121,17 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   too_large: 413,
   unsupported_media_type: 415,
   too_many_keys: 429,
+  too_many_sessions: 429,
+  request_timeout: 408,
   unavailable: 503,
   timeout: 504,
   internal: 500,
 };
+
+/** True for a code of this protocol version (a newer node may send others). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && Object.hasOwn(ERROR_STATUS, value);
+}
 
 /** Body of an error answer. */
 export interface ErrorBody {

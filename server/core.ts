@@ -4,7 +4,6 @@
  * public API and `router.ts` in HTTP.
  */
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { canonicalJson } from "../client/keys.js";
 import {
   formatEventId,
@@ -12,19 +11,21 @@ import {
   type SessionId,
   type SessionStatus,
 } from "../client/protocol.js";
-import { NotifError, toError } from "./errors.js";
+import { guarded, NotifError, toError } from "./errors.js";
 import { Fanout } from "./fanout.js";
 import { commentFrame, eventBody, idLine, retryFrame } from "./frames.js";
 import { Interest } from "./interest.js";
 import { topicChannel } from "./messages.js";
 import type { Delivery } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
+import { cutCounts, type RecoveryCounts } from "./probe.js";
 import { Registry } from "./registry.js";
 import { nodeOf, Remote } from "./remote.js";
 import { applyRequest, type SessionRequest } from "./requests.js";
 import { planResume } from "./retention.js";
 import { Session } from "./session.js";
 import { Flusher, Stream, type StreamEnd, type StreamHost } from "./stream.js";
+import type { AnyRequest, AnyResponse } from "./transport.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: notifiers of every key and value type live in one map
 export type AnyDelivery = Delivery<any, any, any, any>;
@@ -62,6 +63,10 @@ export class HubCore<Identity> {
   streams = 0;
   sent = 0;
   dropped = 0;
+  /** Streams ended, by why (for metrics). */
+  readonly cuts = cutCounts();
+  /** `since` listens answered (for metrics). */
+  readonly recoveries: RecoveryCounts = { recovered: 0, lost: 0 };
   closed = false;
 
   constructor(options: ResolvedOptions<Identity>) {
@@ -71,9 +76,11 @@ export class HubCore<Identity> {
       flusher: new Flusher(),
       counters: this,
       onEnd: (stream, why) => this.#streamEnded(stream.owner as Session<Identity>, stream, why),
+      onError: options.onError,
     };
     this.fanout = new Fanout(this);
-    this.interest = new Interest(options.bus, topicChannel, this.fanout.onMessage, options.onError);
+    const onTopic = guarded(this.fanout.onMessage, options.onError);
+    this.interest = new Interest(options.bus, topicChannel, onTopic, options.onError);
     this.remote =
       options.bus.kind === "shared"
         ? new Remote({
@@ -137,12 +144,7 @@ export class HubCore<Identity> {
   }
 
   /** Serves `GET /events` for a client of this identity. */
-  openStream(
-    req: IncomingMessage,
-    res: ServerResponse,
-    identity: Identity,
-    lastEventId: unknown,
-  ): void {
+  openStream(req: AnyRequest, res: AnyResponse, identity: Identity, lastEventId: unknown): void {
     const identityId = this.identityId(identity);
     if (res.destroyed || req.socket?.destroyed) return; // the client left while we identified it
     const last = parseEventId(lastEventId);
@@ -175,10 +177,13 @@ export class HubCore<Identity> {
       retryFrame(this.options.retry) +
       idLine(formatEventId(session.id, cursor)) +
       eventBody("session", JSON.stringify({ session: session.id, status }));
+    this.streams += 1; // counted before: a stream may end (a write failed) while it opens
     const stream = new Stream(res, head, cursor, session, this.#streamHost);
-    if (stream.ended) return;
+    if (stream.ended) {
+      this.#detach(session); // kept for sessionTimeout, as after any cut
+      return;
+    }
     session.stream = stream;
-    this.streams += 1;
     this.#detached.delete(session);
   }
 
@@ -232,10 +237,15 @@ export class HubCore<Identity> {
 
   #streamEnded(session: Session<Identity>, stream: Stream, why: StreamEnd): void {
     this.streams -= 1;
+    this.cuts[why] += 1;
     if (session.stream !== stream) return;
     session.stream = undefined;
     session.written = stream.cursor;
-    if (session.ended || why === "closing") return;
+    if (why !== "closing") this.#detach(session);
+  }
+
+  #detach(session: Session<Identity>): void {
+    if (session.ended) return;
     session.detachedAt = Date.now();
     this.#detached.add(session);
   }

@@ -3,15 +3,16 @@
  * distinct client value → every listening session. Order per key is kept even
  * when `prepare` is async: later notifications on a key wait for earlier ones.
  */
-import type { Request } from "express";
 import type { NotifierDef } from "../client/contract.js";
 import { canonicalJson } from "../client/keys.js";
 import { toError } from "./errors.js";
 import { eventHead, notificationJson } from "./frames.js";
+import type { NotifierCounts } from "./probe.js";
 import type { Session } from "./session.js";
+import type { AnyRequest } from "./transport.js";
 
 /** Who a notification is not for. */
-export type NotFor<Identity> = Request | { session: string } | { identity: Identity };
+export type NotFor<Identity> = AnyRequest | { session: string } | { identity: Identity };
 
 /** `notfor` resolved to ids, as it crosses the bus. */
 export interface Exclusion {
@@ -63,6 +64,8 @@ interface Job {
 export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   readonly def: NotifierDef<Key, ClientNotif>;
   readonly options: NotifierOptions<Key, ServerNotif, ClientNotif, Identity>;
+  /** Read by metrics; `notifies` is counted by the hub's `notify`. */
+  readonly counts: NotifierCounts = { notifies: 0, prepareErrors: 0 };
   readonly #host: NotifierHost;
   readonly #eventHead: string;
   /** Per topic, jobs waiting behind an async `prepare` (absent when none). */
@@ -220,6 +223,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   }
 
   #prepareFailed(error: unknown, topic: string, identityId: string): void {
+    this.counts.prepareErrors += 1;
     this.#host.onError(toError(error), {
       notifier: this.def.name,
       topic,
@@ -240,14 +244,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 /** Resolves `notfor` to ids. */
 export function resolveExclusion<Identity>(
   notfor: NotFor<Identity> | undefined,
-  sessionOf: (req: Request) => string | undefined,
+  sessionOf: (req: AnyRequest) => string | undefined,
 ): Exclusion {
   if (notfor === undefined) return {};
   if (typeof notfor !== "object" || notfor === null) {
     throw new TypeError("sse-notif: notfor must be a request, { session } or { identity }");
   }
   if ("headers" in notfor && typeof notfor.headers === "object") {
-    const session = sessionOf(notfor as Request);
+    const session = sessionOf(notfor as AnyRequest);
     return session === undefined ? {} : { session };
   }
   if ("session" in notfor) {

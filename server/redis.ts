@@ -1,5 +1,5 @@
 /**
- * The Redis bus: one publisher and one subscriber connection (node-redis v5),
+ * The Redis bus: one publisher and one subscriber connection (node-redis 6),
  * reconnecting forever with a capped backoff. Redis being down is a status,
  * never an exception thrown at the hub.
  */
@@ -7,7 +7,7 @@ import { createClient, type RedisClientType } from "redis";
 import type { Bus, BusContext, BusStatus } from "./bus.js";
 import { NotifError, toError } from "./errors.js";
 
-/** The part of a node-redis v5 client (`createClient()`) the bus copies its settings from. */
+/** The part of a node-redis 6 client (`createClient()`) the bus copies its settings from. */
 export interface RedisClientLike {
   duplicate(overrides: { disableOfflineQueue: boolean; socket: object }): unknown;
   readonly options?: { readonly socket?: object } | undefined;
