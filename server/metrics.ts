@@ -88,7 +88,7 @@ function counters(probe: HubProbe, name: (s: string) => string, registers: Regis
   liveCounter(
     {
       name: name("streams_cut_total"),
-      help: "Streams ended, by reason: client (it left), replaced (it reconnected), slow (over maxBufferedBytes), evicted (fell behind retention), closing (session or hub ended).",
+      help: "Streams ended, by reason: client (it left), replaced (it reconnected), slow (over maxBufferedBytes), evicted (fell behind retention), closing (session or hub ended), failed (a write threw).",
       labelNames: ["reason"],
       registers,
     },

@@ -11,7 +11,7 @@ import type { StreamEnd } from "./stream.js";
 export type CutCounts = Record<StreamEnd, number>;
 
 export function cutCounts(): CutCounts {
-  return { client: 0, replaced: 0, slow: 0, evicted: 0, closing: 0 };
+  return { client: 0, replaced: 0, slow: 0, evicted: 0, closing: 0, failed: 0 };
 }
 
 /** What a notifier counted on this node. */

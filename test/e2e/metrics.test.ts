@@ -154,6 +154,7 @@ describe("metrics (sse-notif/metrics)", () => {
       "reason=client",
       "reason=closing",
       "reason=evicted",
+      "reason=failed",
       "reason=replaced",
       "reason=slow",
       "result=lost",
