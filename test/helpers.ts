@@ -217,3 +217,24 @@ export function notifications(stream: RawStream, name?: string): { key: unknown;
     .filter((e) => e.event !== "session" && (name === undefined || e.event === name))
     .map((e) => JSON.parse(e.data) as { key: unknown; data: unknown });
 }
+
+/**
+ * Makes `GET /notif/events` answer 503 while held, so that a test can
+ * notify while a client is surely disconnected (its reconnect delay is
+ * random, down to 0). Install it in `startServer`'s setup.
+ */
+export function streamGate(app: express.Express): { hold(): void; release(): void } {
+  let held = false;
+  app.use((req, res, next) => {
+    if (held && req.method === "GET" && req.path === "/notif/events") res.sendStatus(503);
+    else next();
+  });
+  return {
+    hold: () => {
+      held = true;
+    },
+    release: () => {
+      held = false;
+    },
+  };
+}
