@@ -3,7 +3,8 @@
 // printed per session, by what V8 calls each object (constructor, closure,
 // internal array...), next to the RSS and heap figures.
 //
-//   node --import tsx bench/heap.ts [--sessions 3000] [--systems raw,ssenotif,ssenotif-express] [--top 30]
+//   node --import tsx bench/heap.ts [--sessions 3000] [--systems raw,ssenotif,ssenotif-express]
+//     [--top 30] [--explain "array (object properties)"]   (what holds the objects of a label)
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,8 +13,16 @@ import { CLIENT_KIND, type ServerApi, SYSTEMS, type SystemName, type WorkerApi }
 import { choosePinning, startNode } from "./procs.js";
 
 interface HeapSnapshot {
-  snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };
+  snapshot: {
+    meta: {
+      node_fields: string[];
+      node_types: [string[], ...unknown[]];
+      edge_fields: string[];
+      edge_types: [string[], ...unknown[]];
+    };
+  };
   nodes: number[];
+  edges: number[];
   strings: string[];
 }
 
@@ -37,8 +46,45 @@ function label(type: string, name: string): string {
   }
 }
 
-function census(path: string): Census {
+/** For objects of a label, what holds them: `holder label .edge` → count. */
+function retainers(heap: HeapSnapshot, explain: string): Map<string, number> {
+  const [wanted = "", min] = explain.split("@");
+  const minSize = Number(min ?? 0);
+  const { node_fields: fields, node_types, edge_fields, edge_types } = heap.snapshot.meta;
+  const [typeAt, nameAt, edgesAt, sizeAt] = ["type", "name", "edge_count", "self_size"].map((f) =>
+    fields.indexOf(f),
+  );
+  const [edgeTypeAt, edgeNameAt, toAt] = ["type", "name_or_index", "to_node"].map((f) =>
+    edge_fields.indexOf(f),
+  );
+  const labelOf = (i: number) =>
+    label(
+      node_types[0][heap.nodes[i + (typeAt ?? 0)] ?? 0] ?? "?",
+      heap.strings[heap.nodes[i + (nameAt ?? 0)] ?? 0] ?? "",
+    );
+  const out = new Map<string, number>();
+  let edge = 0;
+  for (let i = 0; i < heap.nodes.length; i += fields.length) {
+    const count = heap.nodes[i + (edgesAt ?? 0)] ?? 0;
+    for (let e = 0; e < count; e++, edge += edge_fields.length) {
+      const to = heap.edges[edge + (toAt ?? 0)] ?? 0;
+      if (labelOf(to) !== wanted || (heap.nodes[to + (sizeAt ?? 0)] ?? 0) < minSize) continue;
+      const type = edge_types[0][heap.edges[edge + (edgeTypeAt ?? 0)] ?? 0];
+      const raw = heap.edges[edge + (edgeNameAt ?? 0)] ?? 0;
+      const name = type === "element" || type === "hidden" ? `[${raw}]` : heap.strings[raw];
+      const key = `${labelOf(i)} .${type === "element" ? "[]" : name}`;
+      out.set(key, (out.get(key) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+function census(path: string, explain: string[] = []): Census {
   const heap = JSON.parse(readFileSync(path, "utf8")) as HeapSnapshot;
+  for (const wanted of explain) {
+    const held = [...retainers(heap, wanted)].sort((a, b) => b[1] - a[1]).slice(0, 8);
+    console.error(`${wanted} is held by:\n${held.map(([k, n]) => `  ${n}× ${k}`).join("\n")}`);
+  }
   const fields = heap.snapshot.meta.node_fields;
   const types = heap.snapshot.meta.node_types[0];
   const [typeAt, nameAt, sizeAt] = ["type", "name", "self_size"].map((f) => fields.indexOf(f));
@@ -64,7 +110,7 @@ interface Measured {
   perSession: Map<string, [number, number]>;
 }
 
-async function measure(system: SystemName, sessions: number): Promise<Measured> {
+async function measure(system: SystemName, sessions: number, explain: string[]): Promise<Measured> {
   const pinning = choosePinning();
   const server = startNode<ServerApi>(`bench/servers/${system}.ts`, [], pinning.server, system);
   const worker = startNode<WorkerApi>("bench/client-worker.ts", [], pinning.clients, "client");
@@ -78,7 +124,8 @@ async function measure(system: SystemName, sessions: number): Promise<Measured> 
     const kind = CLIENT_KIND[system];
     await worker.api.call("connect", { kind, port, sessions: specs, concurrency: 64 }, 180_000);
     const after = await server.api.call("usage", { gc: true });
-    const full = census((await server.api.call("snapshot", { path: file("n") }, 180_000)).path);
+    const snapshot = await server.api.call("snapshot", { path: file("n") }, 180_000);
+    const full = census(snapshot.path, explain);
     const held = after.sessions;
     const perSession = new Map<string, [number, number]>();
     for (const [key, { bytes, count }] of full) {
@@ -95,7 +142,7 @@ async function measure(system: SystemName, sessions: number): Promise<Measured> 
   } finally {
     await worker.api.call("close", {}, 10_000).catch(() => {});
     await Promise.all([server.stop(), worker.stop()]);
-    for (const tag of ["0", "n"]) rmSync(file(tag), { force: true });
+    if (!process.env.HEAP_KEEP) for (const tag of ["0", "n"]) rmSync(file(tag), { force: true });
   }
 }
 
@@ -124,13 +171,15 @@ async function main(): Promise<void> {
       sessions: { type: "string", default: "3000" },
       systems: { type: "string", default: "raw,ssenotif,ssenotif-express" },
       top: { type: "string", default: "30" },
+      /** Labels whose holders to print, e.g. "array (object properties)", or "label@200" for objects of 200 bytes or more. */
+      explain: { type: "string", multiple: true, default: [] },
     },
   });
   const systems = (values.systems ?? "").split(",") as SystemName[];
   for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}`);
   const results: Measured[] = [];
   for (const system of systems) {
-    results.push(await measure(system, Number(values.sessions)));
+    results.push(await measure(system, Number(values.sessions), values.explain ?? []));
     console.error(`${system}: ${results.at(-1)?.held} sessions held`);
   }
   console.log(report(results, Number(values.top)));

@@ -82,6 +82,24 @@ export interface NotifClientOptions {
    * @default `reportError` (the console), failed requests ignored (they are retried)
    */
   onError?: (error: Error, context: NotifErrorContext) => void;
+  /**
+   * Share one stream and one session among the tabs of this origin that use
+   * the same `url` (SPEC §7): one tab holds the EventSource, the others get
+   * their events from it over `BroadcastChannel`. Without `navigator.locks`
+   * or `BroadcastChannel` (Node, old browsers), each client has its own stream.
+   * @default true where `navigator.locks` and `BroadcastChannel` exist
+   */
+  share?: boolean;
+}
+
+/** Options of {@link createStreamClient}: share.ts's, for the tab that holds the stream. */
+export interface StreamClientOptions extends NotifClientOptions {
+  /**
+   * End the session on `pagehide` (and start anew when the page comes back).
+   * Off for the tab holding a shared stream: it hands the stream over instead.
+   * @default true
+   */
+  pageHide?: boolean;
 }
 
 /** A connection to a hub. */
@@ -102,18 +120,16 @@ export interface NotifClient {
 }
 
 /**
- * Connects to a hub.
+ * A client with a stream of its own (`createNotifClient` without sharing).
  * @example
- * const client = createNotifClient({ url: "/notif" });
- * client.on(chat, (key, msg) => console.log(key.room, msg.text));
- * await client.listen(chat, { room: "a" });
+ * const client = createStreamClient({ url: "/notif" });
  */
-export function createNotifClient(options: NotifClientOptions): NotifClient {
-  return makeNotifClient(options, realClock);
+export function createStreamClient(options: StreamClientOptions): NotifClient {
+  return makeStreamClient(options, realClock);
 }
 
-/** {@link createNotifClient} on a given clock (tests replace timers and randomness). */
-export function makeNotifClient(options: NotifClientOptions, clock: Clock): NotifClient {
+/** {@link createStreamClient} on a given clock (tests replace timers and randomness). */
+export function makeStreamClient(options: StreamClientOptions, clock: Clock): NotifClient {
   if (typeof options?.url !== "string")
     throw new TypeError("sse-notif: createNotifClient needs a url");
   const base = options.url.replace(/\/+$/, "");
@@ -265,12 +281,13 @@ export function makeNotifClient(options: NotifClientOptions, clock: Clock): Noti
     post(PATHS.close, { session: id }).catch(() => {}); // the session expires anyway
   }
 
-  const unwatchPageHide = watchPageHide((event) => {
+  const onPageHide = (event: PageTransitionEvent): void => {
     if (session === undefined) return;
     const body = new Blob([JSON.stringify({ session })], { type: "application/json" });
     if (!navigator.sendBeacon?.(base + PATHS.close, body)) sendClose(session);
     if (event.persisted) restart(true); // back from the page cache: a new session, recovering
-  });
+  };
+  const unwatchPageHide = options.pageHide === false ? () => {} : watchPageHide(onPageHide);
 
   open();
 

@@ -6,6 +6,13 @@
 /** Header by which a client names its session on ordinary requests (for `notfor`). */
 export const SESSION_HEADER = "X-Notif-Session";
 
+/**
+ * Header by which a tab that shares its session with other tabs (SPEC §7)
+ * names itself, so that `notfor: req` leaves out that tab only: the session
+ * still gets the event, its data marked `"notfor":"<tab>"`.
+ */
+export const TAB_HEADER = "X-Notif-Tab";
+
 /** Router-relative paths. */
 export const PATHS = {
   events: "/events",
@@ -36,6 +43,8 @@ export interface NotificationEventData {
   readonly key: unknown;
   readonly data: unknown;
   readonly pos?: string;
+  /** The tab of this session that `notfor: req` left out (see {@link TAB_HEADER}). */
+  readonly notfor?: string;
 }
 
 /** One `(notifier, key)` of a listen or unlisten body; `since` asks for a position (SPEC §6). */
@@ -142,6 +151,14 @@ const SESSION_ID = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /** True when `value` has the shape of a session id (not that it exists). */
 export function isSessionId(value: unknown): value is SessionId {
+  return typeof value === "string" && SESSION_ID.test(value);
+}
+
+/** A tab id: same shape as a session id (so it needs no escaping in JSON). */
+export type TabId = string & { readonly __brand: "TabId" };
+
+/** True when `value` has the shape of a tab id. */
+export function isTabId(value: unknown): value is TabId {
   return typeof value === "string" && SESSION_ID.test(value);
 }
 

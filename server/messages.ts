@@ -3,7 +3,7 @@
  * a node drops its own echo. Parsing is strict: a malformed message is
  * refused (and reported by the hub), never trusted.
  */
-import { type ErrorCode, isErrorCode, isSessionId } from "../client/protocol.js";
+import { type ErrorCode, isErrorCode, isSessionId, isTabId } from "../client/protocol.js";
 import type { Exclusion } from "./notifier.js";
 import type { SessionRequest } from "./requests.js";
 
@@ -48,7 +48,8 @@ function isExclusion(value: unknown): value is Exclusion {
   if (!isRecord(value)) return false;
   return (
     (value.session === undefined || typeof value.session === "string") &&
-    (value.identity === undefined || typeof value.identity === "string")
+    (value.identity === undefined || typeof value.identity === "string") &&
+    (value.tab === undefined || (isTabId(value.tab) && typeof value.session === "string"))
   );
 }
 

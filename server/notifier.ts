@@ -5,8 +5,9 @@
  */
 import type { NotifierDef } from "../client/contract.js";
 import { canonicalJson } from "../client/keys.js";
+import { isTabId, TAB_HEADER } from "../client/protocol.js";
 import { toError } from "./errors.js";
-import { eventHead, notificationJson } from "./frames.js";
+import { eventHead, markNotFor, notificationJson } from "./frames.js";
 import type { NotifierCounts } from "./probe.js";
 import type { Session } from "./session.js";
 import type { AnyRequest } from "./transport.js";
@@ -18,6 +19,12 @@ export type NotFor<Identity> = AnyRequest | { session: string } | { identity: Id
 export interface Exclusion {
   readonly session?: string;
   readonly identity?: string;
+  /**
+   * With `session`: only this tab of the session is left out (the request
+   * came from a tab sharing the session, SPEC §7); the session still gets the
+   * event, marked for that tab.
+   */
+  readonly tab?: string;
 }
 
 /** Options of `hub.notifier`. */
@@ -190,8 +197,9 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   #send(sessions: Iterable<Session>, topic: string, body: string, exclusion: Exclusion): void {
     for (const session of sessions) {
       if (session.ended || !session.topics.has(topic)) continue; // unlistened meanwhile
-      if (session.id === exclusion.session || session.identityId === exclusion.identity) continue;
-      session.push(body);
+      if (session.identityId === exclusion.identity) continue;
+      if (session.id !== exclusion.session) session.push(body);
+      else if (exclusion.tab !== undefined) session.push(markNotFor(body, exclusion.tab));
     }
   }
 
@@ -252,7 +260,9 @@ export function resolveExclusion<Identity>(
   }
   if ("headers" in notfor && typeof notfor.headers === "object") {
     const session = sessionOf(notfor as AnyRequest);
-    return session === undefined ? {} : { session };
+    if (session === undefined) return {};
+    const tab = (notfor as AnyRequest).headers[TAB_HEADER.toLowerCase()];
+    return isTabId(tab) ? { session, tab } : { session };
   }
   if ("session" in notfor) {
     if (typeof notfor.session !== "string")

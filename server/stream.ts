@@ -7,6 +7,7 @@
 import type { SessionId } from "../client/protocol.js";
 import { toError } from "./errors.js";
 import { idPrefix } from "./frames.js";
+import { releaseConnection } from "./release.js";
 import type { Retention } from "./retention.js";
 import { type AnyResponse, openSink, type Sink } from "./transport.js";
 
@@ -55,7 +56,8 @@ export interface StreamHost {
 }
 
 export class Stream {
-  readonly #res: AnyResponse;
+  /** What ends the stream: the response, or its socket once released from node:http. */
+  #res: { end(text: string): unknown; destroy(): unknown };
   /** Where batches go once the headers are out (HTTP/1.1 socket or HTTP/2 stream). */
   readonly #out: Sink;
   /** `id: <session>:`, built once. */
@@ -86,11 +88,14 @@ export class Stream {
     this.#cursor = cursor;
     this.#replaying = cursor < owner.retention.last;
     this.#out = openSink(res);
-    res.on("close", this.#gone);
-    res.on("error", this.#gone);
     this.#out.on("error", this.#gone);
-    if (!this.#write(head, res)) return;
-    if (this.#replaying) this.#pump();
+    const written = this.#write(head, res);
+    // Once the headers are out, an HTTP/1.1 connection is this stream's alone.
+    const end = (written && releaseConnection(res)) || res;
+    this.#res = end;
+    end.on("close", this.#gone);
+    if (end !== this.#out) end.on("error", this.#gone);
+    if (written && this.#replaying) this.#pump();
   }
 
   /** Seq of the last event written or queued. */

@@ -4,7 +4,8 @@
 // (identity from the X-User header).
 import { createServer } from "node:http";
 import express from "express";
-import { createHub, defineNotifier, type IdentifyRequest } from "../../server/index.js";
+// From dist/, as users run it (npm run bench builds first).
+import { createHub, defineNotifier, type IdentifyRequest } from "sse-notif/server";
 import type { Payload } from "../api.js";
 import { type BenchServer, runBenchServer, type ServerFlags } from "./common.js";
 

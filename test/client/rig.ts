@@ -4,7 +4,7 @@
  * take on cue (a 410 loop, a 503 on one request). Real-server tests are in
  * client.test.ts and test/e2e.
  */
-import { makeNotifClient, type NotifClient } from "../../client/client.js";
+import { makeStreamClient, type NotifClient } from "../../client/client.js";
 import type { EventSourceLike, NotifErrorContext, NotifStatus } from "../../client/index.js";
 import { type FakeClock, fakeClock } from "./clock.js";
 
@@ -99,7 +99,7 @@ export function rig(respond: (post: Post) => Answer, retry = 100): Rig {
       headers: { "content-type": "application/json" },
     });
   };
-  const client = makeNotifClient(
+  const client = makeStreamClient(
     {
       url: "http://hub.test/notif",
       EventSource: class extends ScriptedSource {
