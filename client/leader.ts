@@ -270,7 +270,9 @@ export class Leader {
     const resumedFrom = parseEventId(this.#host.resumeFrom)?.session;
     const moved = resumedFrom !== undefined && status.session !== resumedFrom && status.session;
     // A handover that could not resume the session: the tabs may have missed events.
-    this.#status = moved && !status.gap ? { ...status, gap: true } : { ...status };
+    const unrecovered = moved && !status.gap && !status.recovered;
+    // lost: [] names every key: each tab reports its own (tabstatus.ts).
+    this.#status = unrecovered ? { ...status, gap: true, lost: [] } : { ...status };
     const { term, tab } = this.#host;
     this.#host.broadcast({ type: "status", term, tab, status: this.#status, tabs: this.tabs });
   }

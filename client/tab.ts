@@ -30,7 +30,7 @@ export class SharedTab {
   readonly id: TabId = newTabId();
   readonly listens: TabListens;
   readonly events: TabEvents;
-  readonly report = new TabReport();
+  readonly report: TabReport;
   readonly #options: NotifClientOptions;
   readonly #names: TabNames;
   readonly #channel: BroadcastChannel;
@@ -53,6 +53,7 @@ export class SharedTab {
     this.#resume = readStorage();
     this.listens = new TabListens((request) => this.#request({ ...request, from: this.id }));
     this.events = new TabEvents(this.id, (topic) => this.listens.wants(topic));
+    this.report = new TabReport(this.listens);
     this.#channel = new BroadcastChannel(this.#names.channel);
     this.#own = new BroadcastChannel(this.#names.tabChannel(this.id));
     this.#channel.onmessage = (event) => this.#onShared(event.data);

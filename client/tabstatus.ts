@@ -3,7 +3,8 @@
  * gap…) to its `onStatus` handlers, as a client with a stream of its own
  * would, and how many tabs share the stream to its `onShare` handlers.
  */
-import type { NotifStatus } from "./client.js";
+import type { LostKey } from "./protocol.js";
+import { makeStatus, type NotifStatus } from "./status.js";
 import type { TabStatus } from "./tabs.js";
 
 /** How a client shares its stream: see `onShare`. */
@@ -16,13 +17,24 @@ export interface ShareInfo {
   readonly tabs: number;
 }
 
+/** The keys of the tab, by which it reports its own gaps. */
+export interface TabKeys {
+  wantsKey(key: LostKey): boolean;
+  keys(): LostKey[];
+}
+
 export class TabReport {
-  status: NotifStatus = { state: "connecting", session: undefined, resumed: false, gap: false };
+  readonly #mine: TabKeys;
+  status: NotifStatus = makeStatus("connecting", undefined);
   readonly #statusHandlers = new Set<(status: NotifStatus) => void>();
   readonly #shareHandlers = new Set<(info: ShareInfo) => void>();
   #share: ShareInfo = { shared: true, leader: false, tabs: 1 };
   /** Back from the page cache: the next open status is a gap (this tab missed what came). */
   #gapOnce = false;
+
+  constructor(mine: TabKeys) {
+    this.#mine = mine;
+  }
 
   onStatus(handler: (status: NotifStatus) => void): () => void {
     this.#statusHandlers.add(handler);
@@ -35,15 +47,26 @@ export class TabReport {
     return () => void this.#shareHandlers.delete(handler);
   }
 
-  /** The holder's status. */
+  /**
+   * The holder's status, as this tab sees it: a gap names only this tab's
+   * keys, and is none for this tab when it names only other tabs' keys.
+   */
   holder(status: TabStatus): void {
     const value = status as unknown as NotifStatus;
-    if (!this.#gapOnce || value.state !== "open") {
+    if (this.#gapOnce && value.state === "open") {
+      this.#gapOnce = false;
+      this.set({ ...value, resumed: false, recovered: false, gap: true, lost: this.#mine.keys() });
+      return;
+    }
+    if (!value.gap) {
       this.set(value);
       return;
     }
-    this.#gapOnce = false;
-    this.set({ ...value, resumed: false, gap: true });
+    const all = Array.isArray(value.lost) ? value.lost : [];
+    const lost = all.length === 0 ? this.#mine.keys() : all.filter((k) => this.#mine.wantsKey(k));
+    this.set(
+      all.length > 0 && lost.length === 0 ? { ...value, gap: false, lost } : { ...value, lost },
+    );
   }
 
   /** This tab missed events: the next open status says so. */
@@ -53,18 +76,24 @@ export class TabReport {
 
   /** The holder went: connecting again (as a stream of one's own does when it drops). */
   holderGone(): void {
-    if (this.status.state === "open")
-      this.set({ ...this.status, state: "connecting", resumed: false, gap: false });
+    if (this.status.state === "open") this.set(makeStatus("connecting", this.status.session));
   }
 
   /** This tab missed events the holder could not send it. */
   gap(): void {
-    if (this.status.state === "open") this.set({ ...this.status, resumed: false, gap: true });
-    else this.missedSome();
+    if (this.status.state !== "open") this.missedSome();
+    else
+      this.set({
+        ...this.status,
+        resumed: false,
+        recovered: false,
+        gap: true,
+        lost: this.#mine.keys(),
+      });
   }
 
   closed(): void {
-    this.set({ ...this.status, state: "closed", session: undefined, resumed: false, gap: false });
+    this.set(makeStatus("closed", undefined));
   }
 
   set(status: NotifStatus): void {

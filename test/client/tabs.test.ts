@@ -12,6 +12,7 @@ import { parseNotification, Routes } from "../../client/routes.js";
 import { TabListens, type TabSend } from "../../client/tablistens.js";
 import { TabRefs } from "../../client/tabrefs.js";
 import { parseTabMessage, tabNames } from "../../client/tabs.js";
+import { TabReport } from "../../client/tabstatus.js";
 
 describe("tab sharing: pure pieces", () => {
   describe("TabRefs", () => {
@@ -301,6 +302,53 @@ describe("tab sharing: pure pieces", () => {
         ),
       ).to.match(/closed/);
       expect(await listens.listen(chat, "c").catch((e: Error) => e.message)).to.match(/closed/);
+    });
+  });
+
+  describe("TabReport", () => {
+    const chat = defineNotifier<string, string>("chat");
+    function report() {
+      const listens = new TabListens(() => true);
+      void listens.listen(chat, "mine");
+      const tab = new TabReport(listens);
+      const seen: { gap: boolean; lost: readonly unknown[] }[] = [];
+      tab.onStatus((status) => seen.push({ gap: status.gap, lost: status.lost }));
+      return { tab, seen };
+    }
+    const open = { state: "open" as const, session: "s", resumed: false, recovered: false };
+
+    it("names only this tab's keys in a gap, and is no gap for other tabs' keys only", () => {
+      const { tab, seen } = report();
+      tab.holder({ ...open, gap: true, lost: [{ notifier: "chat", key: "other" }] });
+      tab.holder({ ...open, session: "t", gap: true, lost: [{ notifier: "chat", key: "mine" }] });
+      tab.holder({ ...open, session: "u", gap: true, lost: [] });
+      expect(seen).to.deep.equal([
+        { gap: false, lost: [] },
+        { gap: true, lost: [{ notifier: "chat", key: "mine" }] },
+        { gap: true, lost: [{ notifier: "chat", key: "mine" }] },
+      ]);
+    });
+
+    it("reports a gap the holder told this tab of, now or on the next open status", () => {
+      const { tab, seen } = report();
+      tab.gap(); // connecting: kept for the next open status
+      expect(seen).to.deep.equal([]);
+      tab.holder({ ...open, gap: false, lost: [] });
+      tab.holder({ ...open, session: "t", gap: false, lost: [] });
+      tab.gap();
+      expect(seen.map((s) => s.gap)).to.deep.equal([true, false, true]);
+    });
+
+    it("tells how many tabs share, only when it changes", () => {
+      const { tab } = report();
+      const infos: unknown[] = [];
+      tab.onShare((info) => infos.push(info));
+      tab.share({ tabs: 1 });
+      tab.share({ tabs: 3, leader: true });
+      expect(infos).to.deep.equal([
+        { shared: true, leader: false, tabs: 1 },
+        { shared: true, leader: true, tabs: 3 },
+      ]);
     });
   });
 });
