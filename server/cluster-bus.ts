@@ -16,7 +16,7 @@ import {
 } from "./cluster-subscriptions.js";
 import { NotifError, toError } from "./errors.js";
 import { bounded, closedError, reconnectStrategy } from "./redis-shared.js";
-import { taggedName } from "./slots.js";
+import { SLOTS, taggedName } from "./slots.js";
 
 /** The part of a node-redis `createCluster()` client the bus copies its settings from. */
 export interface RedisClusterLike {
@@ -206,6 +206,11 @@ export class ClusterBus implements Bus {
     if (this.#closed) return;
     try {
       await this.#cluster.connect();
+      if (!covered(this.#cluster)) {
+        // asked while the cluster was forming, or mid-failover: some slots without a master
+        this.#cluster.destroy();
+        throw new NotifError("unavailable", "Redis Cluster does not cover every slot yet");
+      }
       this.#connected = true;
       this.#update();
       this.#subscriptions.topologyChanged(); // what was wanted meanwhile, and reported as such
@@ -241,6 +246,13 @@ export class ClusterBus implements Bus {
   #report(error: unknown, context: object): void {
     this.#context?.onError(toError(error), context);
   }
+}
+
+/** Every slot has a master in the client's map. */
+function covered(cluster: Cluster): boolean {
+  if (cluster.slots.length !== SLOTS) return false;
+  for (let slot = 0; slot < SLOTS; slot += 1) if (!cluster.slots[slot]) return false;
+  return true;
 }
 
 /** Every master answers, on its command connection and on its sharded pub/sub one. */
