@@ -268,7 +268,10 @@ function up(node: { readonly client?: { readonly isReady: boolean }; connectProm
 
 function openCluster(options: ClusterBusOptions): Cluster {
   const { client, rootNodes } = options;
-  const defaults = client?._options?.defaults;
+  if (!client && (!rootNodes || rootNodes.length === 0)) {
+    throw new TypeError("sse-notif: redisBus({ cluster }) needs at least one root node");
+  }
+  const defaults = client ? client._options?.defaults : fromUrl(rootNodes?.[0]?.url);
   const refresh = client?._options?.topologyRefreshOnReconnectionAttemptStrategy;
   const overrides = {
     defaults: {
@@ -279,9 +282,31 @@ function openCluster(options: ClusterBusOptions): Cluster {
     topologyRefreshOnReconnectionAttemptStrategy: refresh ?? TOPOLOGY_REFRESH_MS,
   };
   if (client) return client.duplicate(overrides) as Cluster;
-  if (!rootNodes || rootNodes.length === 0) {
-    throw new TypeError("sse-notif: redisBus({ cluster }) needs at least one root node");
-  }
-  const settings = { rootNodes: rootNodes.map(({ url }) => ({ url })), ...overrides };
+  const settings = { rootNodes: rootNodes?.map(({ url }) => ({ url })), ...overrides };
   return createCluster(settings as unknown as RedisClusterOptions) as unknown as Cluster;
+}
+
+/**
+ * What every node connection takes from the first root node's URL: its user,
+ * password and TLS (node-redis applies a root node's URL to discovery only).
+ */
+function fromUrl(url: string | undefined): {
+  socket?: object;
+  username?: string;
+  password?: string;
+} {
+  let parsed: URL;
+  try {
+    parsed = new URL(url ?? "");
+  } catch {
+    throw new TypeError(`sse-notif: ${JSON.stringify(url)} is not a redis:// or rediss:// URL`);
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new TypeError(`sse-notif: ${JSON.stringify(url)} is not a redis:// or rediss:// URL`);
+  }
+  return {
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.protocol === "rediss:" ? { socket: { tls: true } } : {}),
+  };
 }
