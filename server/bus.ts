@@ -15,6 +15,12 @@ export interface BusContext {
   onError(error: Error, context: object): void;
   /** Called whenever the status changes. */
   onStatus(status: BusStatus): void;
+  /**
+   * These subscribed channels lapsed and are subscribed again (a reconnection,
+   * a slot that moved, a failover): messages published on them meanwhile may
+   * not have arrived. Called once the subscriptions are in effect again.
+   */
+  onResubscribed?(channels: string[]): void;
 }
 
 /**
