@@ -43,6 +43,8 @@ export interface Usage {
 export type ServerApi = {
   hello: { req: Record<string, never>; res: { port: number; fdLimit: number } };
   usage: { req: { gc: boolean }; res: Usage };
+  /** Writes a V8 heap snapshot (after a full GC) to `path`. */
+  snapshot: { req: { path: string }; res: { path: string } };
   burst: { req: { notifies: number; keys: number; perTick: number }; res: Window };
   paced: {
     req: { rate: number; seconds: number; keys: number };

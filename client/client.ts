@@ -62,6 +62,24 @@ export interface NotifClientOptions {
    * @default false
    */
   withCredentials?: boolean;
+  /**
+   * Share one stream and one session among the tabs of this origin that use
+   * the same `url` (SPEC §7): one tab holds the EventSource, the others get
+   * their events from it over `BroadcastChannel`. Without `navigator.locks`
+   * or `BroadcastChannel` (Node, old browsers), each client has its own stream.
+   * @default true where `navigator.locks` and `BroadcastChannel` exist
+   */
+  share?: boolean;
+}
+
+/** Options of {@link createStreamClient}: share.ts's, for the tab that holds the stream. */
+export interface StreamClientOptions extends NotifClientOptions {
+  /**
+   * End the session on `pagehide` (and start anew when the page comes back).
+   * Off for the tab holding a shared stream: it hands the stream over instead.
+   * @default true
+   */
+  pageHide?: boolean;
 }
 
 /** A connection to a hub. */
@@ -82,13 +100,11 @@ export interface NotifClient {
 }
 
 /**
- * Connects to a hub.
+ * A client with a stream of its own (`createNotifClient` without sharing).
  * @example
- * const client = createNotifClient({ url: "/notif" });
- * client.on(chat, (key, msg) => console.log(key.room, msg.text));
- * await client.listen(chat, { room: "a" });
+ * const client = createStreamClient({ url: "/notif" });
  */
-export function createNotifClient(options: NotifClientOptions): NotifClient {
+export function createStreamClient(options: StreamClientOptions): NotifClient {
   if (typeof options?.url !== "string")
     throw new TypeError("sse-notif: createNotifClient needs a url");
   const base = options.url.replace(/\/+$/, "");
@@ -263,9 +279,11 @@ export function createNotifClient(options: NotifClientOptions): NotifClient {
     if (!navigator.sendBeacon?.(base + PATHS.close, body)) sendClose(session);
     if (event.persisted) restart(true); // back from the page cache: a new session, listening again
   };
-  if (typeof window !== "undefined" && typeof window.addEventListener === "function") {
-    window.addEventListener("pagehide", onPageHide);
-  }
+  const onPage =
+    options.pageHide !== false &&
+    typeof window !== "undefined" &&
+    typeof window.addEventListener === "function";
+  if (onPage) window.addEventListener("pagehide", onPageHide);
 
   open();
 
@@ -302,9 +320,7 @@ export function createNotifClient(options: NotifClientOptions): NotifClient {
       return doFetch(input, { ...init, headers, credentials: init.credentials ?? credentials });
     },
     close() {
-      if (typeof window !== "undefined" && typeof window.removeEventListener === "function") {
-        window.removeEventListener("pagehide", onPageHide);
-      }
+      if (onPage) window.removeEventListener("pagehide", onPageHide);
       close();
     },
   };

@@ -1,14 +1,15 @@
 /** sse-notif/client: the client of a hub, for browsers and Node. */
 
-export {
-  createNotifClient,
-  type EventSourceConstructor,
-  type EventSourceLike,
-  type NotifClient,
-  type NotifClientOptions,
-  type NotifState,
-  type NotifStatus,
+export type {
+  EventSourceConstructor,
+  EventSourceLike,
+  NotifClient,
+  NotifClientOptions,
+  NotifState,
+  NotifStatus,
 } from "./client.js";
 export { defineNotifier, type KeyOf, type NotifierDef, type NotifOf } from "./contract.js";
+export { createNotifClient } from "./create.js";
 export { RequestError } from "./listens.js";
 export type { SessionStatus } from "./protocol.js";
+export { onShare, type ShareInfo } from "./share.js";

@@ -6,6 +6,13 @@
 /** Header by which a client names its session on ordinary requests (for `notfor`). */
 export const SESSION_HEADER = "X-Notif-Session";
 
+/**
+ * Header by which a tab that shares its session with other tabs (SPEC §7)
+ * names itself, so that `notfor: req` leaves out that tab only: the session
+ * still gets the event, its data marked `"notfor":"<tab>"`.
+ */
+export const TAB_HEADER = "X-Notif-Tab";
+
 /** Router-relative paths. */
 export const PATHS = {
   events: "/events",
@@ -31,6 +38,8 @@ export interface SessionEventData {
 export interface NotificationEventData {
   readonly key: unknown;
   readonly data: unknown;
+  /** The tab of this session that `notfor: req` left out (see {@link TAB_HEADER}). */
+  readonly notfor?: string;
 }
 
 /** One `(notifier, key)` of a listen or unlisten body. */
@@ -54,6 +63,8 @@ export type ErrorCode =
   | "too_large"
   | "unsupported_media_type"
   | "too_many_keys"
+  | "too_many_sessions"
+  | "request_timeout"
   | "unavailable"
   | "timeout"
   | "internal";
@@ -68,10 +79,17 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   too_large: 413,
   unsupported_media_type: 415,
   too_many_keys: 429,
+  too_many_sessions: 429,
+  request_timeout: 408,
   unavailable: 503,
   timeout: 504,
   internal: 500,
 };
+
+/** True for a code of this protocol version (a newer node may send others). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && Object.hasOwn(ERROR_STATUS, value);
+}
 
 /** Body of an error answer. */
 export interface ErrorBody {
@@ -82,6 +100,14 @@ const SESSION_ID = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /** True when `value` has the shape of a session id (not that it exists). */
 export function isSessionId(value: unknown): value is SessionId {
+  return typeof value === "string" && SESSION_ID.test(value);
+}
+
+/** A tab id: same shape as a session id (so it needs no escaping in JSON). */
+export type TabId = string & { readonly __brand: "TabId" };
+
+/** True when `value` has the shape of a tab id. */
+export function isTabId(value: unknown): value is TabId {
   return typeof value === "string" && SESSION_ID.test(value);
 }
 

@@ -14,7 +14,7 @@ import type { Store } from "./store.js";
 type Rooms = Notifier<{ room: RoomName }, Message, ShownMessage, string | null>;
 
 /** The logged-in user: the `user` cookie, when it is a valid name. */
-export function userOf(req: Request): string | null {
+export function userOf(req: { readonly headers: { readonly cookie?: string } }): string | null {
   const value = /(?:^|;\s*)user=([^;]*)/.exec(req.headers.cookie ?? "")?.[1] ?? "";
   return USER_NAME.test(value) ? value : null;
 }

@@ -6,7 +6,9 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import express, { type Response } from "express";
+import { Registry } from "prom-client";
 import { type Bus, createHub } from "../server/index.js";
+import { collectMetrics } from "../server/metrics.js";
 import { api, userOf } from "./api.js";
 import { isRoom, type Message, roomNotifier } from "./shared.js";
 import { Store } from "./store.js";
@@ -64,6 +66,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     prepare: (user, message: Message) => store.show(user, message),
   });
 
+  const metrics = new Registry();
+  collectMetrics(hub, { register: metrics });
+
   const streams = new Set<Response>();
   const app = express();
   app.use("/notif/events", (_req, res, next) => {
@@ -73,6 +78,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   });
   app.use("/notif", hub.router());
   app.use("/api", api(store, rooms));
+  // Prometheus scrapes this; behind a real deployment, keep it off the public side.
+  app.get("/metrics", async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.metrics());
+  });
   const closeConnections = () => {
     const count = streams.size;
     for (const res of streams) res.socket?.destroy();

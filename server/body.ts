@@ -2,9 +2,10 @@
  * POST bodies: read with a size limit, then checked into typed values. The
  * checks are pure; each fault is a `NotifError` with the protocol's code.
  */
-import type { IncomingMessage } from "node:http";
+
 import { isSessionId, type SessionId } from "../client/protocol.js";
 import { NotifError } from "./errors.js";
+import type { AnyRequest } from "./transport.js";
 
 /** A listen or unlisten request, shape-checked. */
 export interface ListenRequest {
@@ -22,7 +23,7 @@ export interface ListenItem {
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 
 /** Reads a JSON body: 415 if not `application/json`, 413 past `maxBytes`, 400 if not JSON. */
-export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+export async function readJson(req: AnyRequest, maxBytes: number): Promise<unknown> {
   if (!JSON_TYPE.test(req.headers["content-type"] ?? "")) {
     throw new NotifError(
       "unsupported_media_type",

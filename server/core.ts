@@ -4,7 +4,6 @@
  * public API and `router.ts` in HTTP.
  */
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { canonicalJson } from "../client/keys.js";
 import {
   formatEventId,
@@ -12,7 +11,7 @@ import {
   type SessionId,
   type SessionStatus,
 } from "../client/protocol.js";
-import { NotifError, toError } from "./errors.js";
+import { guarded, NotifError, toError } from "./errors.js";
 import { Fanout } from "./fanout.js";
 import { commentFrame, eventBody, idLine, retryFrame } from "./frames.js";
 import type { History } from "./history.js";
@@ -21,6 +20,7 @@ import { channelTopic, topicChannel } from "./messages.js";
 import type { Delivery } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
 import { parsePosition } from "./positions.js";
+import { cutCounts, type RecoveryCounts } from "./probe.js";
 import { type LocalItem, makeRecovery } from "./recovery.js";
 import { Registry } from "./registry.js";
 import type { ListenAnswer, Relay } from "./relay.js";
@@ -29,6 +29,7 @@ import { applyRequest, type ListenAnswers, type SessionRequest } from "./request
 import { planResume } from "./retention.js";
 import { Session } from "./session.js";
 import { Flusher, Stream, type StreamEnd, type StreamHost } from "./stream.js";
+import type { AnyRequest, AnyResponse } from "./transport.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: notifiers of every key and value type live in one map
 export type AnyDelivery = Delivery<any, any, any, any>;
@@ -76,6 +77,10 @@ export class HubCore<Identity> {
   gaps = 0;
   /** `hub.close()` was called: no new request, no notify; streams end over `closeWindow`. */
   closing = false;
+  /** Streams ended, by why (for metrics). */
+  readonly cuts = cutCounts();
+  /** `since` listens answered (for metrics). */
+  readonly recoveries: RecoveryCounts = { recovered: 0, lost: 0 };
   closed = false;
 
   constructor(options: ResolvedOptions<Identity>) {
@@ -85,6 +90,7 @@ export class HubCore<Identity> {
       flusher: new Flusher(),
       counters: this,
       onEnd: (stream, why) => this.#streamEnded(stream.owner as Session<Identity>, stream, why),
+      onError: options.onError,
     };
     this.fanout = new Fanout(this);
     const recovery = makeRecovery({
@@ -100,7 +106,8 @@ export class HubCore<Identity> {
     });
     this.relay = recovery?.relay;
     this.history = recovery?.local;
-    this.interest = new Interest(options.bus, topicChannel, this.fanout.onMessage, options.onError);
+    const onTopic = guarded(this.fanout.onMessage, options.onError);
+    this.interest = new Interest(options.bus, topicChannel, onTopic, options.onError);
     this.remote =
       options.bus.kind === "shared"
         ? new Remote({
@@ -180,12 +187,7 @@ export class HubCore<Identity> {
   }
 
   /** Serves `GET /events` for a client of this identity. */
-  openStream(
-    req: IncomingMessage,
-    res: ServerResponse,
-    identity: Identity,
-    lastEventId: unknown,
-  ): void {
+  openStream(req: AnyRequest, res: AnyResponse, identity: Identity, lastEventId: unknown): void {
     const identityId = this.identityId(identity);
     if (res.destroyed || req.socket?.destroyed) return; // the client left while we identified it
     const last = parseEventId(lastEventId);
@@ -220,10 +222,13 @@ export class HubCore<Identity> {
       retryFrame(retry) +
       idLine(formatEventId(session.id, cursor)) +
       eventBody("session", JSON.stringify({ session: session.id, status }));
+    this.streams += 1; // counted before: a stream may end (a write failed) while it opens
     const stream = new Stream(res, head, cursor, session, this.#streamHost);
-    if (stream.ended) return;
+    if (stream.ended) {
+      this.#detach(session); // kept for sessionTimeout, as after any cut
+      return;
+    }
     session.stream = stream;
-    this.streams += 1;
     this.#detached.delete(session);
   }
 
@@ -259,10 +264,11 @@ export class HubCore<Identity> {
     return answers.map((answer, i) => {
       if (!answer) throw new Error("unreachable: a listen with positions read none");
       const given = (items[i] as Resolved).since;
+      if (typeof given !== "string") return answer;
       // an ill-formed position string is no position of this key: recovered false (SPEC §6)
-      return typeof given === "string" && answer.recovered === null
-        ? { ...answer, recovered: false }
-        : answer;
+      const recovered = answer.recovered === true;
+      this.recoveries[recovered ? "recovered" : "lost"] += 1;
+      return recovered ? answer : { ...answer, recovered: false };
     });
   }
 
@@ -340,10 +346,15 @@ export class HubCore<Identity> {
 
   #streamEnded(session: Session<Identity>, stream: Stream, why: StreamEnd): void {
     this.streams -= 1;
+    this.cuts[why] += 1;
     if (session.stream !== stream) return;
     session.stream = undefined;
     session.written = stream.cursor;
-    if (session.ended || why === "closing") return;
+    if (why !== "closing") this.#detach(session);
+  }
+
+  #detach(session: Session<Identity>): void {
+    if (session.ended) return;
     session.detachedAt = Date.now();
     this.#detached.add(session);
   }

@@ -1,4 +1,4 @@
-import { ERROR_STATUS, type ErrorBody, type ErrorCode } from "../client/protocol.js";
+import { ERROR_STATUS, type ErrorBody, type ErrorCode, toError } from "../client/protocol.js";
 
 /**
  * The one error class of sse-notif: a `code` from the wire protocol's table,
@@ -17,7 +17,7 @@ export class NotifError extends Error {
 
   /** HTTP status of this error's code. */
   get status(): number {
-    return ERROR_STATUS[this.code];
+    return ERROR_STATUS[this.code] ?? 500;
   }
 
   /** The JSON body of the error answer. */
@@ -27,3 +27,20 @@ export class NotifError extends Error {
 }
 
 export { toError } from "../client/protocol.js";
+
+/**
+ * Wraps a bus message handler so that nothing it throws escapes into the bus
+ * (where it would be an uncaught exception): it goes to `onError`.
+ */
+export function guarded(
+  handler: (message: string) => void,
+  onError: (error: Error, context: object) => void,
+): (message: string) => void {
+  return (message) => {
+    try {
+      handler(message);
+    } catch (error) {
+      onError(toError(error), { during: "bus message", message: message.slice(0, 200) });
+    }
+  };
+}

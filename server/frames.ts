@@ -60,6 +60,17 @@ export function gapEventBody(
   return eventBody("session", JSON.stringify({ session, status: "gap", lost: items }));
 }
 
+/**
+ * A notification body (as {@link notificationJson} and `eventHead` make it)
+ * marked for one tab of its session: `"notfor":"<tab>"` added to its data, so
+ * that the tab holding the shared stream relays it to the other tabs only.
+ * @param tab a tab id (`isTabId`: nothing in it needs escaping)
+ */
+export function markNotFor(body: string, tab: string): string {
+  if (!body.endsWith("}\n\n")) throw new TypeError("not a notification body");
+  return `${body.slice(0, -3)},"notfor":${JSON.stringify(tab)}}\n\n`;
+}
+
 /** An `id:` line. */
 export function idLine(id: string): string {
   if (!SAFE_ID.test(id)) throw new TypeError("an SSE id cannot hold CR, LF or NUL");

@@ -1,6 +1,5 @@
 /** `createHub`: the public face of a hub and of its notifiers. */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import express, { type Request, type Router } from "express";
+import express, { type Router } from "express";
 import type { NotifierDef } from "../client/contract.js";
 import { canonicalJson } from "../client/keys.js";
 import { isSessionId, SESSION_HEADER } from "../client/protocol.js";
@@ -9,8 +8,10 @@ import { HubCore } from "./core.js";
 import { NotifError } from "./errors.js";
 import { Delivery, type NotFor, type NotifierOptions, resolveExclusion } from "./notifier.js";
 import { type HubOptions, resolveOptions } from "./options.js";
+import { attachProbe, type HubProbe, type NotifyObserver } from "./probe.js";
 import { topicOf } from "./registry.js";
 import { makeHandle } from "./router.js";
+import type { AnyRequest, AnyResponse } from "./transport.js";
 
 /** What `hub.stats()` and `GET /stats` show. No session id or identity. */
 export interface HubStats {
@@ -53,19 +54,22 @@ export interface Hub<Identity> {
   /** The Express router to mount: `app.use("/notif", hub.router())`. */
   router(): Router;
   /**
-   * The same endpoints for a bare `node:http` server, under `prefix`: returns
-   * whether it served the request, so that anything else can fall through.
-   * Open streams then cost no Express request state.
+   * The same endpoints for a bare `node:http` or `node:http2` server (TLS or
+   * h2c, with or without `allowHTTP1`), under `prefix`: returns whether it
+   * served the request, so that anything else can fall through. Open streams
+   * then cost no Express request state; on HTTP/2 each stream has its own
+   * backpressure.
    * @example http.createServer((req, res) => hub.handler("/notif")(req, res) || app(req, res));
+   * @example http2.createSecureServer({ key, cert, allowHTTP1: true }, (req, res) => serve(req, res) || res.writeHead(404).end());
    */
-  handler(prefix?: string): (req: IncomingMessage, res: ServerResponse) => boolean;
+  handler(prefix?: string): (req: AnyRequest, res: AnyResponse) => boolean;
   /** Serves a notifier; a second notifier of one name throws. */
   notifier<Key, ClientNotif, ServerNotif = ClientNotif>(
     def: NotifierDef<Key, ClientNotif>,
     options?: NotifierOptions<Key, ServerNotif, ClientNotif, Identity>,
   ): Notifier<Key, ServerNotif, ClientNotif, Identity>;
   /** The session a request comes from (its `X-Notif-Session` header). */
-  sessionOf(req: Request): string | undefined;
+  sessionOf(req: AnyRequest): string | undefined;
   stats(): HubStats;
   /** Ends every stream and session here (clients reconnect elsewhere) and leaves the bus. */
   close(): Promise<void>;
@@ -89,8 +93,10 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
   const bus = core.options.bus;
   const handle = makeHandle(core, stats);
   let router: Router | undefined;
+  /** Notify-duration observers (metrics); empty unless someone collects. */
+  let observers: readonly NotifyObserver[] = [];
 
-  function sessionOf(req: Request): string | undefined {
+  function sessionOf(req: AnyRequest): string | undefined {
     const value = req.headers[SESSION_HEADER.toLowerCase()];
     return typeof value === "string" && value !== "" ? value : undefined;
   }
@@ -134,13 +140,17 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
         if (core.closing) throw new NotifError("unavailable", "the hub is closed");
         if (value === undefined)
           throw new TypeError("sse-notif: notify needs a value (undefined is not JSON)");
-        await core.fanout.notify(
-          delivery,
-          topic(key),
-          key,
-          value,
-          resolveExclusion(notfor, sessionOf),
-        );
+        const exclusion = resolveExclusion(notfor, sessionOf);
+        delivery.counts.notifies += 1;
+        if (observers.length === 0)
+          return core.fanout.notify(delivery, topic(key), key, value, exclusion);
+        const started = performance.now();
+        try {
+          await core.fanout.notify(delivery, topic(key), key, value, exclusion);
+        } finally {
+          const seconds = (performance.now() - started) / 1e3;
+          for (const observe of observers) observe(def.name, seconds);
+        }
       },
       listen: (sessionId, key) => request("listen", sessionId, key),
       unlisten: (sessionId, key) => request("unlisten", sessionId, key),
@@ -150,25 +160,41 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
     };
   }
 
-  return {
-    router() {
-      // The router strips its mount path from req.url.
-      router ??= express.Router().use((req, res, next) => {
-        if (!handle(req, res, pathOf(req.url))) next();
-      });
-      return router;
-    },
-    handler(prefix = "") {
-      const base = prefix.replace(/\/+$/, "");
-      return (req, res) => {
-        const path = pathOf(req.url);
-        if (!path.startsWith(`${base}/`)) return false;
-        return handle(req, res, path.slice(base.length));
+  const probe: HubProbe = {
+    stats,
+    cuts: core.cuts,
+    recoveries: core.recoveries,
+    notifiers: () => [...core.deliveries].map(([name, d]) => [name, d.counts] as const),
+    observeNotifies(observer) {
+      observers = [...observers, observer];
+      return () => {
+        observers = observers.filter((o) => o !== observer);
       };
     },
-    notifier,
-    sessionOf,
-    stats,
-    close: () => core.close(),
   };
+
+  return attachProbe<Hub<Identity>>(
+    {
+      router() {
+        // The router strips its mount path from req.url.
+        router ??= express.Router().use((req, res, next) => {
+          if (!handle(req, res, pathOf(req.url))) next();
+        });
+        return router;
+      },
+      handler(prefix = "") {
+        const base = prefix.replace(/\/+$/, "");
+        return (req, res) => {
+          const path = pathOf(req.url);
+          if (!path.startsWith(`${base}/`)) return false;
+          return handle(req, res, path.slice(base.length));
+        };
+      },
+      notifier,
+      sessionOf,
+      stats,
+      close: () => core.close(),
+    },
+    probe,
+  );
 }

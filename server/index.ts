@@ -4,4 +4,5 @@ export { type Bus, type BusContext, type BusStatus, InProcessBroker, inProcessBu
 export { NotifError } from "./errors.js";
 export { createHub, type Hub, type HubStats, type Notifier } from "./hub.js";
 export type { NotFor, NotifierOptions } from "./notifier.js";
-export type { HubOptions } from "./options.js";
+export type { HubOptions, IdentifyRequest } from "./options.js";
+export type { AnyRequest, AnyResponse } from "./transport.js";

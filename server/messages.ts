@@ -3,7 +3,7 @@
  * a node drops its own echo. Parsing is strict: a malformed message is
  * refused (and reported by the hub), never trusted.
  */
-import { type ErrorCode, isSessionId } from "../client/protocol.js";
+import { type ErrorCode, isErrorCode, isSessionId, isTabId } from "../client/protocol.js";
 import type { Exclusion } from "./notifier.js";
 import type { SessionRequest } from "./requests.js";
 
@@ -55,7 +55,8 @@ function isExclusion(value: unknown): value is Exclusion {
   if (!isRecord(value)) return false;
   return (
     (value.session === undefined || typeof value.session === "string") &&
-    (value.identity === undefined || typeof value.identity === "string")
+    (value.identity === undefined || typeof value.identity === "string") &&
+    (value.tab === undefined || (isTabId(value.tab) && typeof value.session === "string"))
   );
 }
 
@@ -132,6 +133,23 @@ function isAnswerItems(value: unknown): boolean {
   );
 }
 
+/** Longest error message passed on from another node. */
+const MAX_MESSAGE = 1_000;
+
+/**
+ * A reply's error as this node can answer it: a code this version does not
+ * know (sent by a newer node during a rolling upgrade) becomes `internal`.
+ */
+function replyError(code: string, text: string): ReplyMessage["error"] {
+  const message = text.slice(0, MAX_MESSAGE);
+  if (isErrorCode(code)) return { code, message };
+  const unknown = JSON.stringify(code.slice(0, 64));
+  return {
+    code: "internal",
+    message: `the node holding this session failed (${unknown}): ${message}`,
+  };
+}
+
 /** Parses a node channel message; throws a `TypeError` saying what is wrong. */
 export function parseNodeMessage(text: string): NodeMessage {
   const value: unknown = JSON.parse(text);
@@ -145,15 +163,15 @@ export function parseNodeMessage(text: string): NodeMessage {
       return value as unknown as RequestMessage;
     case "reply": {
       const error = value.error;
-      if (
-        error !== undefined &&
-        !(isRecord(error) && typeof error.code === "string" && typeof error.message === "string")
-      ) {
-        throw new TypeError("reply message with a bad error");
-      }
       if (value.items !== undefined && !isAnswerItems(value.items))
         throw new TypeError("reply message with bad items");
-      return value as unknown as ReplyMessage;
+      if (error === undefined) return value as unknown as ReplyMessage;
+      const code = isRecord(error) ? error.code : undefined;
+      const message = isRecord(error) ? error.message : undefined;
+      if (typeof code !== "string" || typeof message !== "string")
+        throw new TypeError("reply message with a bad error");
+      const reply = { type: "reply", node: value.node, id: value.id as number } as const;
+      return { ...reply, error: replyError(code, message) };
     }
     default:
       throw new TypeError(`unknown node message type ${JSON.stringify(value.type)}`);

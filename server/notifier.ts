@@ -3,20 +3,28 @@
  * distinct client value → every listening session. Order per key is kept even
  * when `prepare` is async: later notifications on a key wait for earlier ones.
  */
-import type { Request } from "express";
 import type { NotifierDef } from "../client/contract.js";
 import { canonicalJson } from "../client/keys.js";
+import { isTabId, TAB_HEADER } from "../client/protocol.js";
 import { toError } from "./errors.js";
-import { eventHead, notificationJson } from "./frames.js";
+import { eventHead, markNotFor, notificationJson } from "./frames.js";
+import type { NotifierCounts } from "./probe.js";
 import type { Session } from "./session.js";
+import type { AnyRequest } from "./transport.js";
 
 /** Who a notification is not for. */
-export type NotFor<Identity> = Request | { session: string } | { identity: Identity };
+export type NotFor<Identity> = AnyRequest | { session: string } | { identity: Identity };
 
 /** `notfor` resolved to ids, as it crosses the bus. */
 export interface Exclusion {
   readonly session?: string;
   readonly identity?: string;
+  /**
+   * With `session`: only this tab of the session is left out (the request
+   * came from a tab sharing the session, SPEC §7); the session still gets the
+   * event, marked for that tab.
+   */
+  readonly tab?: string;
 }
 
 /** Options of `hub.notifier`. */
@@ -77,6 +85,8 @@ interface Job {
 export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   readonly def: NotifierDef<Key, ClientNotif>;
   readonly options: NotifierOptions<Key, ServerNotif, ClientNotif, Identity>;
+  /** Read by metrics; `notifies` is counted by the hub's `notify`. */
+  readonly counts: NotifierCounts = { notifies: 0, prepareErrors: 0 };
   readonly #host: NotifierHost;
   readonly #eventHead: string;
   /** Per topic, jobs waiting behind an async `prepare` (absent when none). */
@@ -229,9 +239,10 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   ): void {
     for (const session of sessions) {
       if (session.ended || !session.topics.has(topic)) continue; // unlistened meanwhile
-      if (session.id === exclusion.session || session.identityId === exclusion.identity) continue;
+      if (session.identityId === exclusion.identity) continue;
       if (skip?.(session)) continue;
-      session.push(body);
+      if (session.id !== exclusion.session) session.push(body);
+      else if (exclusion.tab !== undefined) session.push(markNotFor(body, exclusion.tab));
     }
   }
 
@@ -264,6 +275,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   }
 
   #prepareFailed(error: unknown, topic: string, identityId: string): void {
+    this.counts.prepareErrors += 1;
     this.#host.onError(toError(error), {
       notifier: this.def.name,
       topic,
@@ -284,15 +296,17 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 /** Resolves `notfor` to ids. */
 export function resolveExclusion<Identity>(
   notfor: NotFor<Identity> | undefined,
-  sessionOf: (req: Request) => string | undefined,
+  sessionOf: (req: AnyRequest) => string | undefined,
 ): Exclusion {
   if (notfor === undefined) return {};
   if (typeof notfor !== "object" || notfor === null) {
     throw new TypeError("sse-notif: notfor must be a request, { session } or { identity }");
   }
   if ("headers" in notfor && typeof notfor.headers === "object") {
-    const session = sessionOf(notfor as Request);
-    return session === undefined ? {} : { session };
+    const session = sessionOf(notfor as AnyRequest);
+    if (session === undefined) return {};
+    const tab = (notfor as AnyRequest).headers[TAB_HEADER.toLowerCase()];
+    return isTabId(tab) ? { session, tab } : { session };
   }
   if ("session" in notfor) {
     if (typeof notfor.session !== "string")

@@ -1,4 +1,6 @@
 /** `createHub` options, their defaults, and their validation (once, in the factory). */
+import type { IncomingMessage } from "node:http";
+import type { Http2ServerRequest } from "node:http2";
 import type { Request } from "express";
 import { type Bus, inProcessBus } from "./bus.js";
 import type { HistoryLimits } from "./history.js";
@@ -22,14 +24,26 @@ export interface HistoryOptions {
   maxBytes?: number;
 }
 
+/**
+ * What `identify` is given: an Express `Request` under `hub.router()`; under
+ * `hub.handler()`, the server's own request, a bare `IncomingMessage`
+ * (`node:http`, or `node:http2` with `allowHTTP1` for an HTTP/1.1 client) or
+ * an `Http2ServerRequest`. `req.headers` (cookies, authorization) works on
+ * every one of them.
+ */
+export type IdentifyRequest = Request | IncomingMessage | Http2ServerRequest;
+
 /** Options of `createHub`. */
 export interface HubOptions<Identity> {
   /**
    * Who the client is, from its request (cookie, header, …); sync or async.
-   * Sessions are bound to the identity that opened them.
+   * Sessions are bound to the identity that opened them. The request is an
+   * Express `Request` under `hub.router()`, a bare `node:http` or `node:http2`
+   * request under `hub.handler()` (see {@link IdentifyRequest}).
    * @default every client is `null`
+   * @example identify: (req) => req.headers.cookie?.match(/user=(\w+)/)?.[1] ?? null
    */
-  identify?: (req: Request) => Identity | Promise<Identity>;
+  identify?: (req: IdentifyRequest) => Identity | Promise<Identity>;
   /**
    * What carries notifications between server processes.
    * @default in-process: one server
@@ -111,7 +125,7 @@ export interface HubOptions<Identity> {
 
 /** Options with every default filled in. */
 export interface ResolvedOptions<Identity> {
-  readonly identify: (req: Request) => Identity | Promise<Identity>;
+  readonly identify: (req: IdentifyRequest) => Identity | Promise<Identity>;
   readonly bus: Bus;
   readonly sessionTimeout: number;
   readonly heartbeat: number;

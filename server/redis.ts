@@ -1,5 +1,5 @@
 /**
- * The Redis bus: one publisher and one subscriber connection (node-redis v5),
+ * The Redis bus: one publisher and one subscriber connection (node-redis 6),
  * reconnecting forever with a capped backoff. Redis being down is a status,
  * never an exception thrown at the hub.
  */
@@ -9,7 +9,7 @@ import { NotifError, toError } from "./errors.js";
 import type { Position } from "./positions.js";
 import { RedisHistory, redisNames, type ScriptRunner } from "./redis-history.js";
 
-/** The part of a node-redis v5 client (`createClient()`) the bus copies its settings from. */
+/** The part of a node-redis 6 client (`createClient()`) the bus copies its settings from. */
 export interface RedisClientLike {
   duplicate(overrides: { disableOfflineQueue: boolean; socket: object }): unknown;
   readonly options?: { readonly socket?: object } | undefined;

@@ -6,7 +6,7 @@
  */
 import type { SessionId } from "../client/protocol.js";
 import type { Bus } from "./bus.js";
-import { NotifError, toError } from "./errors.js";
+import { guarded, NotifError, toError } from "./errors.js";
 import { type NodeMessage, nodeChannel, parseNodeMessage } from "./messages.js";
 import type { ListenAnswers, SessionRequest } from "./requests.js";
 
@@ -44,7 +44,7 @@ export class Remote {
   async start(): Promise<void> {
     this.#unsubscribe = await this.#host.bus.subscribe(
       nodeChannel(this.#host.nodeId),
-      this.#onMessage,
+      guarded(this.#onMessage, this.#host.onError),
     );
   }
 

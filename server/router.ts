@@ -4,22 +4,22 @@
  * here escapes. `hub.router()` mounts this in Express; `hub.handler()` serves
  * it from a bare `http.Server` (no Express cost per open stream).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Request } from "express";
+
 import { PATHS, type SessionId } from "../client/protocol.js";
 import { parseCloseBody, parseListenBody, readJson } from "./body.js";
 import type { HubCore } from "./core.js";
 import { NotifError, toError } from "./errors.js";
 import type { Op, SessionRequest } from "./requests.js";
+import type { AnyRequest, AnyResponse } from "./transport.js";
 
 /** Serves one request if its (mount-relative) path is the hub's; false otherwise. */
-export type Handle = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
+export type Handle = (req: AnyRequest, res: AnyResponse, path: string) => boolean;
 
 /** Builds the request handler of a hub. */
 export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => object): Handle {
-  async function identify(req: IncomingMessage, path: string): Promise<Identity> {
+  async function identify(req: AnyRequest, path: string): Promise<Identity> {
     try {
-      return await core.options.identify(req as Request);
+      return await core.options.identify(req);
     } catch (error) {
       core.options.onError(toError(error), { during: "identify", path });
       throw new NotifError("forbidden", "the request's identity could not be established", {
@@ -38,7 +38,7 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
    * identity, then the rest on the node that holds it.
    */
   async function onSession(
-    req: IncomingMessage,
+    req: AnyRequest,
     path: string,
     op: Op,
     session: SessionId,
@@ -54,7 +54,7 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
     return core.route({ op, session, identityId, items });
   }
 
-  async function events(req: IncomingMessage, res: ServerResponse, path: string) {
+  async function events(req: AnyRequest, res: AnyResponse, path: string) {
     open();
     if (req.method === "HEAD") {
       res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8" }).end();
@@ -74,7 +74,7 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
     );
   }
 
-  async function post(req: IncomingMessage, res: ServerResponse, path: string, op: Op) {
+  async function post(req: AnyRequest, res: AnyResponse, path: string, op: Op) {
     open();
     const body = await readJson(req, core.options.maxBodyBytes);
     if (op === "close") await onSession(req, path, op, parseCloseBody(body), []);
@@ -86,7 +86,7 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
     res.writeHead(204).end();
   }
 
-  function serveStats(res: ServerResponse) {
+  function serveStats(res: AnyResponse) {
     if (!core.options.stats)
       throw new NotifError("not_found", "stats are turned off (stats: false)");
     answer(res, 200, stats());
@@ -108,7 +108,7 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
   };
 }
 
-function answer(res: ServerResponse, status: number, body: object): void {
+function answer(res: AnyResponse, status: number, body: object): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     "Content-Type": "application/json; charset=utf-8",
@@ -118,22 +118,27 @@ function answer(res: ServerResponse, status: number, body: object): void {
   res.end(text);
 }
 
-function answerError<I>(
-  core: HubCore<I>,
-  path: string,
-  res: ServerResponse,
-  thrown: unknown,
-): void {
+/** Answers a failed request; never throws (a response already gone is destroyed). */
+function answerError<I>(core: HubCore<I>, path: string, res: AnyResponse, thrown: unknown): void {
   const error =
     thrown instanceof NotifError
       ? thrown
       : new NotifError("internal", "the server failed to handle this request", { cause: thrown });
-  if (!(thrown instanceof NotifError)) {
-    core.options.onError(toError(thrown), { during: "request", path });
+  try {
+    if (!(thrown instanceof NotifError)) {
+      core.options.onError(toError(thrown), { during: "request", path });
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    answer(res, error.status, error.toBody());
+  } catch (failed) {
+    try {
+      core.options.onError(toError(failed), { during: "error answer", path, code: error.code });
+      res.destroy();
+    } catch {
+      // nothing left to answer with: the response is gone
+    }
   }
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  answer(res, error.status, error.toBody());
 }

@@ -1,14 +1,18 @@
 /**
  * One open SSE response: headers, writes coalesced per tick, backpressure,
- * and the replay pump that writes a backlog only as fast as the socket drains.
+ * and the replay pump that writes a backlog only as fast as the stream
+ * drains, on HTTP/1.1 and HTTP/2 alike (`transport.ts`). A write that throws
+ * cuts this stream and is reported; it never escapes.
  */
-import type { ServerResponse } from "node:http";
 import type { SessionId } from "../client/protocol.js";
+import { toError } from "./errors.js";
 import { idPrefix } from "./frames.js";
+import { releaseConnection } from "./release.js";
 import type { Retention } from "./retention.js";
+import { type AnyResponse, openSink, type Sink } from "./transport.js";
 
-/** Why a stream ended. */
-export type StreamEnd = "client" | "replaced" | "slow" | "evicted" | "closing";
+/** Why a stream ended (`failed`: a write threw). */
+export type StreamEnd = "client" | "replaced" | "slow" | "evicted" | "closing" | "failed";
 
 /** Batches the writes of many streams into one `res.write` each per tick. */
 export class Flusher {
@@ -33,14 +37,6 @@ export class Flusher {
 /** Replay writes stop filling the socket past this many bytes and wait for `drain`. */
 const REPLAY_CHUNK = 64 * 1024;
 
-const HEADERS = {
-  "Content-Type": "text/event-stream; charset=utf-8",
-  "Cache-Control": "no-cache, no-transform",
-  "X-Accel-Buffering": "no",
-  // The body ends with the connection (no chunked encoding, see below).
-  Connection: "close",
-} as const;
-
 /** What a stream belongs to: its session's id and replay buffer. */
 export interface StreamOwner {
   readonly id: SessionId;
@@ -55,19 +51,15 @@ export interface StreamHost {
   readonly counters: { sent: number };
   /** Called once, when the response is over for any reason. */
   readonly onEnd: (stream: Stream, why: StreamEnd) => void;
+  /** A write that threw (the stream is cut). */
+  readonly onError: (error: Error, context: object) => void;
 }
 
 export class Stream {
-  readonly #res: ServerResponse;
-  /**
-   * Where batches go once the headers are out: the socket itself. With no
-   * chunk framing the bytes are the same as through `res.write`, without its
-   * per-write cork and bookkeeping.
-   */
-  readonly #out: {
-    write(text: string): boolean;
-    readonly writableLength: number;
-  } & NodeJS.EventEmitter;
+  /** What ends the stream: the response, or its socket once released from node:http. */
+  #res: { end(text: string): unknown; destroy(): unknown };
+  /** Where batches go once the headers are out (HTTP/1.1 socket or HTTP/2 stream). */
+  readonly #out: Sink;
   /** `id: <session>:`, built once. */
   readonly #idPrefix: string;
   readonly owner: StreamOwner;
@@ -83,28 +75,27 @@ export class Stream {
    * then replays events after `cursor` that the retention buffer still holds.
    */
   constructor(
-    res: ServerResponse,
+    res: AnyResponse,
     head: string,
     cursor: number,
     owner: StreamOwner,
     host: StreamHost,
   ) {
     this.#res = res;
-    this.#out = res.socket ?? res;
     this.#idPrefix = idPrefix(owner.id);
     this.owner = owner;
     this.#host = host;
     this.#cursor = cursor;
     this.#replaying = cursor < owner.retention.last;
-    // No chunked encoding: the stream ends with its connection anyway, and
-    // without chunk framing each batch is one plain socket write.
-    res.removeHeader("Transfer-Encoding");
-    res.writeHead(200, HEADERS);
-    res.socket?.setNoDelay(true);
-    res.on("close", this.#gone);
-    res.on("error", this.#gone);
-    res.write(head);
-    if (this.#replaying) this.#pump();
+    this.#out = openSink(res);
+    this.#out.on("error", this.#gone);
+    const written = this.#write(head, res);
+    // Once the headers are out, an HTTP/1.1 connection is this stream's alone.
+    const end = (written && releaseConnection(res)) || res;
+    this.#res = end;
+    end.on("close", this.#gone);
+    if (end !== this.#out) end.on("error", this.#gone);
+    if (written && this.#replaying) this.#pump();
   }
 
   /** Seq of the last event written or queued. */
@@ -148,7 +139,7 @@ export class Stream {
     }
     const text = this.#pending;
     this.#pending = "";
-    this.#out.write(text);
+    this.#write(text);
   }
 
   /** Ends the response (the client may reconnect and resume). */
@@ -158,8 +149,27 @@ export class Stream {
     // replaced stream does not: the stream that replaced it replays them.
     const rest = why === "closing" ? this.#pending : "";
     this.#end(why);
-    if (why === "slow" || why === "evicted") this.#res.destroy();
-    else this.#res.end(rest);
+    try {
+      if (why === "slow" || why === "evicted" || why === "failed") this.#res.destroy();
+      else this.#res.end(rest);
+    } catch (error) {
+      this.#host.onError(toError(error), { during: "stream end", session: this.owner.id });
+    }
+  }
+
+  /**
+   * Writes to the stream; a throw (a transport in a state it refuses writes
+   * in) cuts this stream only, reported to onError. False once cut.
+   */
+  #write(text: string, to: { write(text: string): unknown } = this.#out): boolean {
+    try {
+      to.write(text);
+      return true;
+    } catch (error) {
+      this.#host.onError(toError(error), { during: "stream write", session: this.owner.id });
+      this.cut("failed");
+      return false;
+    }
   }
 
   #queue(text: string): void {
@@ -180,7 +190,7 @@ export class Stream {
       }
       this.#cursor = seq;
       this.#host.counters.sent += 1;
-      this.#out.write(`${this.#idPrefix}${seq}\n${body}`);
+      if (!this.#write(`${this.#idPrefix}${seq}\n${body}`)) return;
       if (this.#out.writableLength >= REPLAY_CHUNK) {
         this.#out.once("drain", this.#pump);
         return;
@@ -195,6 +205,7 @@ export class Stream {
     if (this.#ended) return;
     this.#ended = true;
     this.#pending = "";
+    this.#out?.removeListener("drain", this.#pump);
     this.#host.onEnd(this, why);
   }
 }

@@ -161,7 +161,8 @@ export function openRaw(url: string, headers: Record<string, string> = {}): Prom
   });
 }
 
-function parseBlock(block: string): SseEvent | undefined {
+/** Parses one SSE block (the text between blank lines); `undefined` for a comment. */
+export function parseBlock(block: string): SseEvent | undefined {
   const event: SseEvent = { data: "" };
   let hasData = false;
   for (const line of block.split("\n")) {

@@ -13,6 +13,7 @@ const entries = [
   "sse-notif/client",
   "sse-notif/solid",
   "sse-notif/redis",
+  "sse-notif/metrics",
 ];
 
 describe("package exports (built dist/)", () => {

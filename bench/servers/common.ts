@@ -3,6 +3,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep, setImmediate as yieldToIo } from "node:timers/promises";
+import { writeHeapSnapshot } from "node:v8";
 import { fdLimit, keyName, nowMicros, type Payload, type ServerApi, type Usage } from "../api.js";
 import { serveParent } from "../ipc.js";
 
@@ -91,6 +92,10 @@ export function runBenchServer(make: (flags: ServerFlags) => Promise<BenchServer
   serveParent<ServerApi>({
     hello: async () => ({ port: (await ready).port, fdLimit: fdLimit() }),
     usage: async ({ gc }) => usage((await ready).bench, gc),
+    snapshot: async ({ path }) => {
+      usage((await ready).bench, true);
+      return { path: writeHeapSnapshot(path) };
+    },
     burst: async ({ notifies, keys, perTick }) =>
       burst((await ready).bench, notifies, keys, perTick),
     paced: async ({ rate, seconds, keys }) => paced((await ready).bench, rate, seconds, keys),

@@ -2,15 +2,16 @@
 // a bare node:http server (with SSE_NOTIF_EXPRESS=1: mounted in Express with
 // `hub.router()`). With --prepare, the notifier has a per-identity prepare
 // (identity from the X-User header).
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer } from "node:http";
 import express from "express";
-import { createHub, defineNotifier } from "../../server/index.js";
+// From dist/, as users run it (npm run bench builds first).
+import { createHub, defineNotifier, type IdentifyRequest } from "sse-notif/server";
 import type { Payload } from "../api.js";
 import { type BenchServer, runBenchServer, type ServerFlags } from "./common.js";
 
 const bench = defineNotifier<string, Payload & { for?: string }>("bench");
 
-function identify(req: IncomingMessage): string | null {
+function identify(req: IdentifyRequest): string | null {
   const user = req.headers["x-user"];
   return typeof user === "string" ? user : null;
 }

@@ -1,6 +1,11 @@
 /** One user's page: a connection, its state, the rooms joined, the mute list. */
 import { createEffect, createSignal, For, on, onCleanup, Show } from "solid-js";
-import { createNotifClient, type NotifStatus } from "../../client/index.js";
+import {
+  createNotifClient,
+  type NotifStatus,
+  onShare,
+  type ShareInfo,
+} from "../../client/index.js";
 import { createNotifState, createNotifStatus } from "../../client/solid.js";
 import { type Me, ROOMS, type RoomName } from "../shared.js";
 import { setMuted } from "./api.js";
@@ -11,6 +16,8 @@ export function Chat(props: { me: Me; onMe: (me: Me) => void; onLogout: () => vo
   onCleanup(() => client.close());
   const state = createNotifState(client);
   const status = createNotifStatus(client);
+  const [share, setShare] = createSignal<ShareInfo>({ shared: false, leader: true, tabs: 1 });
+  onCleanup(onShare(client, setShare));
   const [joined, setJoined] = createSignal<RoomName[]>(["general", "random"]);
   // Rooms refetch their history when this changes: after a gap, or a new mute list.
   const [epoch, setEpoch] = createSignal(0);
@@ -34,6 +41,9 @@ export function Chat(props: { me: Me; onMe: (me: Me) => void; onLogout: () => vo
         </span>
         <span class="status" data-testid="status">
           {describe(status())}
+        </span>
+        <span class="tabs" data-testid="tabs" title="tabs of this browser on one connection">
+          {describeShare(share())}
         </span>
         <span class="me">
           {props.me.user}{" "}
@@ -77,6 +87,13 @@ export function Chat(props: { me: Me; onMe: (me: Me) => void; onLogout: () => vo
       </main>
     </div>
   );
+}
+
+/** "3 tabs share this connection (this one holds it)". */
+function describeShare(share: ShareInfo): string {
+  if (!share.shared) return "own connection";
+  const tabs = share.tabs === 1 ? "1 tab uses" : `${share.tabs} tabs share`;
+  return `${tabs} this connection${share.leader ? " (held here)" : ""}`;
 }
 
 function describe(status: NotifStatus): string {

@@ -144,13 +144,18 @@ describe("demo in a browser", function () {
       "you: hi ann",
       "ann: bye",
     ]);
-    expect((await stats()).sent - sentBefore).to.equal(3, "one event per message, to the other");
+    // One event per message and session: the sender's session gets it too, marked for the
+    // sending tab only (its other tabs show it, SPEC §7), and the sending tab drops it.
+    expect((await stats()).sent - sentBefore).to.equal(6, "one event per message and session");
 
     const annAgain = await ann.context().newPage(); // same user, another tab
     await annAgain.goto(demo.url);
     await waitFor(annAgain, "general", "you: bye");
     await until(async () => (await stateOf(annAgain)) === "open", 10_000, "the second tab");
-    await until(async () => (await stats()).listens === 6, 5_000, "the second tab's listens");
+    const tabsOf = (page: Page) => page.textContent("[data-testid=tabs]");
+    await until(async () => (await tabsOf(annAgain))?.startsWith("2 tabs share"), 5_000, "2 tabs");
+    expect(await tabsOf(ann)).to.equal("2 tabs share this connection (held here)");
+    expect(await stats()).to.include({ sessions: 2, streams: 2, listens: 4 }, "ann's tabs share");
     await send(bob, "random", "psst");
     await waitFor(annAgain, "random", "bob: psst");
     await send(ann, "random", "seen in my other tab");

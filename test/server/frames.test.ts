@@ -3,6 +3,7 @@ import {
   commentFrame,
   eventBody,
   idLine,
+  markNotFor,
   notificationJson,
   retryFrame,
 } from "../../server/frames.js";
@@ -93,6 +94,18 @@ describe("SSE frames", () => {
         key: [1, 2],
         data: null,
       });
+    });
+  });
+
+  describe("markNotFor", () => {
+    it("adds the tab to the data of a notification body", () => {
+      const body = eventBody("chat", notificationJson('"a"', '"x"'));
+      expect(markNotFor(body, "t-1")).to.equal(
+        'event: chat\ndata: {"key":"a","data":"x","notfor":"t-1"}\n\n',
+      );
+    });
+    it("refuses what is not a notification body", () => {
+      expect(() => markNotFor(":\n\n", "t")).to.throw(TypeError);
     });
   });
 

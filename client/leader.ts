@@ -1,0 +1,328 @@
+/**
+ * The tab that holds a shared stream: one stream client (the session, its
+ * listens, its reconnects) for every tab, the union of the tabs' listens
+ * counted by {@link TabRefs}, and each event relayed to the tabs that listen
+ * on its key, but not to the tab a `notfor` left out.
+ */
+import {
+  createStreamClient,
+  type EventSourceConstructor,
+  type NotifStatus,
+  type StreamClientOptions,
+} from "./client.js";
+import type { NotifierDef } from "./contract.js";
+import { EventCursor } from "./cursor.js";
+import { canonicalJson } from "./keys.js";
+import { RequestError } from "./listens.js";
+import { type ListenItem, PATHS, parseEventId, type TabId } from "./protocol.js";
+import { RecentEvents } from "./recent.js";
+import { TabRefs } from "./tabrefs.js";
+import type {
+  DirectMessage,
+  HolderMessage,
+  RequestMessage,
+  TabError,
+  TabListen,
+  TabStatus,
+} from "./tabs.js";
+import { type Tap, tapEventSource } from "./tap.js";
+
+/** What the holder needs from its tab. */
+export interface LeaderHost {
+  readonly tab: TabId;
+  readonly term: number;
+  /** The stream client's options (url, EventSource, fetch, headers…). */
+  readonly options: StreamClientOptions;
+  /** Where to resume: the last event id any tab heard of; undefined: a new session. */
+  readonly resumeFrom: string | undefined;
+  sendTo(tab: string, message: DirectMessage): void;
+  broadcast(message: HolderMessage): void;
+  /** The tabs among `tabs` that are alive (hold their presence lock). */
+  alive(tabs: string[]): Promise<Set<string>>;
+}
+
+/** Ms between heartbeats; tabs that hear none for {@link STALE} steal the lock. */
+export const BEAT = 250;
+/** Ms of silence after which a holder counts as frozen or gone. */
+export const STALE = 1_000;
+
+interface Held {
+  readonly item: ListenItem;
+  readonly def: NotifierDef<unknown, unknown>;
+  readonly ready: Promise<TabError | undefined>;
+}
+
+export class Leader {
+  readonly #host: LeaderHost;
+  readonly #refs = new TabRefs<Held>();
+  readonly #cursor = new EventCursor();
+  readonly #recent = new RecentEvents();
+  readonly #tap: Tap;
+  readonly #stream;
+  /** Notifiers with a custom `keyId`: their events go to every tab listening on the notifier. */
+  readonly #custom = new Set<string>();
+  #status: TabStatus = { state: "connecting", session: undefined };
+  #resume: string | undefined;
+  #detached = false;
+  readonly #timers: ReturnType<typeof setInterval>[] = [];
+
+  constructor(host: LeaderHost) {
+    this.#host = host;
+    this.#resume = host.resumeFrom;
+    const options = host.options;
+    const Real =
+      options.EventSource ??
+      (globalThis as unknown as { EventSource: EventSourceConstructor }).EventSource;
+    this.#tap = tapEventSource(Real, {
+      onEvent: (name, event) => this.#onEvent(name, event),
+      resumeId: (asked) => this.#resumeId(asked),
+    });
+    const realFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#stream = createStreamClient({
+      ...options,
+      EventSource: this.#tap.EventSource,
+      pageHide: false,
+      // Handing over closes this client but not the session the next holder resumes.
+      fetch: (input, init) =>
+        this.#detached && String(input).endsWith(PATHS.close)
+          ? Promise.resolve(new Response(null, { status: 204 }))
+          : realFetch(input, init),
+    });
+    this.#stream.onStatus((status) => this.#onStatus(status));
+    this.#timers.push(
+      setInterval(() => this.beat(), BEAT),
+      setInterval(() => void this.#prune(), STALE),
+    );
+  }
+
+  /** Tabs sharing the stream (this one included). */
+  get tabs(): number {
+    return this.#refs.tabs;
+  }
+
+  /** The session's last event id this holder relayed. */
+  get last(): string | undefined {
+    return this.#cursor.last ?? this.#resume;
+  }
+
+  get session(): string | undefined {
+    return this.#stream.session();
+  }
+
+  /** A request from a tab (this one included). */
+  handle(message: RequestMessage): void {
+    if (this.#detached) return;
+    switch (message.type) {
+      case "join":
+        this.#join(message.from, message.listens, message.after);
+        return;
+      case "listen":
+        this.#listen(message.from, message);
+        return;
+      case "unlisten":
+        this.#unlisten(message.from, message, message.req);
+        return;
+      case "leave":
+        this.#leave(message.from);
+        return;
+      case "ping":
+        this.beat();
+        return;
+      case "restart":
+        return; // identity changes: see share.ts
+    }
+  }
+
+  beat(): void {
+    const { term, tab } = this.#host;
+    this.#host.broadcast({ type: "beat", term, tab, last: this.last, tabs: this.tabs });
+  }
+
+  /** Stops holding the stream without ending the session; returns where to resume. */
+  detach(): string | undefined {
+    this.#detached = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#stream.close();
+    return this.last;
+  }
+
+  /** The last tab goes: ends the session too. */
+  close(): void {
+    const session = this.#stream.session();
+    const url = `${this.#host.options.url.replace(/\/+$/, "")}${PATHS.close}`;
+    if (session !== undefined && typeof navigator.sendBeacon === "function") {
+      const body = new Blob([JSON.stringify({ session })], { type: "application/json" });
+      if (navigator.sendBeacon(url, body)) this.#detached = true; // the beacon ends it
+    }
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#stream.close();
+  }
+
+  #join(tab: string, listens: readonly TabListen[], after: string | undefined): void {
+    const isNew = !this.#refs.has(tab);
+    this.#refs.join(tab);
+    const { remove } = this.#refs.diff(
+      tab,
+      listens.map((l) => l.topic),
+    );
+    for (const [, held] of remove) this.#release(held);
+    for (const listen of listens) this.#listen(tab, listen);
+    if (after !== undefined) this.#catchUp(tab, listens, after);
+    const { term } = this.#host;
+    this.#host.broadcast({
+      type: "status",
+      term,
+      tab: this.#host.tab,
+      status: this.#status,
+      tabs: this.tabs,
+    });
+    if (isNew) this.beat();
+  }
+
+  /** Sends a joining tab what it missed of its confirmed listens, or tells it it missed some. */
+  #catchUp(tab: string, listens: readonly TabListen[], after: string): void {
+    const term = this.#host.term;
+    const missed = this.#recent.after(after);
+    if (!missed) {
+      this.#host.sendTo(tab, { type: "gap", term });
+      return;
+    }
+    const topics = new Set(listens.filter((l) => l.confirmed).map((l) => l.topic));
+    const names = new Set(listens.filter((l) => l.confirmed).map((l) => l.item.notifier));
+    for (const event of missed) {
+      const data = safeParse(event.text);
+      if (!data) continue;
+      const wanted = this.#custom.has(event.name)
+        ? names.has(event.name)
+        : topics.has(`${event.name}:${safeCanonical(data.key)}`);
+      if (wanted) this.#relay(tab, event.name, event.id, event.text, data.notfor);
+    }
+  }
+
+  #relay(tab: string, name: string, id: string, text: string, notfor: unknown): void {
+    const term = this.#host.term;
+    if (tab === notfor) this.#host.sendTo(tab, { type: "skip", term, id });
+    else this.#host.sendTo(tab, { type: "event", term, name, id, text });
+  }
+
+  #listen(tab: string, { topic, item }: TabListen): void {
+    let held = this.#refs.get(tab, topic);
+    if (!held) {
+      const def = this.#def(item.notifier, topic, item.key);
+      this.#tap.addName(item.notifier);
+      const ready = this.#stream.listen(def, item.key).then(
+        () => undefined,
+        (error: unknown) => {
+          if (this.#refs.get(tab, topic) === held) this.#refs.remove(tab, topic);
+          return toTabError(error);
+        },
+      );
+      held = { item, def, ready };
+      this.#refs.add(tab, topic, held);
+    }
+    void held.ready.then((error) =>
+      this.#host.sendTo(tab, { type: "listened", term: this.#host.term, topic, error }),
+    );
+  }
+
+  #unlisten(tab: string, { topic }: TabListen, req: number): void {
+    const held = this.#refs.remove(tab, topic);
+    const done = () => this.#host.sendTo(tab, { type: "unlistened", term: this.#host.term, req });
+    if (!held) {
+      done();
+      return;
+    }
+    void this.#stream.unlisten(held.def, held.item.key).then(done, done);
+  }
+
+  #release(held: Held): void {
+    void this.#stream.unlisten(held.def, held.item.key).catch(() => {});
+  }
+
+  #leave(tab: string): void {
+    for (const [, held] of this.#refs.leave(tab)) this.#release(held);
+    this.beat();
+  }
+
+  /** A def for the stream client: the key id is the tab's, whatever its `keyId`. */
+  #def(name: string, topic: string, key: unknown): NotifierDef<unknown, unknown> {
+    const id = topic.slice(name.length + 1);
+    if (safeCanonical(key) !== id) this.#custom.add(name);
+    return { name, keyId: () => id };
+  }
+
+  #onEvent(name: string, event: MessageEvent): void {
+    if (this.#detached) return;
+    const id = event.lastEventId;
+    if (name === "session") this.#recent.start(id);
+    if (!this.#cursor.accept(id) || name === "session") return;
+    const data = safeParse(event.data);
+    if (!data) return;
+    this.#recent.add(id, name, event.data);
+    for (const tab of this.#targets(name, data.key))
+      this.#relay(tab, name, id, event.data, data.notfor);
+  }
+
+  #targets(name: string, key: unknown): Iterable<string> {
+    if (!this.#custom.has(name)) return this.#refs.tabsOf(`${name}:${safeCanonical(key)}`);
+    const prefix = `${name}:`;
+    return this.#refs
+      .tabIds()
+      .filter((tab) => [...this.#refs.topicsOf(tab).keys()].some((t) => t.startsWith(prefix)));
+  }
+
+  #resumeId(asked: string | undefined): string | undefined {
+    const resume = this.#resume;
+    this.#resume = undefined;
+    if (asked === undefined) return resume; // only the first stream resumes a handed-over session
+    const last = this.#cursor.last;
+    const a = parseEventId(asked);
+    const b = parseEventId(last);
+    return a && b && a.session === b.session && b.seq > a.seq ? last : asked;
+  }
+
+  #onStatus(status: NotifStatus): void {
+    const resumedFrom = parseEventId(this.#host.resumeFrom)?.session;
+    const moved = resumedFrom !== undefined && status.session !== resumedFrom && status.session;
+    // A handover that could not resume the session: the tabs may have missed events.
+    this.#status = moved && !status.gap ? { ...status, gap: true } : { ...status };
+    const { term, tab } = this.#host;
+    this.#host.broadcast({ type: "status", term, tab, status: this.#status, tabs: this.tabs });
+  }
+
+  /** Tabs that died without a word (crashed, killed): their listens go. */
+  async #prune(): Promise<void> {
+    const tabs = this.#refs.tabIds().filter((tab) => tab !== this.#host.tab);
+    if (tabs.length === 0) return;
+    const alive = await this.#host.alive(tabs).catch(() => new Set(tabs));
+    for (const tab of tabs) if (!alive.has(tab) && !this.#detached) this.#leave(tab);
+  }
+}
+
+function toTabError(error: unknown): TabError {
+  if (error instanceof RequestError)
+    return { status: error.status, code: error.code, message: error.message };
+  return {
+    status: 0,
+    code: "client",
+    message: error instanceof Error ? error.message : String(error),
+  };
+}
+
+function safeCanonical(key: unknown): string | undefined {
+  try {
+    return canonicalJson(key);
+  } catch {
+    return undefined;
+  }
+}
+
+function safeParse(text: unknown): { key: unknown; notfor?: unknown } | undefined {
+  if (typeof text !== "string") return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null ? (value as { key: unknown }) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * One tab's listens when its session is shared: counted per (notifier, key)
+ * within the tab, sent to the tab holding the stream on the first listen and
+ * the last unlisten, settled when the holder answers. No I/O of its own.
+ */
+import type { NotifierDef } from "./contract.js";
+import { RequestError } from "./listens.js";
+import type { TabError, TabListen } from "./tabs.js";
+
+/** Sends a request to the holder; false when there is none yet (a `join` carries it later). */
+export type TabSend = (
+  request: ({ type: "listen" } | { type: "unlisten"; req: number }) & TabListen,
+) => boolean;
+
+interface Want {
+  readonly listen: TabListen;
+  count: number;
+  confirmed: boolean;
+  waiters: { resolve(): void; reject(error: Error): void }[];
+}
+
+export class TabListens {
+  readonly #send: TabSend;
+  readonly #wants = new Map<string, Want>();
+  readonly #unlistens = new Map<number, () => void>();
+  #req = 0;
+  #closed = false;
+
+  constructor(send: TabSend) {
+    this.#send = send;
+  }
+
+  listen<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("sse-notif: the client is closed"));
+    const topic = `${def.name}:${def.keyId(key)}`;
+    let want = this.#wants.get(topic);
+    if (!want) {
+      want = {
+        listen: { topic, item: { notifier: def.name, key } },
+        count: 0,
+        confirmed: false,
+        waiters: [],
+      };
+      this.#wants.set(topic, want);
+      this.#send({ type: "listen", ...want.listen });
+    }
+    want.count += 1;
+    if (want.confirmed) return Promise.resolve();
+    const pending = want;
+    return new Promise((resolve, reject) => pending.waiters.push({ resolve, reject }));
+  }
+
+  unlisten<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
+    const topic = `${def.name}:${def.keyId(key)}`;
+    const want = this.#wants.get(topic);
+    if (!want) return Promise.resolve();
+    want.count -= 1;
+    if (want.count > 0) return Promise.resolve();
+    this.#wants.delete(topic);
+    for (const waiter of want.waiters) waiter.resolve(); // unlistened before it was listened
+    const req = ++this.#req;
+    if (!this.#send({ type: "unlisten", req, ...want.listen })) return Promise.resolve();
+    return new Promise((resolve) => this.#unlistens.set(req, resolve));
+  }
+
+  /** Is `topic` listened to in this tab? */
+  wants(topic: string): boolean {
+    return this.#wants.has(topic);
+  }
+
+  /** Every listen of this tab, for a new holder. */
+  all(): TabListen[] {
+    return [...this.#wants.values()].map((want) => ({ ...want.listen, confirmed: want.confirmed }));
+  }
+
+  /** The holder answered a listen. */
+  listened(topic: string, error: TabError | undefined): void {
+    const want = this.#wants.get(topic);
+    if (!want) return;
+    const waiters = want.waiters.splice(0);
+    if (error) {
+      this.#wants.delete(topic);
+      const failure = new RequestError(error.status, error.code, error.message);
+      for (const waiter of waiters) waiter.reject(failure);
+      return;
+    }
+    want.confirmed = true;
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  /** The holder answered an unlisten: the server stopped sending. */
+  unlistened(req: number): void {
+    this.#unlistens.get(req)?.();
+    this.#unlistens.delete(req);
+  }
+
+  /**
+   * Another tab holds the stream now: the unlistens sent to the old one are
+   * settled (the new one listens only to what the tabs' `join`s name).
+   */
+  newHolder(): void {
+    for (const resolve of this.#unlistens.values()) resolve();
+    this.#unlistens.clear();
+  }
+
+  close(): void {
+    this.#closed = true;
+    const error = new Error("sse-notif: the client is closed");
+    for (const want of this.#wants.values())
+      for (const waiter of want.waiters) waiter.reject(error);
+    this.#wants.clear();
+    this.newHolder();
+  }
+}

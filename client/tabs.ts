@@ -1,0 +1,181 @@
+/**
+ * Messages between the tabs that share one stream (SPEC §7), over
+ * `BroadcastChannel`: the shared channel carries what every tab hears (who
+ * holds the stream, heartbeats, status) and what tabs ask of the holder; each
+ * tab's own channel carries what the holder addresses to that tab only (its
+ * events, its answers). Names of channels and locks, and the type guard for
+ * what arrives. No I/O here.
+ */
+import { isSessionId, isTabId, type ListenItem, type TabId } from "./protocol.js";
+
+/** A listen answered with an error: enough to rebuild the `RequestError`. */
+export interface TabError {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** One listen of a tab, as it sends it to the holder. */
+export interface TabListen {
+  readonly topic: string;
+  readonly item: ListenItem;
+  /** In a `join`: the tab had it confirmed already (so it may be owed events it missed). */
+  readonly confirmed?: boolean;
+}
+
+/** Status as the holder's stream client reports it (the `onStatus` value). */
+export type TabStatus = Readonly<Record<string, unknown>> & {
+  readonly state: "connecting" | "open" | "closed";
+  readonly session: string | undefined;
+};
+
+/** Heard by every tab, from the holder. `term` counts holders up; the highest one wins. */
+export type HolderMessage =
+  | { readonly type: "lead"; readonly term: number; readonly tab: TabId }
+  | {
+      readonly type: "beat";
+      readonly term: number;
+      readonly tab: TabId;
+      /** The last event id the holder relayed: where a successor resumes. */
+      readonly last: string | undefined;
+      readonly tabs: number;
+    }
+  | {
+      readonly type: "resign";
+      readonly term: number;
+      readonly tab: TabId;
+      readonly last: string | undefined;
+    }
+  | {
+      readonly type: "status";
+      readonly term: number;
+      readonly tab: TabId;
+      readonly status: TabStatus;
+      readonly tabs: number;
+    };
+
+/** From a tab to whichever tab holds the stream. */
+export type RequestMessage =
+  | {
+      readonly type: "join";
+      readonly from: TabId;
+      readonly listens: readonly TabListen[];
+      /** The last event id this tab took: the holder sends what came after it. */
+      readonly after: string | undefined;
+    }
+  | ({ readonly type: "listen"; readonly from: TabId } & TabListen)
+  | ({ readonly type: "unlisten"; readonly from: TabId; readonly req: number } & TabListen)
+  | { readonly type: "leave"; readonly from: TabId }
+  | { readonly type: "ping"; readonly from: TabId }
+  | { readonly type: "restart"; readonly from: TabId };
+
+/** From the holder to one tab, on that tab's channel. */
+export type DirectMessage =
+  | {
+      readonly type: "event";
+      readonly term: number;
+      readonly name: string;
+      readonly id: string;
+      /** The event's data, as the stream carried it. */
+      readonly text: string;
+    }
+  /** An event left out for this tab (`notfor`): its id still moves the tab's cursor. */
+  | { readonly type: "skip"; readonly term: number; readonly id: string }
+  | {
+      readonly type: "listened";
+      readonly term: number;
+      readonly topic: string;
+      readonly error: TabError | undefined;
+    }
+  | { readonly type: "unlistened"; readonly term: number; readonly req: number }
+  /** This tab missed events the holder can no longer send it: its status reports a gap. */
+  | { readonly type: "gap"; readonly term: number };
+
+export type TabMessage = HolderMessage | RequestMessage | DirectMessage;
+
+/** Names of the channels and locks of one hub `url` in this origin. */
+export interface TabNames {
+  readonly channel: string;
+  readonly lock: string;
+  readonly steal: string;
+  tabChannel(tab: string): string;
+  /** A lock each tab holds while it lives: the holder finds dead tabs by it. */
+  presence(tab: string): string;
+}
+
+/** The names for `url` (resolved against the page) in `origin`. */
+export function tabNames(origin: string, url: string): TabNames {
+  const prefix = `sse-notif ${origin} ${url}`;
+  return {
+    channel: prefix,
+    lock: `${prefix} stream`,
+    steal: `${prefix} steal`,
+    tabChannel: (tab) => `${prefix} tab ${tab}`,
+    presence: (tab) => `${prefix} alive ${tab}`,
+  };
+}
+
+/** A new tab id: random, the shape of a session id. */
+export function newTabId(): TabId {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("") as TabId;
+}
+
+type Check = (value: Record<string, unknown>) => boolean;
+
+const isTerm = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+const isOptionalId = (v: unknown) => v === undefined || typeof v === "string";
+const isItem = (v: unknown): v is ListenItem =>
+  isRecord(v) && typeof v.notifier === "string" && "key" in v;
+const isListen = (v: unknown): v is TabListen =>
+  isRecord(v) && typeof v.topic === "string" && isItem(v.item);
+const isError = (v: unknown) =>
+  v === undefined ||
+  (isRecord(v) &&
+    typeof v.status === "number" &&
+    typeof v.code === "string" &&
+    typeof v.message === "string");
+const isStatus = (v: unknown) =>
+  isRecord(v) &&
+  (v.state === "connecting" || v.state === "open" || v.state === "closed") &&
+  (v.session === undefined || isSessionId(v.session));
+const fromHolder: Check = (m) => isTerm(m.term) && isTabId(m.tab);
+const fromTab: Check = (m) => isTabId(m.from);
+const direct: Check = (m) => isTerm(m.term);
+
+const CHECKS: Record<TabMessage["type"], Check> = {
+  lead: fromHolder,
+  beat: (m) => fromHolder(m) && isOptionalId(m.last) && Number.isSafeInteger(m.tabs),
+  resign: (m) => fromHolder(m) && isOptionalId(m.last),
+  status: (m) => fromHolder(m) && isStatus(m.status) && Number.isSafeInteger(m.tabs),
+  join: (m) =>
+    fromTab(m) && Array.isArray(m.listens) && m.listens.every(isListen) && isOptionalId(m.after),
+  listen: (m) => fromTab(m) && isListen(m),
+  unlisten: (m) => fromTab(m) && isListen(m) && Number.isSafeInteger(m.req),
+  leave: fromTab,
+  ping: fromTab,
+  restart: fromTab,
+  event: (m) =>
+    direct(m) &&
+    typeof m.name === "string" &&
+    typeof m.id === "string" &&
+    typeof m.text === "string",
+  skip: (m) => direct(m) && typeof m.id === "string",
+  listened: (m) => direct(m) && typeof m.topic === "string" && isError(m.error),
+  unlistened: (m) => direct(m) && Number.isSafeInteger(m.req),
+  gap: direct,
+};
+
+/** The message in `data`, or undefined when it is none (another version, garbage). */
+export function parseTabMessage(data: unknown): TabMessage | undefined {
+  if (!isRecord(data) || typeof data.type !== "string" || !Object.hasOwn(CHECKS, data.type))
+    return undefined;
+  return CHECKS[data.type as TabMessage["type"]](data)
+    ? (data as unknown as TabMessage)
+    : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

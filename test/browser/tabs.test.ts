@@ -1,0 +1,274 @@
+/**
+ * Tabs of one browser share one stream and one session (SPEC §7): real
+ * Chromium tabs of one context, a hub on plain HTTP/1.1 (six connections per
+ * origin at most).
+ */
+import { expect } from "chai";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { until } from "../helpers.js";
+import {
+  buildPage,
+  launch,
+  removeDir,
+  requireChromium,
+  startTabsServer,
+  type TabsServer,
+} from "./tabs/setup.js";
+
+interface Harness {
+  start(options: { share?: boolean; keys: string[] }): Promise<void>;
+  listen(key: string): Promise<string>;
+  unlisten(key: string): Promise<void>;
+  events(): string[];
+  statuses(): { state: string; resumed: boolean; gap: boolean }[];
+  info(): { leader: boolean; tabs: number; shared: boolean; state: string; session?: string };
+  ping(): Promise<number>;
+  say(key: string, text: string): Promise<number>;
+  close(): void;
+}
+declare const harness: Harness;
+
+describe("tabs sharing one stream (Chromium)", function () {
+  this.timeout(60_000);
+  let browser: Browser | undefined;
+  let dist = "";
+  let server: TabsServer;
+  let context: BrowserContext;
+
+  before(async function () {
+    requireChromium(this);
+    this.timeout(120_000);
+    dist = await buildPage();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    if (dist !== "") await removeDir(dist);
+  });
+  beforeEach(async () => {
+    server = await startTabsServer(dist);
+    context = await (browser as Browser).newContext();
+  });
+  afterEach(async () => {
+    await context?.close();
+    await server?.close();
+  });
+
+  /** A new tab, started (listening on `keys`). */
+  async function tab(keys: string[], share?: boolean): Promise<Page> {
+    const page = await context.newPage();
+    const n = context.pages().length;
+    if (process.env.TABS_DEBUG) page.on("console", (m) => console.log(`[tab ${n}] ${m.text()}`));
+    await page.goto(server.url);
+    await page.waitForFunction(() => typeof harness !== "undefined");
+    await page.evaluate((o) => harness.start(o), { share, keys });
+    return page;
+  }
+  const events = (page: Page) => page.evaluate(() => harness.events());
+  const info = (page: Page) => page.evaluate(() => harness.info());
+  const stats = () => server.hub.stats();
+
+  it("8 tabs: one stream, one session, each tab gets exactly its keys", async () => {
+    const keysOf = (i: number) => (i % 2 === 0 ? ["even", `k${i}`] : ["odd", `k${i}`]);
+    const pages: Page[] = [];
+    for (let i = 0; i < 8; i += 1) pages.push(await tab(keysOf(i)));
+    await until(
+      () => stats().streams === 1 && stats().sessions === 1,
+      5_000,
+      "1 stream, 1 session",
+    );
+    expect(stats().listens).to.equal(10, "the union: even, odd, k0..k7");
+    for (const key of ["even", "odd", ...pages.map((_, i) => `k${i}`), "nobody"])
+      await server.chat.notify(key, `${key}!`);
+    for (const [i, page] of pages.entries()) {
+      const want = keysOf(i).map((k) => `${k}:${k}!`);
+      await until(
+        async () => (await events(page)).length >= want.length,
+        5_000,
+        `tab ${i}'s events`,
+      );
+      expect(await events(page)).to.deep.equal(want);
+    }
+    expect(await Promise.all(pages.map((p) => p.evaluate(() => harness.ping())))).to.deep.equal(
+      Array(8).fill(200),
+    );
+    const infos = await Promise.all(pages.map(info));
+    expect(infos.filter((i) => i.leader)).to.have.length(1);
+    expect(new Set(infos.map((i) => i.session)).size).to.equal(1);
+    await until(async () => (await info(pages[0] as Page)).tabs === 8, 3_000, "8 tabs counted");
+  });
+
+  /** The tab holding the stream, among `pages`. */
+  async function leaderOf(pages: Page[]): Promise<Page> {
+    const found = await until<Page | undefined>(
+      async () => {
+        const infos = await Promise.all(pages.map(info));
+        const leaders = pages.filter((_, i) => infos[i]?.leader);
+        return leaders.length === 1 ? leaders[0] : undefined;
+      },
+      5_000,
+      "one leader",
+    );
+    return found as Page;
+  }
+
+  /**
+   * Freezes a tab with CDP `Page.setWebLifecycleState`. Headless Chromium
+   * accepts the command but goes on running the page's timers and tasks (no
+   * `freeze` event), so the tab's JavaScript is also stopped with
+   * `Debugger.pause`: to the other tabs it then looks exactly like a frozen
+   * one (silent, holding its lock and its stream), and on thaw its queued
+   * tasks run, as a frozen page's do.
+   */
+  async function freezer(page: Page) {
+    const cdp = await context.newCDPSession(page);
+    await page.evaluate(() => {
+      document.addEventListener("freeze", () => {
+        (window as { wasFrozen?: boolean }).wasFrozen = true;
+      });
+    });
+    let paused = false;
+    return {
+      async freeze() {
+        await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
+        const really = await Promise.race([
+          page.evaluate(() => (window as { wasFrozen?: boolean }).wasFrozen === true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 500)),
+        ]);
+        if (really) return;
+        await cdp.send("Debugger.enable");
+        await cdp.send("Debugger.pause");
+        paused = true;
+      },
+      async thaw() {
+        await cdp.send("Page.setWebLifecycleState", { state: "active" });
+        if (paused) await cdp.send("Debugger.resume");
+      },
+    };
+  }
+
+  /** Notifies `key` `count` times at `perSecond` while `during` runs. */
+  async function flow(key: string, count: number, perSecond: number, during: () => Promise<void>) {
+    let sent = 0;
+    const sending = (async () => {
+      for (; sent < count; sent += 1) {
+        await server.chat.notify(key, String(sent));
+        await new Promise((resolve) => setTimeout(resolve, 1000 / perSecond));
+      }
+    })();
+    await until(() => sent >= count / 4, 10_000, "a quarter sent");
+    await during();
+    await sending;
+    return Array.from({ length: count }, (_, i) => `${key}:${i}`);
+  }
+
+  it("closing the leader while 20 notifies/s flow: every tab gets each once, in order", async () => {
+    const pages = [await tab(["a"]), await tab(["a"]), await tab(["a"])];
+    await until(() => stats().streams === 1, 5_000, "one stream");
+    const leader = await leaderOf(pages);
+    const rest = pages.filter((p) => p !== leader);
+    const want = await flow("a", 60, 20, async () => {
+      await leader.close({ runBeforeUnload: true });
+      await until(() => stats().streams === 1 && stats().sessions === 1, 2_000, "back to 1 stream");
+    });
+    for (const page of rest) {
+      await until(async () => (await events(page)).length >= want.length, 5_000, "all events");
+      expect(await events(page)).to.deep.equal(want);
+    }
+    expect(stats().sessions).to.equal(1, "the same session, resumed");
+  });
+
+  it("a frozen leader is replaced; thawed, it steps down and repeats nothing", async () => {
+    const pages = [await tab(["a"]), await tab(["a"])];
+    const leader = await leaderOf(pages);
+    const other = pages.find((p) => p !== leader) as Page;
+    const frozen = await freezer(leader);
+    const want = await flow("a", 60, 20, async () => {
+      await frozen.freeze();
+      await until(async () => (await info(other)).leader, 3_000, "the other tab to take over");
+    });
+    await until(async () => (await events(other)).length >= want.length, 5_000, "all events");
+    expect(await events(other)).to.deep.equal(want);
+    await frozen.thaw();
+    await server.chat.notify("a", "after");
+    const all = [...want, "a:after"];
+    for (const page of pages)
+      await until(async () => (await events(page)).includes("a:after"), 5_000, "after the thaw");
+    expect(await events(other)).to.deep.equal(all);
+    expect(await events(leader)).to.deep.equal(all, "the thawed tab: what it missed, once");
+    expect((await Promise.all(pages.map(info))).filter((i) => i.leader)).to.have.length(1);
+    await until(() => stats().streams === 1, 3_000, "one stream");
+  });
+
+  it("notfor: req from a follower's client.fetch leaves out that tab only", async () => {
+    const pages = [await tab(["a"]), await tab(["a"]), await tab(["a"])];
+    const leader = await leaderOf(pages);
+    const [follower, third] = pages.filter((p) => p !== leader) as [Page, Page];
+    expect(await follower.evaluate(() => harness.say("a", "mine"))).to.equal(204);
+    expect(await leader.evaluate(() => harness.say("a", "leader's"))).to.equal(204);
+    await server.chat.notify("a", "end");
+    for (const page of pages)
+      await until(async () => (await events(page)).includes("a:end"), 5_000, "the last event");
+    expect(await events(follower)).to.deep.equal(["a:leader's", "a:end"]);
+    expect(await events(leader)).to.deep.equal(["a:mine", "a:end"]);
+    expect(await events(third)).to.deep.equal(["a:mine", "a:leader's", "a:end"]);
+  });
+
+  it("a tab's unlisten leaves the others listening; the last one's reaches the server", async () => {
+    const pages = [await tab(["a", "b"]), await tab(["a"]), await tab([])];
+    await until(() => stats().listens === 2, 5_000, "a and b");
+    await (pages[0] as Page).evaluate(() => harness.unlisten("a"));
+    expect(stats().listens).to.equal(2, "tab 1 still wants a");
+    await server.chat.notify("a", "1");
+    await until(async () => (await events(pages[1] as Page)).includes("a:1"), 5_000, "a:1");
+    await (pages[1] as Page).evaluate(() => harness.unlisten("a"));
+    expect(stats().listens).to.equal(1, "unlistened once no tab wants it");
+    expect(await (pages[2] as Page).evaluate(() => harness.listen("a"))).to.equal("ok");
+    expect(stats().listens).to.equal(2, "listened again, resolved once the server confirmed");
+    expect(await events(pages[0] as Page)).to.deep.equal([]);
+  });
+
+  it("a follower's refused listen rejects with the server's error", async () => {
+    await server.close();
+    server = await startTabsServer(dist, { maxKeysPerSession: 2 });
+    const pages = [await tab(["a"]), await tab(["b"])];
+    expect(await (pages[1] as Page).evaluate(() => harness.listen("c"))).to.equal(
+      "RequestError:too_many_keys",
+    );
+    expect(stats().listens).to.equal(2);
+  });
+
+  it("share: false gives each tab its own stream and session", async () => {
+    for (let i = 0; i < 3; i += 1) await tab(["a"], false);
+    await until(() => stats().streams === 3 && stats().sessions === 3, 5_000, "3 streams");
+  });
+
+  it("the last tab closing ends the session; a follower closing releases its listens", async () => {
+    const pages = [await tab(["a"]), await tab(["b"])];
+    await until(() => stats().listens === 2, 5_000, "a and b");
+    const leader = await leaderOf(pages);
+    const follower = pages.find((p) => p !== leader) as Page;
+    await follower.close({ runBeforeUnload: true });
+    await until(() => stats().listens === 1, 3_000, "the follower's listen released");
+    await leader.close({ runBeforeUnload: true });
+    await until(() => stats().sessions === 0, 3_000, "the session closed");
+  });
+
+  it("reloading the leader, then every tab at once, keeps one stream and one session", async () => {
+    const pages = [await tab(["a"]), await tab(["a"]), await tab(["b"])];
+    const leader = await leaderOf(pages);
+    const start = (page: Page, keys: string[]) =>
+      page.evaluate((k) => harness.start({ keys: k }), keys);
+    await leader.reload();
+    await start(leader, pages.indexOf(leader) === 2 ? ["b"] : ["a"]);
+    await until(() => stats().streams === 1 && stats().sessions === 1, 3_000, "1 stream");
+    await Promise.all(pages.map((page) => page.reload()));
+    await Promise.all(pages.map((page, i) => start(page, i === 2 ? ["b"] : ["a"])));
+    await until(() => stats().streams === 1 && stats().sessions === 1, 5_000, "1 session");
+    await server.chat.notify("a", "x");
+    await server.chat.notify("b", "y");
+    for (const [i, page] of pages.entries())
+      await until(async () => (await events(page)).length === 1, 5_000, `tab ${i}`);
+    expect(await Promise.all(pages.map(events))).to.deep.equal([["a:x"], ["a:x"], ["b:y"]]);
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * The page of the tab-sharing tests: the client bundled by Vite, driven by
+ * the test through `window.harness` (page.evaluate).
+ */
+import {
+  createNotifClient,
+  defineNotifier,
+  type NotifClient,
+  onShare,
+} from "../../../client/index.js";
+
+const chat = defineNotifier<string, string>("chat");
+
+interface Harness {
+  start(options: { share?: boolean; keys: string[] }): Promise<void>;
+  listen(key: string): Promise<string>;
+  unlisten(key: string): Promise<void>;
+  /** Notifications received, as "key:value", in order. */
+  events(): string[];
+  statuses(): { state: string; resumed: boolean; gap: boolean }[];
+  info(): { leader: boolean; tabs: number; shared: boolean; state: string; session?: string };
+  ping(): Promise<number>;
+  say(key: string, text: string): Promise<number>;
+  close(): void;
+}
+
+let client: NotifClient | undefined;
+const received: string[] = [];
+const statuses: { state: string; resumed: boolean; gap: boolean }[] = [];
+let share = { leader: false, tabs: 0, shared: false };
+
+const harness: Harness = {
+  async start({ share: sharing, keys }) {
+    client = createNotifClient({ url: "/notif", share: sharing });
+    client.on(chat, (key, value) => received.push(`${key}:${value}`));
+    client.onStatus((s) => statuses.push({ state: s.state, resumed: s.resumed, gap: s.gap }));
+    onShare(client, (info) => {
+      share = info;
+    });
+    await Promise.all(keys.map((key) => client?.listen(chat, key)));
+  },
+  listen: (key) =>
+    (client as NotifClient).listen(chat, key).then(
+      () => "ok",
+      (error: Error & { code?: string }) => `${error.name}:${error.code}`,
+    ),
+  unlisten: (key) => (client as NotifClient).unlisten(chat, key),
+  events: () => [...received],
+  statuses: () => [...statuses],
+  info: () => ({
+    ...share,
+    state: client?.state() ?? "none",
+    session: client?.session(),
+  }),
+  ping: async () => (await fetch("/api/ping")).status,
+  say: async (key, text) =>
+    (
+      await (client as NotifClient).fetch(
+        `/api/say?key=${encodeURIComponent(key)}&text=${encodeURIComponent(text)}`,
+        { method: "POST" },
+      )
+    ).status,
+  close: () => client?.close(),
+};
+
+(window as unknown as { harness: Harness }).harness = harness;
