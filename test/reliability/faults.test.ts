@@ -65,7 +65,8 @@ async function listener(url: string, keys: string[]): Promise<Listener> {
 function isNotification(data: string, key: string, value: number): boolean {
   const head = `{"key":${JSON.stringify(key)},"data":${value}`;
   return (
-    data === `${head}}` || new RegExp(`^${escapeRegExp(head)},"pos":"[0-9a-z]+-\\d+"\\}$`).test(data)
+    data === `${head}}` ||
+    new RegExp(`^${escapeRegExp(head)},"pos":"[0-9a-z]+-\\d+"\\}$`).test(data)
   );
 }
 
