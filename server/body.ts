@@ -3,8 +3,9 @@
  * checks are pure; each fault is a `NotifError` with the protocol's code.
  */
 
+import { canonicalJson } from "../client/keys.js";
 import { isSessionId, type SessionId } from "../client/protocol.js";
-import { NotifError } from "./errors.js";
+import { NotifError, toError } from "./errors.js";
 import type { AnyRequest } from "./transport.js";
 
 /** A listen or unlisten request, shape-checked. */
@@ -22,8 +23,15 @@ export interface ListenItem {
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 
-/** Reads a JSON body: 415 if not `application/json`, 413 past `maxBytes`, 400 if not JSON. */
-export async function readJson(req: AnyRequest, maxBytes: number): Promise<unknown> {
+/**
+ * Reads a JSON body: 415 if not `application/json`, 413 past `maxBytes`,
+ * 408 when it has not arrived in full within `timeoutMs`, 400 if not JSON.
+ */
+export async function readJson(
+  req: AnyRequest,
+  maxBytes: number,
+  timeoutMs = Number.POSITIVE_INFINITY,
+): Promise<unknown> {
   if (!JSON_TYPE.test(req.headers["content-type"] ?? "")) {
     throw new NotifError(
       "unsupported_media_type",
@@ -34,26 +42,44 @@ export async function readJson(req: AnyRequest, maxBytes: number): Promise<unkno
   if (req.readableEnded && parsed !== undefined) return parsed; // a body parser ran before us
   const declared = Number(req.headers["content-length"]);
   if (declared > maxBytes) throw tooLarge(maxBytes);
-  const chunks: Buffer[] = [];
-  let size = 0;
+  const body = await readBody(req, maxBytes, timeoutMs);
   try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.resume(); // drain the rest without keeping it
-        throw tooLarge(maxBytes);
-      }
-      chunks.push(chunk);
-    }
-  } catch (error) {
-    if (error instanceof NotifError) throw error;
-    throw new NotifError("bad_request", "the body was cut off", { cause: error }); // client gone
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch (error) {
     throw new NotifError("bad_request", "the body is not valid JSON", { cause: error });
   }
+}
+
+/** The body's bytes, within `maxBytes` and `timeoutMs`; stops reading at the first fault. */
+function readBody(req: AnyRequest, maxBytes: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (error: NotifError | undefined) => {
+      clearTimeout(timer);
+      req.off("data", onData).off("end", onEnd).off("error", onCut).off("close", onCut);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) chunks.push(chunk);
+      else {
+        finish(tooLarge(maxBytes));
+        req.resume(); // drain the rest without keeping it
+      }
+    };
+    const onEnd = () => finish(undefined);
+    const onCut = () => finish(new NotifError("bad_request", "the body was cut off")); // client gone
+    const timer = setTimeout(
+      () => {
+        req.pause(); // no more of it is read: the connection is closed once answered
+        finish(new NotifError("request_timeout", `the body did not arrive within ${timeoutMs} ms`));
+      },
+      Math.min(timeoutMs, 2 ** 31 - 1),
+    );
+    req.on("data", onData).on("end", onEnd).on("error", onCut).on("close", onCut);
+  });
 }
 
 function tooLarge(maxBytes: number): NotifError {
@@ -100,6 +126,41 @@ export function parseListenBody(body: unknown): ListenRequest {
     return { session, items: body.items.map((item, i) => checkItem(item, `items[${i}]`)) };
   }
   return { session, items: [checkItem(body, "the body")] };
+}
+
+/** How deep a client's key may nest (arrays and objects). */
+export const MAX_KEY_DEPTH = 32;
+
+/**
+ * Refuses a client's key nested deeper than {@link MAX_KEY_DEPTH} or whose
+ * canonical JSON is over `maxBytes` (UTF-8), with a 400 that says which.
+ */
+export function checkKey(key: unknown, maxBytes: number, notifier: string): void {
+  const where = `the key of ${JSON.stringify(notifier.slice(0, 64))}`;
+  if (depthOver(key, MAX_KEY_DEPTH)) {
+    throw badRequest(`${where} is nested deeper than ${MAX_KEY_DEPTH} levels`);
+  }
+  let bytes: number;
+  try {
+    bytes = Buffer.byteLength(canonicalJson(key), "utf8");
+  } catch (error) {
+    throw new NotifError("bad_request", `${where} is not JSON: ${toError(error).message}`);
+  }
+  if (bytes > maxBytes) {
+    throw badRequest(
+      `${where} is ${bytes} bytes as canonical JSON, over the ${maxBytes} allowed (maxKeyBytes)`,
+    );
+  }
+}
+
+/** Is `value` nested more than `depth` levels? Stops at that depth: no deep recursion. */
+function depthOver(value: unknown, depth: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (depth === 0) return true;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) {
+    if (depthOver(item, depth - 1)) return true;
+  }
+  return false;
 }
 
 /** `{session}`. */

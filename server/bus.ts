@@ -29,10 +29,11 @@ export interface BusContext {
   /** The history bounds when the hub keeps history (SPEC §6); absent when it keeps none. */
   readonly history?: HistoryLimits;
   /**
-   * After a reconnection, the channels subscribed again: what was published on
-   * them meanwhile may have been missed, so the hub checks their history.
+   * These subscribed channels lapsed and are subscribed again (a reconnection,
+   * a slot that moved, a failover): messages published on them meanwhile may
+   * not have arrived. Called once the subscriptions are in effect again.
    */
-  onResubscribed?(channels: readonly string[]): void;
+  onResubscribed?(channels: string[]): void;
 }
 
 /**

@@ -205,11 +205,14 @@ export class HubCore<Identity> {
       cursor = plan.type === "gap" ? plan.lastEvicted : last.seq;
       if (plan.type === "gap") this.dropped += plan.lastEvicted - last.seq;
     } else {
+      this.#admit(identityId);
+      const { retention, retentionBytes } = this.options;
       session = new Session(
         newSessionId(this.nodeId),
         identity,
         identityId,
-        this.options.retention,
+        retention,
+        retentionBytes,
       );
       this.registry.add(session);
       status = "new";
@@ -230,6 +233,24 @@ export class HubCore<Identity> {
     }
     session.stream = stream;
     this.#detached.delete(session);
+  }
+
+  /** Refuses a new session over `maxSessions`, or `maxSessionsPerIdentity` for a non-null identity. */
+  #admit(identityId: string): void {
+    const { maxSessions, maxSessionsPerIdentity } = this.options;
+    if (this.registry.sessionCount >= maxSessions) {
+      throw new NotifError(
+        "too_many_sessions",
+        `this server holds its maximum of ${maxSessions} sessions: retry later`,
+      );
+    }
+    const own = identityId === "null" ? 0 : (this.registry.sessionsOf(identityId)?.size ?? 0);
+    if (own >= maxSessionsPerIdentity) {
+      throw new NotifError(
+        "too_many_sessions",
+        `this identity already has ${maxSessionsPerIdentity} sessions here: close some pages, or wait ${this.options.sessionTimeout} ms for abandoned ones to expire`,
+      );
+    }
   }
 
   /**

@@ -121,6 +121,39 @@ export interface HubOptions<Identity> {
    * @default 2_000
    */
   closeWindow?: number;
+  /**
+   * Bytes (UTF-8) of event text kept per session for resume, on top of the
+   * `retention` count: past it the oldest events go, and a resume that needs
+   * them says `gap`.
+   * @default 1_048_576 (1 MiB)
+   */
+  retentionBytes?: number;
+  /**
+   * Bytes (UTF-8) of a key's canonical JSON, in a client's `/listen` or
+   * `/unlisten`: over it the request is a `400 bad_request`.
+   * @default 1_024
+   */
+  maxKeyBytes?: number;
+  /**
+   * Live sessions on this node (with or without an open stream): a
+   * `GET /events` that would start one more answers `429 too_many_sessions`.
+   * Resuming a live session is always allowed.
+   * @default 100_000
+   */
+  maxSessions?: number;
+  /**
+   * Live sessions on this node of one non-null identity: a `GET /events` that
+   * would start one more for it answers `429 too_many_sessions`. Anonymous
+   * (`null`) clients are bounded by `maxSessions` only.
+   * @default 100
+   */
+  maxSessionsPerIdentity?: number;
+  /**
+   * Ms a POST body may take to arrive in full; then `408 request_timeout` and
+   * the connection (HTTP/1.1) or stream (HTTP/2) is closed.
+   * @default 10_000
+   */
+  bodyTimeout?: number;
 }
 
 /** Options with every default filled in. */
@@ -141,6 +174,11 @@ export interface ResolvedOptions<Identity> {
   /** Absent with `history: false`. */
   readonly history: HistoryLimits | undefined;
   readonly closeWindow: number;
+  readonly retentionBytes: number;
+  readonly maxKeyBytes: number;
+  readonly maxSessions: number;
+  readonly maxSessionsPerIdentity: number;
+  readonly bodyTimeout: number;
 }
 
 const NUMBERS = {
@@ -154,6 +192,11 @@ const NUMBERS = {
   requestTimeout: [5_000, 1],
   prepareTimeout: [10_000, 1],
   closeWindow: [2_000, 0],
+  retentionBytes: [1_048_576, 0],
+  maxKeyBytes: [1_024, 16],
+  maxSessions: [100_000, 1],
+  maxSessionsPerIdentity: [100, 1],
+  bodyTimeout: [10_000, 1],
 } as const;
 
 const HISTORY = { size: [100, 1], ttl: [120_000, 1], maxBytes: [64 * 1024 * 1024, 1] } as const;

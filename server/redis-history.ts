@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import type { BusHistoryRead } from "./bus.js";
 import type { HistoryLimits } from "./history.js";
 import { EpochSource, type Position, parsePosition } from "./positions.js";
+import { taggedName } from "./slots.js";
 
 /** The Redis names of one hub channel. */
 export interface RedisNames {
@@ -26,27 +27,16 @@ export interface RedisNames {
   readonly meta: string;
 }
 
-/** FNV-1a of a string, 8 hex digits: a short hash tag with no braces in it. */
-function fnv1a(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i += 1) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0).toString(16).padStart(8, "0");
-}
-
 /**
- * The Redis names of a hub channel: `<prefix>{<tag>}<channel>`, the same
- * hash tag for its stream (`…h:<channel>`) and meta (`…m:<channel>`), so
- * that all three live in one cluster slot. The one place these names are made.
+ * The Redis names of a hub channel: its pub/sub channel `<prefix>{<channel>}`,
+ * its stream `…:h` and meta `…:m` after the same hash tag (slots.ts), so that
+ * all three live in one cluster slot. The one place these names are made.
  */
 export function redisNames(prefix: string, channel: string): RedisNames {
-  const head = `${prefix}{${fnv1a(channel)}}`;
   return {
-    channel: `${head}${channel}`,
-    stream: `${head}h:${channel}`,
-    meta: `${head}m:${channel}`,
+    channel: taggedName(prefix, channel),
+    stream: taggedName(prefix, channel, ":h"),
+    meta: taggedName(prefix, channel, ":m"),
   };
 }
 

@@ -5,9 +5,11 @@
  */
 import { createClient, type RedisClientType } from "redis";
 import type { Bus, BusContext, BusHistoryRead, BusStatus } from "./bus.js";
+import { ClusterBus, type RedisClusterLike } from "./cluster-bus.js";
 import { NotifError, toError } from "./errors.js";
 import type { Position } from "./positions.js";
 import { RedisHistory, redisNames, type ScriptRunner } from "./redis-history.js";
+import { bounded, closedError, reconnectStrategy } from "./redis-shared.js";
 
 /** The part of a node-redis 6 client (`createClient()`) the bus copies its settings from. */
 export interface RedisClientLike {
@@ -28,7 +30,7 @@ export interface RedisBusOptions {
    * the bus's reconnection strategy and no offline queue.
    * @default undefined (a client is made from `url`)
    */
-  client?: RedisClientLike;
+  client?: RedisClientLike | RedisClusterLike;
   /**
    * Prepended to every channel and key, to share one Redis between apps; no
    * `{` or `}` (each key's names carry their own hash tag).
@@ -40,11 +42,15 @@ export interface RedisBusOptions {
    * @default 1_000
    */
   timeout?: number;
+  /**
+   * A Redis Cluster: some of its nodes (the bus discovers the rest). The bus then uses
+   * sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`) on its own `createCluster` client: a
+   * message reaches only the shard that owns its channel. A `createCluster` client given
+   * as `client` does the same (duplicated, never used or closed). Needs node-redis 6.
+   * @default undefined (one Redis, at `url`)
+   */
+  cluster?: { rootNodes: readonly { readonly url: string }[] };
 }
-
-/** Reconnection: 50 ms, doubling, at most 2 s (plus jitter), forever. */
-const reconnectStrategy = (retries: number) =>
-  Math.min(50 * 2 ** Math.min(retries, 6), 2_000) + Math.floor(Math.random() * 50);
 
 type Listener = (message: string, channel: string) => void;
 
@@ -53,19 +59,6 @@ type Connection = RedisClientType;
 
 /** One subscribe call: its identity tells a stale unsubscribe from a current one. */
 type Subscription = { readonly channel: string; readonly onMessage: (message: string) => void };
-
-/** Settles like `promise`, or rejects with a `timeout` error after `ms`. */
-function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new NotifError("timeout", `Redis did not answer ${what} within ${ms} ms`)),
-      ms,
-    );
-  });
-  promise.catch(() => {}); // a late rejection after the timeout is not unhandled
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /**
  * A bus over Redis pub/sub, for hubs on several servers. Each channel is
@@ -78,26 +71,32 @@ function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
  * retry. `subscribe` rejects only after `close()` or when Redis refuses the
  * command (an ACL, say); the channel is then not recorded.
  *
- * Redis Cluster clients (`createCluster`) are refused for now. A plain `url`
- * naming one cluster node works, as classic pub/sub is broadcast to every
- * node of a cluster, but without failover.
+ * With `cluster` (or a `createCluster` client) the bus runs on sharded pub/sub
+ * instead, on every master of the cluster; see {@link ClusterBus}.
  *
  * @example
  * import { redisBus } from "sse-notif/redis";
  * const hub = createHub({ bus: redisBus({ url: process.env.REDIS_URL }) });
+ * const onCluster = redisBus({ cluster: { rootNodes: [{ url: "redis://10.0.0.1:7000" }] } });
  */
 export function redisBus(options: RedisBusOptions = {}): Bus {
-  if (options.client && "masters" in options.client) {
-    throw new TypeError("sse-notif: redisBus does not support Redis Cluster clients yet");
+  const prefix = options.prefix ?? "sse-notif:";
+  const timeout = options.timeout ?? 1_000;
+  const { client, cluster } = options;
+  if (cluster && client)
+    throw new TypeError("sse-notif: redisBus takes `cluster` or `client`, not both");
+  if (cluster) return new ClusterBus({ rootNodes: cluster.rootNodes, prefix, timeout });
+  if (client && "masters" in client) {
+    return new ClusterBus({ client: client as RedisClusterLike, prefix, timeout });
   }
-  if (
-    options.prefix !== undefined &&
-    (typeof options.prefix !== "string" || /[{}]/.test(options.prefix))
-  ) {
+  if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
     throw new TypeError("sse-notif: redisBus prefix must be a string without { or }");
   }
-  return new RedisBus(options);
+  return new RedisBus({ ...options, client });
 }
+
+/** The options of a bus on one Redis. */
+type SingleRedisOptions = Omit<RedisBusOptions, "client"> & { client?: RedisClientLike };
 
 class RedisBus implements Bus {
   readonly kind = "shared";
@@ -116,7 +115,7 @@ class RedisBus implements Bus {
   /** Ends `start()` once both connections are ready or the first error came. */
   #wake: (() => void) | undefined;
 
-  constructor(options: RedisBusOptions) {
+  constructor(options: SingleRedisOptions) {
     this.#prefix = options.prefix ?? "sse-notif:";
     this.#timeout = options.timeout ?? 1_000;
     const open = (): Connection => {
@@ -331,8 +330,4 @@ class RedisBus implements Bus {
       if (connection.isOpen) connection.destroy();
     }
   }
-}
-
-function closedError(): NotifError {
-  return new NotifError("unavailable", "the Redis bus is closed");
 }

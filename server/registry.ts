@@ -16,6 +16,8 @@ export interface Member {
 
 /** The listeners of one topic, also grouped by identity (for `prepare`). */
 export interface TopicListeners<S extends Member> {
+  /** The topic, held once here and shared by every listening session's `topics`. */
+  readonly topic: string;
   readonly sessions: Set<S>;
   readonly byIdentity: Map<string, Set<S>>;
 }
@@ -87,14 +89,14 @@ export class Registry<S extends Member> {
     let entry = this.#topics.get(topic);
     const created = entry === undefined;
     if (!entry) {
-      entry = { sessions: new Set(), byIdentity: new Map() };
+      entry = { topic, sessions: new Set(), byIdentity: new Map() };
       this.#topics.set(topic, entry);
     }
     entry.sessions.add(session);
     const group = entry.byIdentity.get(session.identityId);
     if (group) group.add(session);
     else entry.byIdentity.set(session.identityId, new Set([session]));
-    session.topics.add(topic);
+    session.topics.add(entry.topic); // one string per topic, whatever the number of sessions
     this.#listens += 1;
     return created;
   }

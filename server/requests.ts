@@ -5,7 +5,7 @@
  * forwarded from other nodes.
  */
 import type { SessionId } from "../client/protocol.js";
-import type { ListenItem } from "./body.js";
+import { checkKey, type ListenItem } from "./body.js";
 import type { AnyDelivery, HubCore, Resolved } from "./core.js";
 import { NotifError, toError } from "./errors.js";
 import { topicOf } from "./registry.js";
@@ -112,6 +112,7 @@ function resolveItems<I>(
   });
   return items.map((item, i) => {
     const delivery = deliveries[i] as AnyDelivery;
+    if (!trusted) checkKey(item.key, core.options.maxKeyBytes, item.notifier);
     try {
       const parse = delivery.options.parseKey;
       const key = parse && !trusted ? parse(item.key) : item.key;

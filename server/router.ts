@@ -1,10 +1,11 @@
 /**
- * The hub's HTTP endpoints on plain `node:http` requests: parse, validate in
- * the protocol's order, answer errors as JSON, call the hub. Nothing thrown
- * here escapes. `hub.router()` mounts this in Express; `hub.handler()` serves
- * it from a bare `http.Server` (no Express cost per open stream).
+ * The hub's HTTP endpoints on plain `node:http` and `node:http2` requests:
+ * parse, validate in the protocol's order, answer errors as JSON, call the
+ * hub. Nothing thrown here escapes. `hub.router()` mounts this in Express;
+ * `hub.handler()` serves it from a bare `http.Server` or `http2` server (no
+ * Express cost per open stream).
  */
-
+import http2, { Http2ServerResponse } from "node:http2";
 import { PATHS, type SessionId } from "../client/protocol.js";
 import { parseCloseBody, parseListenBody, readJson } from "./body.js";
 import type { HubCore } from "./core.js";
@@ -76,7 +77,12 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
 
   async function post(req: AnyRequest, res: AnyResponse, path: string, op: Op) {
     open();
-    const body = await readJson(req, core.options.maxBodyBytes);
+    const { maxBodyBytes, bodyTimeout } = core.options;
+    const body = await readJson(req, maxBodyBytes, bodyTimeout).catch((error: unknown) => {
+      if (error instanceof NotifError && error.code === "request_timeout")
+        closeWhenAnswered(req, res);
+      throw error;
+    });
     if (op === "close") await onSession(req, path, op, parseCloseBody(body), []);
     else {
       const { session, items } = parseListenBody(body);
@@ -116,6 +122,21 @@ function answer(res: AnyResponse, status: number, body: object): void {
     "Cache-Control": "no-store",
   });
   res.end(text);
+}
+
+/**
+ * A request whose body is still trickling in is not kept: once answered, its
+ * HTTP/1.1 connection or HTTP/2 stream is closed.
+ */
+function closeWhenAnswered(req: AnyRequest, res: AnyResponse): void {
+  if (res instanceof Http2ServerResponse) {
+    // A complete answer, then RST_STREAM(NO_ERROR): "stop sending" (RFC 9113 §8.1).
+    const { stream } = res;
+    stream.once("finish", () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+    return;
+  }
+  res.setHeader("Connection", "close");
+  res.once("finish", () => req.destroy());
 }
 
 /** Answers a failed request; never throws (a response already gone is destroyed). */

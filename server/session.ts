@@ -22,11 +22,17 @@ export class Session<Identity = unknown> implements Member {
   #epoch = 0;
   #revoked: Map<string, number> | undefined;
 
-  constructor(id: SessionId, identity: Identity, identityId: string, retention: number) {
+  constructor(
+    id: SessionId,
+    identity: Identity,
+    identityId: string,
+    retention: number,
+    retentionBytes?: number,
+  ) {
     this.id = id;
     this.identity = identity;
     this.identityId = identityId;
-    this.retention = new Retention(retention);
+    this.retention = new Retention(retention, retentionBytes);
   }
 
   /** A listen starts waiting on `authorize`: returns the epoch to compare with. */

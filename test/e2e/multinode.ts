@@ -19,12 +19,16 @@ import {
 
 const chat = defineNotifier<string, string>("chat");
 
-/** Wraps a bus to record the topic messages it hands to its hub, and its unsubscribes. */
-export function counting(bus: Bus): Bus & { received: string[]; unsubscribed: string[] } {
+/** Wraps a bus to record the topic messages it hands to its hub, its subscribes and unsubscribes. */
+export function counting(
+  bus: Bus,
+): Bus & { received: string[]; subscribed: string[]; unsubscribed: string[] } {
   const received: string[] = [];
+  const subscribed: string[] = [];
   const unsubscribed: string[] = [];
   return {
     received,
+    subscribed,
     unsubscribed,
     kind: bus.kind,
     start: (context) => bus.start(context),
@@ -38,6 +42,7 @@ export function counting(bus: Bus): Bus & { received: string[]; unsubscribed: st
         if (channel.startsWith("t:")) received.push(message);
         onMessage(message);
       });
+      subscribed.push(channel);
       return async () => {
         await unsubscribe();
         unsubscribed.push(channel);
@@ -277,6 +282,8 @@ export function multiNodeSuite(
       target = b!.url;
       a!.server.closeAllConnections();
       await until(() => c.session() !== first && b!.n.listeners("k") === 1, 5_000, "the move");
+      // the listen counts at once, and is answered once b's subscription is in effect
+      await until(() => b!.bus.subscribed.includes('t:chat:"k"'), 3_000, "b's subscription");
       await a!.n.notify("k", "found you");
       await until(() => got.includes("found you"), 3_000, "delivery through the other node");
     });

@@ -16,6 +16,8 @@ import { type Answer, openSse, request, type SseConn, waitFor } from "./sse.js";
 
 const MAX_BODY = 2_048;
 const MAX_KEYS = 3;
+/** The default maxKeyBytes: the fuzz's long keys (up to 3_000 characters) cross it. */
+const MAX_KEY_BYTES = 1_024;
 const CODES: Record<number, string> = {
   400: "bad_request",
   403: "forbidden",
@@ -91,6 +93,7 @@ function oracle(
   if (items.some((item) => !NOTIFIERS.has(item.notifier))) return { status: 404 };
   for (const { notifier, key } of items) {
     if (!finite(key) || (notifier === "chat" && typeof key !== "string")) return { status: 400 };
+    if (Buffer.byteLength(sortedJson(key)) > MAX_KEY_BYTES) return { status: 400 };
   }
   const topics = items.map(({ notifier, key }) => `${notifier}:${sortedJson(key)}`);
   if (path === "/unlisten") {

@@ -83,6 +83,7 @@ describe("reliability: slow and hostile clients", function () {
       child = await startChild({
         maxBufferedBytes: 256 * 1024,
         retention: 20_000,
+        retentionBytes: 100 * 1024 * 1024, // the whole burst: the cut ones resume without a gap
         sessionTimeout: 1_500,
       });
       const { url } = child;
@@ -199,7 +200,11 @@ describe("reliability: slow and hostile clients", function () {
   });
 
   it("a garbage Last-Event-ID (random, huge, unicode, ':'-laden, near-valid) always gives a new session and touches no one", async () => {
-    const { url, hub } = await startServer({ sessionTimeout: 60_000 });
+    // Each try makes a new session of ann or bob, kept for sessionTimeout: no per-identity cap here.
+    const { url, hub } = await startServer({
+      sessionTimeout: 60_000,
+      maxSessionsPerIdentity: 10_000,
+    });
     const chat = hub.notifier(defineNotifier<string, { n: number; pad: string }>("chat"));
     const bystander = await read(url, undefined, { "x-user": "ann" });
     await waitFor(() => bystander.session !== "");

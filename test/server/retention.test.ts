@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import fc from "fast-check";
 import { planResume, Retention } from "../../server/retention.js";
 
 function filled(capacity: number, count: number): Retention {
@@ -133,5 +134,59 @@ describe("planResume", () => {
     retention.clear();
     expect(planResume(retention, 5)).to.deep.equal({ type: "resumed", from: 6 });
     expect(planResume(retention, 4)).to.deep.equal({ type: "gap", from: 6, lastEvicted: 5 });
+  });
+});
+
+describe("Retention bounded in bytes (retentionBytes)", () => {
+  it("drops the oldest events past maxBytes, counting UTF-8 bytes", () => {
+    const retention = new Retention(10, 10);
+    for (const body of ["aaaa", "bbbb", "cc"]) retention.push(body);
+    expect([retention.first, retention.last, retention.bytes]).to.deep.equal([1, 3, 10]);
+    retention.push("é"); // 2 bytes: "aaaa" goes
+    expect([retention.first, retention.bytes]).to.deep.equal([2, 8]);
+    expect(kept(retention)).to.deep.equal(["bbbb", "cc", "é"]);
+    expect(planResume(retention, 0)).to.deep.equal({ type: "gap", from: 2, lastEvicted: 1 });
+    expect(planResume(retention, 1)).to.deep.equal({ type: "resumed", from: 2 });
+  });
+
+  it("keeps none of the backlog when one event is over maxBytes alone", () => {
+    const retention = new Retention(10, 10);
+    retention.push("abc");
+    expect(retention.push("x".repeat(11))).to.equal(2);
+    expect([retention.first, retention.last, retention.bytes]).to.deep.equal([3, 2, 0]);
+    expect(planResume(retention, 1)).to.deep.equal({ type: "gap", from: 3, lastEvicted: 2 });
+    retention.push("ok");
+    expect(kept(retention)).to.deep.equal(["ok"]);
+  });
+
+  it("matches a model: the longest suffix within both bounds, for random pushes", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.array(fc.string({ unit: fc.constantFrom("a", "é", "😀"), maxLength: 12 }), {
+          maxLength: 60,
+        }),
+        (capacity, maxBytes, bodies) => {
+          const retention = new Retention(capacity, maxBytes);
+          const all: string[] = [];
+          for (const body of bodies) {
+            all.push(body);
+            expect(retention.push(body)).to.equal(all.length);
+            let bytes = 0;
+            let first = all.length + 1;
+            for (let seq = all.length; seq >= 1; seq -= 1) {
+              const size = Buffer.byteLength(all[seq - 1] ?? "");
+              if (all.length - seq + 1 > capacity || bytes + size > maxBytes) break;
+              bytes += size;
+              first = seq;
+            }
+            expect([retention.first, retention.bytes]).to.deep.equal([first, bytes]);
+            expect(kept(retention)).to.deep.equal(all.slice(first - 1));
+            expect(retention.get(first - 1)).to.equal(undefined);
+          }
+        },
+      ),
+    );
   });
 });

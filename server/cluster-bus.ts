@@ -1,0 +1,275 @@
+/**
+ * The Redis Cluster bus: one node-redis 6 cluster client (`createCluster`)
+ * on sharded pub/sub. A channel is `prefix{channel}`, so it lives in one
+ * slot: `SPUBLISH` reaches only the shard that owns it (its master and
+ * replicas), never the whole cluster as classic `PUBLISH` does. A shard
+ * down, a slot moving or a failover is a status and a check, never an
+ * exception thrown at the hub.
+ */
+import { createCluster, type RedisClusterOptions } from "redis";
+import type { Bus, BusContext, BusStatus } from "./bus.js";
+import {
+  type Listener,
+  type PubSubClient,
+  type ShardedCluster,
+  ShardedSubscriptions,
+} from "./cluster-subscriptions.js";
+import { NotifError, toError } from "./errors.js";
+import { bounded, closedError, reconnectStrategy } from "./redis-shared.js";
+import { taggedName } from "./slots.js";
+
+/** The part of a node-redis `createCluster()` client the bus copies its settings from. */
+export interface RedisClusterLike {
+  duplicate(overrides: object): unknown;
+  readonly masters: unknown;
+  readonly _options?:
+    | {
+        readonly defaults?: { readonly socket?: object };
+        readonly topologyRefreshOnReconnectionAttemptStrategy?: unknown;
+      }
+    | undefined;
+}
+
+/** Options of the cluster bus (`redisBus({ cluster })` or `redisBus({ client: createCluster() })`). */
+export interface ClusterBusOptions {
+  /** Some nodes of the cluster; the bus discovers the rest. */
+  rootNodes?: readonly { readonly url: string }[];
+  /** A cluster client whose settings the bus copies with `duplicate()`; never used or closed. */
+  client?: RedisClusterLike;
+  prefix: string;
+  timeout: number;
+}
+
+/** A connection of the bus's own, as far as the bus uses it. */
+interface Cluster extends ShardedCluster {
+  readonly isOpen: boolean;
+  readonly masters: readonly {
+    readonly client?: { readonly isReady: boolean };
+    readonly connectPromise?: unknown;
+    readonly pubSub?: { readonly client: PubSubClient; readonly connectPromise?: unknown };
+  }[];
+  connect(): Promise<unknown>;
+  sPublish(channel: string, message: string): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): void;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** Events after which a subscription may have moved or lapsed. */
+const TOPOLOGY_EVENTS = ["node-ready", "node-disconnect", "__resubscribeListeners"] as const;
+/** Events that change what `status()` says. */
+const STATUS_EVENTS = [
+  "node-ready",
+  "node-connect",
+  "node-reconnecting",
+  "node-disconnect",
+] as const;
+
+/** How soon node-redis refreshes the topology once a node stops answering (its default is 5 s). */
+const TOPOLOGY_REFRESH_MS = 1_000;
+
+type Subscription = { readonly channel: string; readonly onMessage: (message: string) => void };
+
+export class ClusterBus implements Bus {
+  readonly kind = "shared";
+  readonly #prefix: string;
+  readonly #timeout: number;
+  readonly #cluster: Cluster;
+  readonly #wanted = new Map<string, Subscription>();
+  readonly #subscriptions: ShardedSubscriptions;
+  #context: BusContext | undefined;
+  #status: BusStatus = "degraded";
+  #connected = false;
+  #outageReported = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #retry: NodeJS.Timeout | undefined;
+
+  constructor(options: ClusterBusOptions) {
+    if (/[{}]/.test(options.prefix)) {
+      throw new TypeError("sse-notif: a Redis Cluster bus's prefix cannot hold { or }");
+    }
+    this.#prefix = options.prefix;
+    this.#timeout = options.timeout;
+    this.#cluster = openCluster(options);
+    this.#subscriptions = new ShardedSubscriptions({
+      cluster: () => (this.#connected && !this.#closed ? this.#cluster : undefined),
+      wants: (name) => this.#wanted.has(name),
+      wanted: () => this.#wanted.keys(),
+      listener: this.#dispatch,
+      timeout: this.#timeout,
+      resubscribed: (names) => this.#resubscribed(names),
+      moved: () => {},
+      onError: (error, context) => this.#report(error, context),
+    });
+  }
+
+  status(): BusStatus {
+    return this.#status;
+  }
+
+  async start(context: BusContext): Promise<void> {
+    if (this.#context || this.#closed) return;
+    this.#context = context;
+    const cluster = this.#cluster;
+    cluster.on("error", (error) => this.#outage(error, { during: "redis cluster" }));
+    cluster.on("node-error", (error, node) => this.#outage(error, { during: "redis node", node }));
+    cluster.on("sharded-channel-moved-error", (error, channel) => {
+      this.#report(error, { during: "sharded channel moved", channel });
+      this.#subscriptions.topologyChanged();
+    });
+    for (const event of STATUS_EVENTS) cluster.on(event, () => this.#update());
+    for (const event of TOPOLOGY_EVENTS) {
+      cluster.on(event, () => this.#subscriptions.topologyChanged());
+    }
+    await this.#connect(0); // connected, or the first error (then retrying in the background)
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    if (this.#closed) throw closedError();
+    if (!this.#connected || !this.#cluster.isReady) {
+      throw new NotifError(
+        "unavailable",
+        `Redis Cluster is unreachable: not published on ${channel}`,
+      );
+    }
+    try {
+      await bounded(
+        this.#cluster.sPublish(this.#name(channel), message),
+        this.#timeout,
+        "SPUBLISH",
+      );
+    } catch (error) {
+      throw new NotifError("unavailable", `Redis SPUBLISH on ${channel} failed`, { cause: error });
+    }
+  }
+
+  async subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+  ): Promise<() => Promise<void>> {
+    if (this.#closed) throw closedError();
+    const name = this.#name(channel);
+    const subscription: Subscription = { channel, onMessage };
+    this.#wanted.set(name, subscription);
+    const unsubscribe = () => this.#unsubscribe(name, subscription);
+    await this.#subscriptions.changed(name); // recorded: subscribed once its shard is reachable
+    if (this.#closed) throw closedError();
+    const refused = this.#subscriptions.refused.get(name);
+    if (refused && this.#wanted.get(name) === subscription) {
+      this.#wanted.delete(name);
+      throw new NotifError("unavailable", `Redis refused to subscribe to ${channel}`, {
+        cause: refused,
+      });
+    }
+    return unsubscribe;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      clearTimeout(this.#retry);
+      this.#subscriptions.close();
+      this.#wanted.clear();
+      try {
+        if (this.#cluster.isOpen) await bounded(this.#cluster.close(), this.#timeout, "QUIT");
+      } catch {
+        this.#cluster.destroy();
+      }
+      this.#update();
+    })();
+    return this.#closing;
+  }
+
+  #name(channel: string): string {
+    return taggedName(this.#prefix, channel);
+  }
+
+  async #unsubscribe(name: string, subscription: Subscription): Promise<void> {
+    if (this.#wanted.get(name) !== subscription) return; // stale, or closed
+    this.#wanted.delete(name);
+    await this.#subscriptions.changed(name);
+  }
+
+  readonly #dispatch: Listener = (message, name) => {
+    const subscription = this.#wanted.get(name);
+    if (!subscription) return;
+    try {
+      subscription.onMessage(message);
+    } catch (error) {
+      this.#report(error, { during: "bus message handler", channel: subscription.channel });
+    }
+  };
+
+  /** Connects, retrying with the reconnection backoff until it works or the bus closes. */
+  async #connect(attempt: number): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#cluster.connect();
+      this.#connected = true;
+      this.#update();
+      this.#subscriptions.topologyChanged(); // what was wanted meanwhile, and reported as such
+    } catch (error) {
+      this.#outage(error, { during: "redis cluster connect" });
+      if (this.#closed) return;
+      this.#retry = setTimeout(() => void this.#connect(attempt + 1), reconnectStrategy(attempt));
+    }
+  }
+
+  /** Subscriptions that lapsed and are back: messages published meanwhile did not reach us. */
+  #resubscribed(names: string[]): void {
+    const channels = names.flatMap((name) => this.#wanted.get(name)?.channel ?? []);
+    if (channels.length > 0) this.#context?.onResubscribed?.(channels);
+  }
+
+  #update(): void {
+    const next = !this.#closed && this.#connected && healthy(this.#cluster) ? "ok" : "degraded";
+    if (next === this.#status) return;
+    this.#status = next;
+    if (next === "ok") this.#outageReported = false;
+    this.#context?.onStatus(next);
+  }
+
+  /** The first error of an outage goes to onError; the rest of it is a status. */
+  #outage(error: unknown, context: object): void {
+    this.#update();
+    if (this.#closed || this.#outageReported) return;
+    this.#outageReported = true;
+    this.#report(error, context);
+  }
+
+  #report(error: unknown, context: object): void {
+    this.#context?.onError(toError(error), context);
+  }
+}
+
+/** Every master answers, on its command connection and on its sharded pub/sub one. */
+function healthy(cluster: Cluster): boolean {
+  if (!cluster.isReady) return false;
+  return cluster.masters.every((master) => up(master) && (!master.pubSub || up(master.pubSub)));
+}
+
+/** A connection still making its first connect is not down; one that was ready and is not, is. */
+function up(node: { readonly client?: { readonly isReady: boolean }; connectPromise?: unknown }) {
+  return node.connectPromise !== undefined || node.client?.isReady !== false;
+}
+
+function openCluster(options: ClusterBusOptions): Cluster {
+  const { client, rootNodes } = options;
+  const defaults = client?._options?.defaults;
+  const refresh = client?._options?.topologyRefreshOnReconnectionAttemptStrategy;
+  const overrides = {
+    defaults: {
+      ...defaults,
+      disableOfflineQueue: true,
+      socket: { ...defaults?.socket, reconnectStrategy },
+    },
+    topologyRefreshOnReconnectionAttemptStrategy: refresh ?? TOPOLOGY_REFRESH_MS,
+  };
+  if (client) return client.duplicate(overrides) as Cluster;
+  if (!rootNodes || rootNodes.length === 0) {
+    throw new TypeError("sse-notif: redisBus({ cluster }) needs at least one root node");
+  }
+  const settings = { rootNodes: rootNodes.map(({ url }) => ({ url })), ...overrides };
+  return createCluster(settings as unknown as RedisClusterOptions) as unknown as Cluster;
+}

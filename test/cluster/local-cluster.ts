@@ -1,0 +1,266 @@
+/**
+ * A throwaway Redis Cluster for tests: `redis-server --cluster-enabled yes`
+ * processes on free ports (client and cluster-bus ports both chosen free), in
+ * a scratch directory, joined with `redis-cli --cluster create`. One per test
+ * file: starting one takes about a second.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { freePort, pings, until } from "../bus/helpers.js";
+
+const run = promisify(execFile);
+
+/** One redis-server of the cluster. */
+export class ClusterNode {
+  readonly port: number;
+  readonly busPort: number;
+  readonly dir: string;
+  #child: ChildProcess | undefined;
+
+  constructor(port: number, busPort: number, dir: string) {
+    this.port = port;
+    this.busPort = busPort;
+    this.dir = dir;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get url(): string {
+    return `redis://${this.address}`;
+  }
+
+  get running(): boolean {
+    return this.#child !== undefined;
+  }
+
+  /** Starts the process (again, with the node id and config it had) and waits for PING. */
+  async start(): Promise<void> {
+    const args = [
+      ...["--port", String(this.port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"],
+      ...[
+        "--cluster-port",
+        String(this.busPort),
+        "--cluster-config-file",
+        `nodes-${this.port}.conf`,
+      ],
+      ...["--cluster-node-timeout", "1000", "--dir", this.dir, "--save", "", "--appendonly", "no"],
+      ...["--cluster-replica-validity-factor", "0", "--daemonize", "no"],
+    ];
+    const child = spawn("redis-server", args, { stdio: "ignore" });
+    this.#child = child;
+    const exited = new Promise<never>((_, reject) => {
+      child.once("error", reject);
+      child.once("exit", (code) => reject(new Error(`redis-server ${this.port} exited (${code})`)));
+    });
+    exited.catch(() => {});
+    await Promise.race([exited, until(() => pings(this.port), 5_000, `node ${this.port}`)]);
+  }
+
+  /** SIGKILL: no goodbye to clients or to the other nodes. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    this.#child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  /** Runs one redis-cli command on this node and returns its output, trimmed. */
+  async cli(...args: string[]): Promise<string> {
+    const { stdout } = await run("redis-cli", ["-p", String(this.port), ...args]);
+    return stdout.trim();
+  }
+
+  /** `INFO`-style `field:value` lines of `CLUSTER INFO` or `INFO section`. */
+  async info(...args: string[]): Promise<Map<string, string>> {
+    const text = await this.cli(...args);
+    const fields = new Map<string, string>();
+    for (const line of text.split(/\r?\n/)) {
+      const at = line.indexOf(":");
+      if (at > 0) fields.set(line.slice(0, at), line.slice(at + 1).trim());
+    }
+    return fields;
+  }
+
+  async id(): Promise<string> {
+    return this.cli("CLUSTER", "MYID");
+  }
+
+  /** `master` or `slave`, as this node says. */
+  async role(): Promise<string> {
+    return (await this.info("INFO", "replication")).get("role") ?? "unknown";
+  }
+}
+
+export interface ClusterShape {
+  /** Masters; default 3 (the least `redis-cli --cluster create` accepts). */
+  masters?: number;
+  /** Replicas per master; default 0. */
+  replicas?: number;
+}
+
+/** A local cluster: `start()` it in `before`, `stop()` it in `after`. */
+export class LocalCluster {
+  readonly nodes: ClusterNode[] = [];
+  readonly #shape: Required<ClusterShape>;
+  #dir = "";
+
+  constructor(shape: ClusterShape = {}) {
+    this.#shape = { masters: shape.masters ?? 3, replicas: shape.replicas ?? 0 };
+  }
+
+  /** The URLs to give `rootNodes`. */
+  get rootNodes(): { url: string }[] {
+    return this.nodes.map((node) => ({ url: node.url }));
+  }
+
+  async start(): Promise<void> {
+    this.#dir = await mkdtemp(path.join(tmpdir(), "sse-notif-cluster-"));
+    const count = this.#shape.masters * (1 + this.#shape.replicas);
+    const ports = new Set<number>();
+    while (ports.size < count * 2) ports.add(await freePort());
+    const list = [...ports];
+    for (let i = 0; i < count; i += 1) {
+      this.nodes.push(new ClusterNode(list[2 * i]!, list[2 * i + 1]!, this.#dir));
+    }
+    await Promise.all(this.nodes.map((node) => node.start()));
+    await run("redis-cli", [
+      "--cluster",
+      "create",
+      ...this.nodes.map((node) => node.address),
+      "--cluster-replicas",
+      String(this.#shape.replicas),
+      "--cluster-yes",
+    ]);
+    await this.settled();
+  }
+
+  /** Waits until every running node says `cluster_state:ok` and all agree on who owns what. */
+  async settled(ms = 20_000): Promise<void> {
+    await until(
+      async () => {
+        const running = this.nodes.filter((node) => node.running);
+        const states = await Promise.all(
+          running.map((node) => node.info("CLUSTER", "INFO").catch(() => new Map())),
+        );
+        if (!states.every((state) => state.get("cluster_state") === "ok")) return false;
+        const views = await Promise.all(running.map((node) => this.#slotView(node)));
+        return views.every((view) => view === views[0]);
+      },
+      ms,
+      "cluster_state:ok on every node",
+    );
+  }
+
+  /** A node's view of slot ownership: each live master's address and slot ranges, as text. */
+  async #slotView(node: ClusterNode): Promise<string> {
+    const lines = (await node.cli("CLUSTER", "NODES").catch(() => "")).split("\n");
+    const masters = lines
+      .map((line) => line.split(" "))
+      .filter((fields) => /\bmaster\b/.test(fields[2] ?? "") && !/fail/.test(fields[2] ?? ""))
+      .map((fields) => {
+        const ranges = fields.slice(8).filter((range) => !range.startsWith("["));
+        return `${fields[1]?.split("@")[0]} ${ranges.join(",")}`;
+      });
+    return masters.sort().join("\n");
+  }
+
+  /** The masters now running, in port order. */
+  async masters(): Promise<ClusterNode[]> {
+    const running = this.nodes.filter((node) => node.running);
+    const roles = await Promise.all(running.map((node) => node.role()));
+    return running.filter((_, i) => roles[i] === "master");
+  }
+
+  /** The node (running) that owns `slot` as master. */
+  async ownerOf(slot: number): Promise<ClusterNode> {
+    for (const node of await this.masters()) if (await this.#owns(node, slot)) return node;
+    throw new Error(`no running master owns slot ${slot}`);
+  }
+
+  async #owns(node: ClusterNode, slot: number): Promise<boolean> {
+    const lines = (await node.cli("CLUSTER", "NODES")).split("\n");
+    const mine = lines.find((line) => line.includes("myself"));
+    if (!mine) return false;
+    return mine
+      .split(" ")
+      .slice(8)
+      .some((range) => {
+        if (range.startsWith("[")) return false;
+        const [from, to = from] = range.split("-").map(Number);
+        return from !== undefined && to !== undefined && slot >= from && slot <= to;
+      });
+  }
+
+  /** The slot of a key or channel, as Redis computes it. */
+  async slotOf(name: string): Promise<number> {
+    return Number(await this.nodes.find((node) => node.running)!.cli("CLUSTER", "KEYSLOT", name));
+  }
+
+  /**
+   * Moves `slot` (and its keys) from its owner to `target`, by hand, the way
+   * `redis-cli --cluster reshard` does: SETSLOT IMPORTING/MIGRATING, MIGRATE
+   * every key, then SETSLOT NODE on both sides and on every other master.
+   */
+  async moveSlot(slot: number, target: ClusterNode): Promise<void> {
+    const source = await this.ownerOf(slot);
+    if (source === target) return;
+    const [sourceId, targetId] = await Promise.all([source.id(), target.id()]);
+    const s = String(slot);
+    await target.cli("CLUSTER", "SETSLOT", s, "IMPORTING", sourceId);
+    await source.cli("CLUSTER", "SETSLOT", s, "MIGRATING", targetId);
+    for (;;) {
+      const keys = (await source.cli("CLUSTER", "GETKEYSINSLOT", s, "100")).split("\n");
+      const names = keys.filter((key) => key.length > 0);
+      if (names.length === 0) break;
+      const to = ["127.0.0.1", String(target.port), "", "0", "5000", "KEYS"];
+      await source.cli("MIGRATE", ...to, ...names);
+    }
+    await target.cli("CLUSTER", "SETSLOT", s, "NODE", targetId);
+    await source.cli("CLUSTER", "SETSLOT", s, "NODE", targetId);
+    for (const other of await this.masters()) {
+      if (other !== source && other !== target) {
+        await other.cli("CLUSTER", "SETSLOT", s, "NODE", targetId);
+      }
+    }
+    await this.settled();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.kill()));
+    if (this.#dir) await rm(this.#dir, { recursive: true, force: true });
+  }
+}
+
+/** Is `redis-server` there, with cluster support? */
+async function haveRedisServer(): Promise<boolean> {
+  try {
+    await run("redis-server", ["--version"]);
+    await run("redis-cli", ["--version"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A `before` hook that starts `cluster`: skips the suite, loudly, when
+ * redis-server is missing; fails instead when `CI` is set.
+ */
+export function requireCluster(cluster: LocalCluster) {
+  return async function (this: Mocha.Context): Promise<void> {
+    this.timeout(60_000);
+    if (!(await haveRedisServer())) {
+      if (process.env.CI) throw new Error("redis-server/redis-cli not found (CI is set)");
+      console.warn("\n  !!! SKIPPING Redis Cluster tests: redis-server or redis-cli missing !!!\n");
+      this.skip();
+    }
+    await cluster.start();
+  };
+}
