@@ -51,6 +51,20 @@ export interface NotifierOptions<Key, ServerNotif, ClientNotif, Identity> {
   authorize?: (identity: Identity, key: Key) => boolean | Promise<boolean>;
 }
 
+/** Who of a topic's listeners one delivery is for, beyond `notfor`, and its position. */
+export interface Audience {
+  /** The notification's position (`data.pos`); absent without history. */
+  readonly pos?: string;
+  /** Only this session (a replay after `since`). */
+  readonly only?: Session;
+  /** Sessions that must not get it (asked when sending). */
+  readonly skip?: (session: Session) => boolean;
+  /** The value's JSON when already made, for notifiers without `prepare`. */
+  readonly valueJson?: string;
+}
+
+const EVERYONE: Audience = {};
+
 /** What a notifier needs from its hub. */
 export interface NotifierHost {
   listeners(
@@ -89,14 +103,28 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     this.#host = host;
   }
 
-  /** Delivers a server notification to this node's listeners of `topic`. */
-  deliver(topic: string, key: Key, value: ServerNotif, exclusion: Exclusion): void {
-    const listeners = this.#host.listeners(topic);
+  /** Delivers a server notification to this node's listeners of `topic` (or `audience.only`). */
+  deliver(
+    topic: string,
+    key: Key,
+    value: ServerNotif,
+    exclusion: Exclusion,
+    audience: Audience = EVERYONE,
+  ): void {
+    const only = audience.only;
+    const listeners = only
+      ? { sessions: new Set([only]), byIdentity: new Map([[only.identityId, new Set([only])]]) }
+      : this.#host.listeners(topic);
     if (!listeners) return;
     const keyJson = JSON.stringify(key);
     if (this.options.prepare)
-      this.#deliverPrepared(topic, key, keyJson, value, exclusion, listeners);
-    else this.#deliverSimple(topic, keyJson, value, exclusion, listeners.sessions);
+      this.#deliverPrepared(topic, key, keyJson, value, exclusion, listeners, audience);
+    else this.#deliverSimple(topic, keyJson, value, exclusion, listeners.sessions, audience);
+  }
+
+  /** Runs `run` in `topic`'s order: after every delivery already scheduled on it. */
+  after(topic: string, run: () => void): void {
+    this.#schedule(topic, { pending: 0, run });
   }
 
   /** Without `prepare`: one body for everyone, serialised once. */
@@ -106,15 +134,20 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     value: ServerNotif,
     exclusion: Exclusion,
     sessions: Set<Session>,
+    audience: Audience,
   ): void {
-    const body = this.#body(keyJson, value, topic);
+    const body = this.#body(keyJson, value, topic, audience);
     if (body === undefined) return;
+    const skip = audience.skip;
     if (!this.#queues.has(topic)) {
-      this.#send(sessions, topic, body, exclusion);
+      this.#send(sessions, topic, body, exclusion, skip);
       return;
     }
     const snapshot = [...sessions]; // behind async work on this key: keep its order
-    this.#schedule(topic, { pending: 0, run: () => this.#send(snapshot, topic, body, exclusion) });
+    this.#schedule(topic, {
+      pending: 0,
+      run: () => this.#send(snapshot, topic, body, exclusion, skip),
+    });
   }
 
   /** With `prepare`: one call and one body per distinct identity; async results keep key order. */
@@ -125,6 +158,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     value: ServerNotif,
     exclusion: Exclusion,
     listeners: { byIdentity: Map<string, Set<Session>> },
+    audience: Audience,
   ): void {
     const prepare = this.options.prepare as NonNullable<typeof this.options.prepare>;
     const queued = this.#queues.has(topic);
@@ -140,14 +174,16 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
         continue;
       }
       if (queued || isThenable(result)) results.push({ sessions: [...group], result });
-      else if (result !== undefined) this.#sendValue(group, topic, keyJson, result, exclusion);
+      else if (result !== undefined)
+        this.#sendValue(group, topic, keyJson, result, exclusion, audience);
     }
     if (results.length === 0) return;
     const job: Job = {
       pending: 0,
       run: () => {
         for (const { sessions, result } of results) {
-          if (result !== undefined) this.#sendValue(sessions, topic, keyJson, result, exclusion);
+          if (result !== undefined)
+            this.#sendValue(sessions, topic, keyJson, result, exclusion, audience);
         }
       },
     };
@@ -194,10 +230,17 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     if (queue.length === 0) this.#queues.delete(topic);
   }
 
-  #send(sessions: Iterable<Session>, topic: string, body: string, exclusion: Exclusion): void {
+  #send(
+    sessions: Iterable<Session>,
+    topic: string,
+    body: string,
+    exclusion: Exclusion,
+    skip: Audience["skip"],
+  ): void {
     for (const session of sessions) {
       if (session.ended || !session.topics.has(topic)) continue; // unlistened meanwhile
       if (session.identityId === exclusion.identity) continue;
+      if (skip?.(session)) continue;
       if (session.id !== exclusion.session) session.push(body);
       else if (exclusion.tab !== undefined) session.push(markNotFor(body, exclusion.tab));
     }
@@ -209,17 +252,18 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     keyJson: string,
     value: unknown,
     exclusion: Exclusion,
+    audience: Audience,
   ): void {
-    const body = this.#body(keyJson, value, topic);
-    if (body !== undefined) this.#send(sessions, topic, body, exclusion);
+    const body = this.#body(keyJson, value, topic, { pos: audience.pos });
+    if (body !== undefined) this.#send(sessions, topic, body, exclusion, audience.skip);
   }
 
   /** The event's text after its id line; JSON.stringify's output is one line, so nothing to check. */
-  #body(keyJson: string, value: unknown, topic: string): string | undefined {
+  #body(keyJson: string, value: unknown, topic: string, audience: Audience): string | undefined {
     try {
-      const json = JSON.stringify(value);
+      const json = audience.valueJson ?? JSON.stringify(value);
       if (json === undefined) throw new TypeError("the client notification is not JSON");
-      return `${this.#eventHead}${notificationJson(keyJson, json)}\n\n`;
+      return `${this.#eventHead}${notificationJson(keyJson, json, audience.pos)}\n\n`;
     } catch (error) {
       this.#host.onError(toError(error), {
         notifier: this.def.name,

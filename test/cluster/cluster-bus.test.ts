@@ -26,7 +26,8 @@ describe("Redis Cluster bus (three masters)", function () {
     `sse-notif-test:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`;
   const bus = (p = prefix()) => redisBus({ cluster: { rootNodes: cluster.rootNodes }, prefix: p });
 
-  busContract("redis cluster", () => bus("sse-notif-test:"));
+  // history: the cluster bus has no append/read yet (issue 13 adds them on redis-history.ts)
+  busContract("redis cluster", () => bus("sse-notif-test:"), { history: false });
   describe("hubs", () => {
     let shared = prefix();
     beforeEach(() => {
