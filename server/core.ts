@@ -103,6 +103,7 @@ export class HubCore<Identity> {
       lost: () => {
         this.gaps += 1;
       },
+      unlisten: (session, topic) => this.unlisten(session as Session<Identity>, [topic]),
     });
     this.relay = recovery?.relay;
     this.history = recovery?.local;

@@ -29,6 +29,8 @@ export interface RecoveryHost {
   onError(error: Error, context: object): void;
   /** Counts a `gap` told to a session. */
   lost(): void;
+  /** Takes back a session's listen on a topic (a `since` listen that failed). */
+  unlisten(session: Session, topic: string): void;
 }
 
 /** The hub's relay and, on a local bus, its history; both absent without history. */
@@ -67,6 +69,7 @@ export function makeRecovery(host: RecoveryHost): Recovery | undefined {
       host.lost();
       session.push(gapEventBody(session.id, lost));
     },
+    unlisten: host.unlisten,
     onError: host.onError,
   });
   return { relay, local };

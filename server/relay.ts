@@ -41,6 +41,8 @@ export interface RelayHost {
   deliver(delivery: AnyDelivery, topic: string, entry: RelayEntry, audience: Audience): void;
   /** Writes a `gap` event naming `lost` to a session. */
   tellGap(session: Session, lost: readonly { notifier: string; key: unknown }[]): void;
+  /** Takes back a listen that failed (its `since` could not be read): nothing of it applied. */
+  unlisten(session: Session, topic: string): void;
   onError(error: Error, context: object): void;
 }
 
@@ -138,7 +140,8 @@ export class Relay {
       this.#tracks.set(item.topic, track);
     }
     if (!answer && track.last !== undefined) return undefined;
-    const already = session.topics.has(item.topic);
+    // a key named twice in one batch is joined (and replayed) once
+    const already = session.topics.has(item.topic) || track.joining.has(session);
     if (!already) track.joining.add(session);
     let start = () => {};
     const ready = new Promise<void>((resolve) => {
@@ -151,6 +154,8 @@ export class Relay {
         return await this.#join(joined, session, since, already);
       } catch (error) {
         if (answer) {
+          // before the live flow resumes: a retry is then a fresh listen, replayed, not an `already` one
+          if (!already) this.#host.unlisten(session, joined.topic);
           throw new NotifError("unavailable", "the key's history could not be read: try again", {
             cause: error,
           });
@@ -260,6 +265,7 @@ export class Relay {
   /** Reads what this node missed on a topic and delivers it in order, or tells `gap`. */
   async #fill(track: Track): Promise<void> {
     const after = track.last;
+    const known = track.buffer.length; // received before the read: the read places each of them
     let read: RelayRead;
     try {
       read = await this.#host.read(track.topic, after);
@@ -271,13 +277,21 @@ export class Relay {
     }
     if (track.dead) return;
     const top = { epoch: read.epoch, offset: read.top };
+    // One the read does not place (another epoch, past its top) never will be: dropped, told lost.
+    const unplaced = track.buffer
+      .splice(0, known)
+      .find(({ pos }) => pos.epoch !== read.epoch || pos.offset > read.top);
+    if (unplaced) {
+      const error = new Error(`a notification at ${formatPosition(unplaced.pos)} no history holds`);
+      this.#host.onError(error, { during: "history fill", topic: track.topic });
+    }
     if (after !== undefined) {
       const first = read.entries[0]?.offset ?? read.top + 1;
       const complete =
         after.epoch === read.epoch
           ? continuous(read, after)
           : !track.suspect && first === 1 && (read.entries.at(-1)?.offset ?? 0) === read.top;
-      if (!complete) {
+      if (!complete || unplaced) {
         const lost =
           after.epoch === read.epoch && first > after.offset + 1
             ? { epoch: read.epoch, offset: first - 1 }
