@@ -24,7 +24,7 @@ interface Harness {
   info(): { leader: boolean; tabs: number; shared: boolean; state: string; session?: string };
   ping(): Promise<number>;
   listenWho(key: string): Promise<string>;
-  login(user: string): void;
+  login(user: string): Promise<void>;
   reconnect(): void;
   say(key: string, text: string): Promise<number>;
   close(): void;
@@ -310,8 +310,8 @@ describe("tabs sharing one stream (Chromium)", function () {
     await server.who.notify("w", "1");
     for (const page of pages)
       await until(async () => (await events(page)).includes("who/w:1@anon"), 5_000, "anon");
-    await (pages[1] as Page).evaluate(() => {
-      harness.login("ann");
+    await (pages[1] as Page).evaluate(async () => {
+      await harness.login("ann");
       harness.reconnect();
     });
     await until(
@@ -328,6 +328,20 @@ describe("tabs sharing one stream (Chromium)", function () {
     await server.who.notify("w", "2");
     for (const page of pages)
       await until(async () => (await events(page)).includes("who/w:2@ann"), 5_000, "as ann");
+    const asAnn = (await info(pages[0] as Page)).session;
+    await (pages[2] as Page).evaluate(async () => {
+      await harness.login(""); // log out, in another tab
+      harness.reconnect();
+    });
+    await until(
+      async () => (await Promise.all(pages.map(info))).every((i) => i.session !== asAnn),
+      8_000,
+      "every tab on the logged-out session",
+    );
+    await until(() => stats().listens >= 1 && stats().streams === 1, 3_000, "listening");
+    await server.who.notify("w", "3");
+    for (const page of pages)
+      await until(async () => (await events(page)).includes("who/w:3@anon"), 5_000, "anon again");
   });
 
   it("a listen refused for the session's old identity renews the session for every tab", async () => {
