@@ -59,6 +59,8 @@ export interface NotifierHost {
   onError(error: Error, context: object): void;
   /** Ms an async `prepare` may take before it counts as blocking its identity. */
   readonly prepareTimeout: number;
+  /** The registry's listen generation now (see `Registry.generation`). */
+  generation(): number;
 }
 
 /** One notification's fan-out, waiting (or not) for async `prepare` results. */
@@ -89,14 +91,24 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     this.#host = host;
   }
 
-  /** Delivers a server notification to this node's listeners of `topic`. */
-  deliver(topic: string, key: Key, value: ServerNotif, exclusion: Exclusion): void {
+  /**
+   * Delivers a server notification to this node's listeners of `topic`: to
+   * the listens of generation ≤ `since` (those there were when it was
+   * notified) that still hold when it goes out, even behind async work.
+   */
+  deliver(
+    topic: string,
+    key: Key,
+    value: ServerNotif,
+    exclusion: Exclusion,
+    since = this.#host.generation(),
+  ): void {
     const listeners = this.#host.listeners(topic);
     if (!listeners) return;
     const keyJson = JSON.stringify(key);
     if (this.options.prepare)
-      this.#deliverPrepared(topic, key, keyJson, value, exclusion, listeners);
-    else this.#deliverSimple(topic, keyJson, value, exclusion, listeners.sessions);
+      this.#deliverPrepared(topic, key, keyJson, value, exclusion, listeners, since);
+    else this.#deliverSimple(topic, keyJson, value, exclusion, listeners.sessions, since);
   }
 
   /** Without `prepare`: one body for everyone, serialised once. */
@@ -106,15 +118,17 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     value: ServerNotif,
     exclusion: Exclusion,
     sessions: Set<Session>,
+    since: number,
   ): void {
     const body = this.#body(keyJson, value, topic);
     if (body === undefined) return;
     if (!this.#queues.has(topic)) {
-      this.#send(sessions, topic, body, exclusion);
+      this.#send(sessions, topic, body, exclusion, since);
       return;
     }
     const snapshot = [...sessions]; // behind async work on this key: keep its order
-    this.#schedule(topic, { pending: 0, run: () => this.#send(snapshot, topic, body, exclusion) });
+    const run = () => this.#send(snapshot, topic, body, exclusion, since);
+    this.#schedule(topic, { pending: 0, run });
   }
 
   /** With `prepare`: one call and one body per distinct identity; async results keep key order. */
@@ -125,6 +139,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     value: ServerNotif,
     exclusion: Exclusion,
     listeners: { byIdentity: Map<string, Set<Session>> },
+    since: number,
   ): void {
     const prepare = this.options.prepare as NonNullable<typeof this.options.prepare>;
     const queued = this.#queues.has(topic);
@@ -140,14 +155,16 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
         continue;
       }
       if (queued || isThenable(result)) results.push({ sessions: [...group], result });
-      else if (result !== undefined) this.#sendValue(group, topic, keyJson, result, exclusion);
+      else if (result !== undefined)
+        this.#sendValue(group, topic, keyJson, result, exclusion, since);
     }
     if (results.length === 0) return;
     const job: Job = {
       pending: 0,
       run: () => {
         for (const { sessions, result } of results) {
-          if (result !== undefined) this.#sendValue(sessions, topic, keyJson, result, exclusion);
+          if (result !== undefined)
+            this.#sendValue(sessions, topic, keyJson, result, exclusion, since);
         }
       },
     };
@@ -194,9 +211,18 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     if (queue.length === 0) this.#queues.delete(topic);
   }
 
-  #send(sessions: Iterable<Session>, topic: string, body: string, exclusion: Exclusion): void {
+  #send(
+    sessions: Iterable<Session>,
+    topic: string,
+    body: string,
+    exclusion: Exclusion,
+    since: number,
+  ): void {
     for (const session of sessions) {
-      if (session.ended || !session.topics.has(topic)) continue; // unlistened meanwhile
+      if (session.ended) continue;
+      // Unlistened meanwhile, or listening again since the notify (SPEC §5.3).
+      const listened = session.topics.get(topic);
+      if (listened === undefined || listened > since) continue;
       if (session.identityId === exclusion.identity) continue;
       if (session.id !== exclusion.session) session.push(body);
       else if (exclusion.tab !== undefined) session.push(markNotFor(body, exclusion.tab));
@@ -209,9 +235,10 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     keyJson: string,
     value: unknown,
     exclusion: Exclusion,
+    since: number,
   ): void {
     const body = this.#body(keyJson, value, topic);
-    if (body !== undefined) this.#send(sessions, topic, body, exclusion);
+    if (body !== undefined) this.#send(sessions, topic, body, exclusion, since);
   }
 
   /** The event's text after its id line; JSON.stringify's output is one line, so nothing to check. */
