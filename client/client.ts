@@ -1,41 +1,47 @@
 /**
- * `createNotifClient`: one SSE stream per client, its session, resume, and
- * the listens kept in step with the server. Runs in browsers (native
+ * `createNotifClient`: one SSE stream per client, its session, resume,
+ * recovery by position on a new session, reconnection with backoff, and the
+ * listens kept in step with the server. Runs in browsers (native
  * EventSource) and in Node (the `eventsource` package, passed in or found).
  */
 import type { NotifierDef } from "./contract.js";
-import { Listens, RequestError, type Send } from "./listens.js";
+import { makeHandlers } from "./handlers.js";
+import { Listens } from "./listens.js";
 import {
-  isErrorBody,
-  type ListenItem,
+  lostKeys,
   PATHS,
+  parseJson,
   SESSION_HEADER,
   type SessionEventData,
+  toError,
 } from "./protocol.js";
+import {
+  type BackoffOptions,
+  type Clock,
+  makeBackoff,
+  realClock,
+  resolveBackoff,
+} from "./reconnect.js";
+import { makePost, makeSend } from "./requests.js";
+import {
+  type EventSourceConstructor,
+  type EventSourceLike,
+  globalEventSource,
+  loadEventSource,
+  openSource,
+  watchPageHide,
+} from "./source.js";
+import {
+  defaultOnError,
+  makeStatus,
+  type NotifErrorContext,
+  type NotifState,
+  type NotifStatus,
+  type StatusChange,
+} from "./status.js";
 
-/** The part of the EventSource API the client uses (browser or `eventsource`). */
-export interface EventSourceLike {
-  readonly readyState: number;
-  addEventListener(type: string, listener: (event: MessageEvent) => void): void;
-  close(): void;
-}
-export type EventSourceConstructor = new (
-  url: string,
-  init?: { withCredentials?: boolean; fetch?: typeof fetch },
-) => EventSourceLike;
-
-/** Connection state. */
-export type NotifState = "connecting" | "open" | "closed";
-
-/** What `onStatus` handlers get. */
-export interface NotifStatus {
-  readonly state: NotifState;
-  readonly session: string | undefined;
-  /** The stream continued its session: nothing was missed. */
-  readonly resumed: boolean;
-  /** Events may have been missed (evicted, or the session was lost): refetch what you show. */
-  readonly gap: boolean;
-}
+export type { EventSourceConstructor, EventSourceLike } from "./source.js";
+export type { LostKey, NotifErrorContext, NotifState, NotifStatus } from "./status.js";
 
 /** Options of {@link createNotifClient}. */
 export interface NotifClientOptions {
@@ -62,6 +68,20 @@ export interface NotifClientOptions {
    * @default false
    */
   withCredentials?: boolean;
+  /**
+   * Reconnection and retry delays: after n failures in a row (network, 5xx,
+   * a session gone again and again) the client waits a random time below
+   * `min(maxRetry, retry × 2ⁿ)`; set `retry` to the hub's.
+   * @default { retry: 2_000, maxRetry: 30_000, jitter: true }
+   */
+  reconnect?: Partial<BackoffOptions>;
+  /**
+   * Errors that do not belong to one call: a key refused when the client
+   * listened again by itself on a new session (it is also in the status's
+   * `lost`), a failed request being retried, a handler that threw.
+   * @default `reportError` (the console), failed requests ignored (they are retried)
+   */
+  onError?: (error: Error, context: NotifErrorContext) => void;
   /**
    * Share one stream and one session among the tabs of this origin that use
    * the same `url` (SPEC §7): one tab holds the EventSource, the others get
@@ -105,86 +125,89 @@ export interface NotifClient {
  * const client = createStreamClient({ url: "/notif" });
  */
 export function createStreamClient(options: StreamClientOptions): NotifClient {
+  return makeStreamClient(options, realClock);
+}
+
+/** {@link createStreamClient} on a given clock (tests replace timers and randomness). */
+export function makeStreamClient(options: StreamClientOptions, clock: Clock): NotifClient {
   if (typeof options?.url !== "string")
     throw new TypeError("sse-notif: createNotifClient needs a url");
   const base = options.url.replace(/\/+$/, "");
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const extraHeaders = options.headers ?? {};
   const credentials: RequestCredentials = options.withCredentials ? "include" : "same-origin";
-  const handlers = new Map<string, Set<(key: unknown, value: unknown) => void>>();
+  const backoff = resolveBackoff(options.reconnect);
+  const onError = options.onError ?? defaultOnError;
+  const handlers = makeHandlers((error, name) =>
+    onError(toError(error), { type: "handler", notifier: name }),
+  );
+  /** Event names the stream delivers: of `on` handlers and of listened notifiers. */
+  const names = new Set<string>();
   const statusHandlers = new Set<(status: NotifStatus) => void>();
   let source: EventSourceLike | undefined;
   let state: NotifState = "connecting";
   let session: string | undefined;
   let lastEventId: string | undefined;
-  let hadSession = false;
-  let attempts = 0;
-  let reopenTimer: ReturnType<typeof setTimeout> | undefined;
+  let reopenTimer: unknown;
+  const reconnect = makeBackoff(backoff, clock);
+  const post = makePost(base, doFetch, extraHeaders, credentials);
 
-  const post = async (path: string, body: object): Promise<Response> =>
-    doFetch(base + path, {
-      method: "POST",
-      headers: { ...extraHeaders, "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      credentials,
-      keepalive: path === PATHS.close,
-    });
+  const listens = new Listens({
+    send: makeSend(post),
+    sessionLost: () => restart(true),
+    error: (error, item) =>
+      onError(error, item ? { type: "refused", ...item } : { type: "request" }),
+    backoff: makeBackoff(backoff, clock),
+    clock,
+  });
 
-  const send: Send = async (path, id, items: ListenItem[]) => {
-    const res = await post(path, { session: id, items });
-    if (res.status === 204) return "ok";
-    const body: unknown = await res.json().catch(() => undefined);
-    const code = isErrorBody(body) ? body.error.code : "http_error";
-    if (code === "unknown_session") return "session";
-    const message = isErrorBody(body) ? body.error.message : `HTTP ${res.status}`;
-    throw new RequestError(res.status, code, `sse-notif: ${path} refused (${code}): ${message}`);
-  };
-
-  const listens = new Listens(
-    send,
-    () => restart(true),
-    () => {},
-  );
-
-  function emit(resumed: boolean, gap: boolean): void {
-    const status: NotifStatus = { state, session, resumed, gap };
+  function emit(change?: StatusChange): void {
+    const status = makeStatus(state, session, change);
     for (const handler of [...statusHandlers]) handler(status);
   }
 
   function onSession(event: MessageEvent): void {
-    const data = safeParse(event.data) as SessionEventData | undefined;
+    const data = parseJson(event.data) as SessionEventData | undefined;
     if (!data || typeof data.session !== "string") return;
     lastEventId = event.lastEventId;
-    attempts = 0;
-    const fresh = data.status === "new";
+    const lost = lostKeys(data.lost);
+    if (data.status === "gap" && lost && data.session === session && state === "open") {
+      emit({ gap: true, lost }); // in-stream: a node could not fill a hole
+      return;
+    }
     session = data.session;
     state = "open";
-    const resumed = data.status === "resumed";
-    const gap = data.status === "gap" || (fresh && hadSession);
-    hadSession = true;
+    const fresh = data.status !== "resumed" && data.status !== "gap";
     const ready = listens.useSession(session, fresh);
     if (!fresh) {
-      emit(resumed, gap);
+      reconnect.reset();
+      const gap = data.status === "gap";
+      emit({ resumed: !gap, gap, lost: gap ? (lost ?? listens.wanted()) : [] });
       return;
     }
     // A new session reports once it listens again, so that a refetch on gap misses nothing.
     const id = session;
-    void ready.then(() => {
-      if (session === id && state === "open") emit(resumed, gap);
+    void ready.then((report) => {
+      if (session !== id || state !== "open") return;
+      reconnect.reset(); // a healthy session: listening on everything it could
+      emit(report && { recovered: report.recovered, gap: !report.recovered, lost: report.lost });
     });
   }
 
   function dispatch(name: string, event: MessageEvent): void {
     lastEventId = event.lastEventId;
-    const data = safeParse(event.data) as { key: unknown; data: unknown } | undefined;
+    const data = parseJson(event.data) as
+      | { key: unknown; data: unknown; pos?: unknown }
+      | undefined;
     if (!data) return;
-    for (const handler of [...(handlers.get(name) ?? [])]) {
-      try {
-        handler(data.key, data.data);
-      } catch (error) {
-        reportError(error);
-      }
-    }
+    listens.observe(name, data.key, data.pos);
+    handlers.call(name, data.key, data.data);
+  }
+
+  function useName(name: string): void {
+    if (names.has(name)) return;
+    names.add(name);
+    if (source) subscribeName(source, name);
   }
 
   function subscribeName(target: EventSourceLike, name: string): void {
@@ -194,50 +217,37 @@ export function createStreamClient(options: StreamClientOptions): NotifClient {
   }
 
   function open(): void {
-    const Impl =
-      options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
+    const Impl = options.EventSource ?? globalEventSource();
     if (!Impl) {
-      import("eventsource").then(
-        (module) => {
-          options.EventSource = module.EventSource as unknown as EventSourceConstructor;
+      loadEventSource().then(
+        (found) => {
+          options.EventSource = found;
           if (state !== "closed") open();
         },
-        () =>
-          reportError(
-            new Error("sse-notif: no EventSource: pass the `eventsource` package's EventSource"),
-          ),
+        (error: Error) => onError(error, { type: "stream" }),
       );
       return;
     }
-    const query = lastEventId ? `?lastEventId=${encodeURIComponent(lastEventId)}` : "";
-    const headered: typeof fetch = (input, init) => {
-      const headers = new Headers(init?.headers);
-      for (const [name, value] of Object.entries(extraHeaders)) headers.set(name, value);
-      return doFetch(input, { ...init, headers });
-    };
-    const target = new Impl(base + PATHS.events + query, {
+    const target = openSource(Impl, base, lastEventId, {
       withCredentials: options.withCredentials ?? false,
-      fetch: headered,
+      headers: extraHeaders,
+      fetch: doFetch,
     });
     source = target;
     target.addEventListener("session", (event) => {
       if (target === source) onSession(event);
     });
     target.addEventListener("error", () => {
-      if (target === source) onError(target);
+      if (target === source) restart(false);
     });
-    for (const name of handlers.keys()) subscribeName(target, name);
+    for (const name of names) subscribeName(target, name);
   }
 
-  function onError(target: EventSourceLike): void {
-    if (state === "closed") return;
-    const wasOpen = state === "open";
-    state = "connecting";
-    if (target.readyState === 2) restart(false); // failed for good: reopen ourselves
-    if (wasOpen) emit(false, false);
-  }
-
-  /** Replaces the stream; `fresh` forgets the session (it is gone on the server). */
+  /**
+   * Replaces the stream after a backoff delay, whatever failed (the client
+   * reconnects by itself rather than at the EventSource's fixed `retry`);
+   * `fresh` forgets the session (it is gone on the server).
+   */
   function restart(fresh: boolean): void {
     if (state === "closed") return;
     source?.close();
@@ -249,24 +259,22 @@ export function createStreamClient(options: StreamClientOptions): NotifClient {
     }
     if (state === "open") {
       state = "connecting";
-      emit(false, false);
+      emit();
     }
-    clearTimeout(reopenTimer);
-    const delay = fresh ? 0 : Math.min(30_000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
-    attempts += 1;
-    reopenTimer = setTimeout(() => state !== "closed" && open(), delay);
+    clock.clearTimeout(reopenTimer);
+    reopenTimer = clock.setTimeout(() => state !== "closed" && open(), reconnect.next());
   }
 
   function close(): void {
     if (state === "closed") return;
     state = "closed";
-    clearTimeout(reopenTimer);
+    clock.clearTimeout(reopenTimer);
     source?.close();
     source = undefined;
     listens.close();
     if (session !== undefined) sendClose(session);
     session = undefined;
-    emit(false, false);
+    emit();
   }
 
   function sendClose(id: string): void {
@@ -277,32 +285,21 @@ export function createStreamClient(options: StreamClientOptions): NotifClient {
     if (session === undefined) return;
     const body = new Blob([JSON.stringify({ session })], { type: "application/json" });
     if (!navigator.sendBeacon?.(base + PATHS.close, body)) sendClose(session);
-    if (event.persisted) restart(true); // back from the page cache: a new session, listening again
+    if (event.persisted) restart(true); // back from the page cache: a new session, recovering
   };
-  const onPage =
-    options.pageHide !== false &&
-    typeof window !== "undefined" &&
-    typeof window.addEventListener === "function";
-  if (onPage) window.addEventListener("pagehide", onPageHide);
+  const unwatchPageHide = options.pageHide === false ? () => {} : watchPageHide(onPageHide);
 
   open();
 
   return {
-    listen: (def, key) => listens.listen(def, key),
+    listen(def, key) {
+      useName(def.name);
+      return listens.listen(def, key);
+    },
     unlisten: (def, key) => listens.unlisten(def, key),
     on(def, handler) {
-      const name = def.name;
-      let set = handlers.get(name);
-      if (!set) {
-        set = new Set();
-        handlers.set(name, set);
-        if (source) subscribeName(source, name);
-      }
-      const wrapped = handler as (key: unknown, value: unknown) => void;
-      set.add(wrapped);
-      return () => {
-        set.delete(wrapped);
-      };
+      useName(def.name);
+      return handlers.add(def.name, handler as (key: unknown, value: unknown) => void);
     },
     session: () => session,
     state: () => state,
@@ -320,23 +317,8 @@ export function createStreamClient(options: StreamClientOptions): NotifClient {
       return doFetch(input, { ...init, headers, credentials: init.credentials ?? credentials });
     },
     close() {
-      if (onPage) window.removeEventListener("pagehide", onPageHide);
+      unwatchPageHide();
       close();
     },
   };
-}
-
-function safeParse(text: unknown): unknown {
-  if (typeof text !== "string") return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function reportError(error: unknown): void {
-  const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
-  if (report) report(error);
-  else console.error(error);
 }

@@ -3,8 +3,10 @@
 export type {
   EventSourceConstructor,
   EventSourceLike,
+  LostKey,
   NotifClient,
   NotifClientOptions,
+  NotifErrorContext,
   NotifState,
   NotifStatus,
 } from "./client.js";

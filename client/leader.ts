@@ -285,7 +285,8 @@ export class Leader {
     const resumedFrom = parseEventId(this.#host.resumeFrom)?.session;
     const moved = resumedFrom !== undefined && status.session !== resumedFrom && status.session;
     // A handover that could not resume the session: the tabs may have missed events.
-    this.#status = moved && !status.gap ? { ...status, gap: true } : { ...status };
+    this.#status =
+      moved && !status.gap ? { ...status, recovered: false, gap: true, lost: [] } : { ...status };
     const { term, tab } = this.#host;
     this.#host.broadcast({ type: "status", term, tab, status: this.#status, tabs: this.tabs });
   }

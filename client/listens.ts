@@ -1,31 +1,31 @@
 /**
  * The client's listens: reference-counted per (notifier, key), kept in step
  * with the server by one reconcile loop that batches changes and listens
- * again to everything when the session is new. No I/O of its own: it calls
- * `send`, which POSTs a batch and resolves to `"ok"`, `"session"` (the session
- * is gone), or throws a `RequestError`.
+ * again to everything, with positions, when the session is new. No I/O of
+ * its own: it calls `send`, which POSTs a batch and resolves to `"ok"`, the
+ * positions of a `200`, `"session"` (the session is gone), or throws a
+ * `RequestError`.
  */
 import type { NotifierDef } from "./contract.js";
+import { Positions } from "./positions.js";
 import { type ListenItem, toError } from "./protocol.js";
+import type { Backoff, Clock } from "./reconnect.js";
+import { Recovery, type RecoveryReport } from "./recovery.js";
+import { RequestError, type Send } from "./requests.js";
 
-/** A refused request: the server's error code and message. */
-export class RequestError extends Error {
-  override readonly name = "RequestError";
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
+export { RequestError, type Send, type SendResult } from "./requests.js";
+
+/** What {@link Listens} needs from the client. */
+export interface ListensHost {
+  readonly send: Send;
+  /** The server said the current session is gone. */
+  sessionLost(): void;
+  /** A request failed and will be retried, or (with `item`) a key was refused on a re-listen. */
+  error(error: Error, item?: ListenItem): void;
+  /** Spaces the retries of failed requests. */
+  readonly backoff: Backoff;
+  readonly clock: Clock;
 }
-
-export type SendResult = "ok" | "session";
-export type Send = (
-  path: "/listen" | "/unlisten",
-  session: string,
-  items: ListenItem[],
-) => Promise<SendResult>;
 
 interface Waiter {
   resolve(): void;
@@ -42,15 +42,15 @@ interface Want {
 const BATCH = 100;
 
 export class Listens {
-  readonly #send: Send;
-  readonly #onSessionLost: () => void;
-  readonly #onNetworkError: (error: Error) => void;
+  readonly #host: ListensHost;
+  readonly #positions = new Positions();
+  readonly #recovery = new Recovery();
   readonly #desired = new Map<string, Want>();
   /** What the server holds for the current session. */
   readonly #acked = new Map<string, ListenItem>();
   readonly #unlistenWaiters = new Map<string, Waiter[]>();
-  /** Called when the reconcile loop next stops. */
-  #idleWaiters: (() => void)[] = [];
+  /** Called when the server next holds what is wanted. */
+  #idleWaiters: ((report: RecoveryReport | undefined) => void)[] = [];
   /** Topics of the unlisten batch on the wire: not acknowledged to a new listen. */
   readonly #unlistening = new Set<string>();
   /** Topics of the listen batch on the wire. */
@@ -59,11 +59,10 @@ export class Listens {
   #scheduled = false;
   #running = false;
   #closed = false;
+  #retry: unknown;
 
-  constructor(send: Send, onSessionLost: () => void, onNetworkError: (error: Error) => void) {
-    this.#send = send;
-    this.#onSessionLost = onSessionLost;
-    this.#onNetworkError = onNetworkError;
+  constructor(host: ListensHost) {
+    this.#host = host;
   }
 
   /** Topics wanted now (for tests and status). */
@@ -73,13 +72,15 @@ export class Listens {
 
   /**
    * The stream's session (`fresh`: the server holds nothing for it yet).
-   * Resolves once the server holds what is wanted, as far as it can be sent.
+   * Resolves once the server holds everything wanted that it accepts (failed
+   * requests are retried until then), with the recovery report when a
+   * session was lost before.
    */
-  useSession(session: string, fresh: boolean): Promise<void> {
+  useSession(session: string, fresh: boolean): Promise<RecoveryReport | undefined> {
+    if (fresh) this.#forget();
     this.#session = session;
-    if (fresh) this.#acked.clear();
-    if (this.#closed) return Promise.resolve();
-    return new Promise<void>((resolve) => {
+    if (this.#closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
       this.#idleWaiters.push(resolve);
       this.#schedule();
     });
@@ -87,13 +88,33 @@ export class Listens {
 
   /** The session is gone (stream failed for good, or closed). */
   dropSession(): void {
+    this.#forget();
     this.#session = undefined;
+  }
+
+  /** A notification of notifier `name` on `key` arrived with position `pos`. */
+  observe(name: string, key: unknown, pos: unknown): void {
+    const topic = this.#positions.topicOf(name, key);
+    if (topic !== undefined && this.#desired.has(topic)) this.#positions.observe(topic, pos);
+  }
+
+  /** The keys wanted now, as `lost` names them. */
+  wanted(): ListenItem[] {
+    return [...this.#desired.values()].map(({ item }) => item);
+  }
+
+  /** The server holds nothing for this client any more: keep what to recover, settle unlistens. */
+  #forget(): void {
+    if (this.#session !== undefined || this.#acked.size > 0) {
+      this.#recovery.begin([...this.#acked].filter(([topic]) => this.#desired.has(topic)));
+    }
     this.#acked.clear();
+    for (const topic of [...this.#unlistenWaiters.keys()]) this.#settleUnlisten(topic);
   }
 
   listen<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("sse-notif: the client is closed"));
-    const topic = `${def.name}:${def.keyId(key)}`;
+    const topic = this.#positions.learn(def, key);
     let want = this.#desired.get(topic);
     if (!want) {
       want = { item: { notifier: def.name, key }, count: 0, waiters: [] };
@@ -116,6 +137,8 @@ export class Listens {
     want.count -= 1;
     if (want.count > 0) return Promise.resolve();
     this.#desired.delete(topic);
+    this.#positions.forget(topic);
+    this.#recovery.drop(topic);
     for (const waiter of want.waiters) waiter.resolve(); // unlistened before it was listened
     if (!this.#acked.has(topic) && !this.#inflight.has(topic)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -134,6 +157,7 @@ export class Listens {
 
   close(): void {
     this.#closed = true;
+    this.#host.clock.clearTimeout(this.#retry);
     const error = new Error("sse-notif: the client is closed");
     for (const want of this.#desired.values())
       for (const waiter of want.waiters) waiter.reject(error);
@@ -147,7 +171,7 @@ export class Listens {
   #schedule(): void {
     if (this.#scheduled || this.#running) return;
     if (this.#closed) {
-      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      for (const resolve of this.#idleWaiters.splice(0)) resolve(undefined);
       return;
     }
     this.#scheduled = true;
@@ -161,12 +185,14 @@ export class Listens {
   async #run(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
+    let done = false;
     try {
       while (!this.#closed && this.#session !== undefined) {
         const session = this.#session;
         const add = this.#missing(this.#desired, this.#acked);
         const remove = this.#missing(this.#acked, this.#desired);
-        if (add.length === 0 && remove.length === 0) break;
+        done = add.length === 0 && remove.length === 0;
+        if (done) break;
         const ok =
           add.length > 0
             ? await this.#listenBatch(session, add)
@@ -175,24 +201,41 @@ export class Listens {
       }
     } finally {
       this.#running = false;
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const resolve of waiters) resolve();
+      if (done || this.#closed) this.#idle();
     }
+  }
+
+  /** The server holds what is wanted (or the client closed): tell who waits. */
+  #idle(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    const report = this.#closed ? undefined : this.#recovery.take();
+    for (const resolve of waiters) resolve(report);
   }
 
   async #listenBatch(session: string, wanted: string[]): Promise<boolean> {
     const topics = wanted.filter((topic) => this.#desired.has(topic)); // unlistened meanwhile
     if (topics.length === 0) return true;
     const items = topics.map((topic) => (this.#desired.get(topic) as Want).item);
+    const marks = topics.map((topic) => this.#positions.mark(topic));
+    const sent = items.map((item, i) => ({
+      ...item,
+      since: this.#positions.since(topics[i] as string),
+    }));
     for (const topic of topics) this.#inflight.add(topic);
     try {
-      const result = await this.#send("/listen", session, items).finally(() => {
+      const result = await this.#host.send("/listen", session, sent).finally(() => {
         for (const topic of topics) this.#inflight.delete(topic);
       });
       if (result === "session") return this.#lost(session);
+      this.#host.backoff.reset();
       if (session !== this.#session) return true; // a new session meanwhile: start over
-      for (const [i, topic] of topics.entries()) this.#confirm(topic, items[i] as ListenItem);
+      for (const [i, topic] of topics.entries()) {
+        const answer = typeof result === "object" ? result.items[i] : undefined;
+        this.#positions.answered(topic, marks[i] as number, answer);
+        this.#recovery.settle(topic, answer?.recovered ?? null);
+        this.#confirm(topic, items[i] as ListenItem);
+      }
       return true;
     } catch (error) {
       if (!(error instanceof RequestError) || error.status >= 500) return this.#networkError(error);
@@ -209,8 +252,9 @@ export class Listens {
     const items = topics.map((topic) => this.#acked.get(topic) as ListenItem);
     for (const topic of topics) this.#unlistening.add(topic);
     try {
-      const result = await this.#send("/unlisten", session, items);
+      const result = await this.#host.send("/unlisten", session, items);
       if (result === "session") return this.#lost(session);
+      this.#host.backoff.reset();
     } catch (error) {
       if (!(error instanceof RequestError) || error.status >= 500) return this.#networkError(error);
     } finally {
@@ -248,11 +292,17 @@ export class Listens {
     for (const waiter of waiters) waiter.resolve();
   }
 
+  /** A refused key is forgotten; refused on a re-listen, it is lost and reported. */
   #refuse(topic: string, error: Error): void {
     this.#settleUnlisten(topic);
     const want = this.#desired.get(topic);
     if (!want) return;
+    if (this.#recovery.pending(topic)) {
+      this.#recovery.refuse(topic);
+      this.#host.error(error, want.item);
+    }
     this.#desired.delete(topic);
+    this.#positions.forget(topic);
     for (const waiter of want.waiters) waiter.reject(error);
   }
 
@@ -260,13 +310,16 @@ export class Listens {
   #lost(session: string): boolean {
     if (session !== this.#session) return true;
     this.dropSession();
-    this.#onSessionLost();
+    this.#host.sessionLost();
     return false;
   }
 
+  /** A network error or a 5xx: retried after a backoff delay, the session kept. */
   #networkError(error: unknown): boolean {
-    this.#onNetworkError(toError(error));
-    setTimeout(() => this.#schedule(), 1_000);
+    this.#host.error(toError(error));
+    const { clock, backoff } = this.#host;
+    clock.clearTimeout(this.#retry);
+    this.#retry = clock.setTimeout(() => this.#schedule(), backoff.next());
     return false;
   }
 }

@@ -28,24 +28,75 @@ export type SessionId = string & { readonly __brand: "SessionId" };
 /** What the server says of a stream when it opens. */
 export type SessionStatus = "new" | "resumed" | "gap";
 
-/** Data of the `session` event, always the first event of a stream. */
+/**
+ * Data of the `session` event: the first event of a stream, and later an
+ * in-stream `"gap"` naming in `lost` the keys a node could not recover (SPEC §5.8).
+ */
 export interface SessionEventData {
   readonly session: string;
   readonly status: SessionStatus;
+  readonly lost?: readonly LostKey[];
 }
 
-/** Data of a notification event. */
+/** Data of a notification event; `pos` is the key's position (SPEC §6). */
 export interface NotificationEventData {
   readonly key: unknown;
   readonly data: unknown;
+  readonly pos?: string;
   /** The tab of this session that `notfor: req` left out (see {@link TAB_HEADER}). */
   readonly notfor?: string;
 }
 
-/** One `(notifier, key)` of a listen or unlisten body. */
+/** One `(notifier, key)` of a listen or unlisten body; `since` asks for a position (SPEC §6). */
 export interface ListenItem {
   readonly notifier: string;
   readonly key: unknown;
+  readonly since?: string | null;
+}
+
+/** A key whose notifications may have been missed. */
+export interface LostKey {
+  readonly notifier: string;
+  readonly key: unknown;
+}
+
+/** One item of a `200` answer to a `/listen` with `since`. */
+export interface ListenAnswer {
+  readonly pos: string;
+  readonly recovered: boolean | null;
+}
+
+/** Type guard for a `200` answer to a `/listen` of `count` items. */
+export function isListenAnswers(
+  value: unknown,
+  count: number,
+): value is { items: readonly ListenAnswer[] } {
+  if (typeof value !== "object" || value === null) return false;
+  const items = (value as { items?: unknown }).items;
+  return (
+    Array.isArray(items) &&
+    items.length === count &&
+    items.every(
+      (item: unknown) =>
+        typeof item === "object" &&
+        item !== null &&
+        typeof (item as ListenAnswer).pos === "string" &&
+        [true, false, null].includes((item as ListenAnswer).recovered),
+    )
+  );
+}
+
+/** The `lost` keys of a `session` event, or `undefined` when it has none or they are ill-formed. */
+export function lostKeys(value: unknown): LostKey[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const keys: LostKey[] = [];
+  for (const item of value as unknown[]) {
+    if (typeof item !== "object" || item === null) return undefined;
+    const { notifier, key } = item as { notifier?: unknown; key?: unknown };
+    if (typeof notifier !== "string" || !("key" in item)) return undefined;
+    keys.push({ notifier, key });
+  }
+  return keys;
 }
 
 /** Body of `POST /listen` and `POST /unlisten`, single or batched. */
@@ -150,4 +201,14 @@ export function isErrorBody(value: unknown): value is ErrorBody {
 /** Turns anything thrown into an `Error` (for error callbacks). */
 export function toError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(String(thrown));
+}
+
+/** Parses JSON text; `undefined` when it is not a string of JSON. */
+export function parseJson(text: unknown): unknown {
+  if (typeof text !== "string") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

@@ -12,6 +12,7 @@ import { EventCursor, laterId } from "./cursor.js";
 import { Election } from "./election.js";
 import { BEAT, Leader, STALE } from "./leader.js";
 import { SESSION_HEADER, TAB_HEADER, type TabId } from "./protocol.js";
+import { makeStatus } from "./status.js";
 import { TabListens } from "./tablistens.js";
 import {
   type DirectMessage,
@@ -84,7 +85,7 @@ export function createSharedClient(options: NotifClientOptions): NotifClient {
 class SharedTab {
   readonly id: TabId = newTabId();
   readonly listens: TabListens;
-  status: NotifStatus = { state: "connecting", session: undefined, resumed: false, gap: false };
+  status: NotifStatus = makeStatus("connecting", undefined);
   readonly #options: NotifClientOptions;
   readonly #names: TabNames;
   readonly #channel: BroadcastChannel;
@@ -176,13 +177,7 @@ class SharedTab {
     this.#channel.close();
     this.#own.close();
     this.listens.close();
-    this.#setStatus({
-      ...this.status,
-      state: "closed",
-      session: undefined,
-      resumed: false,
-      gap: false,
-    });
+    this.#setStatus(makeStatus("closed", undefined));
   }
 
   /** Starts (again) to take part: presence, the wait for the lock, a ping to find the holder. */
@@ -291,7 +286,7 @@ class SharedTab {
       if (tab !== this.id)
         this.#post({ type: "join", from: this.id, listens: this.listens.all(), after });
       if (this.status.state === "open")
-        this.#setStatus({ ...this.status, state: "connecting", resumed: false, gap: false });
+        this.#setStatus(makeStatus("connecting", this.status.session));
     }
     return term === this.#term && tab === this.#holder;
   }
@@ -339,7 +334,7 @@ class SharedTab {
         this.listens.unlistened(message.req);
         return;
       case "gap":
-        this.#setStatus({ ...this.status, resumed: false, gap: true });
+        this.#setStatus({ ...this.status, resumed: false, recovered: false, gap: true, lost: [] });
         return;
     }
   }
@@ -369,7 +364,7 @@ class SharedTab {
     const value = status as unknown as NotifStatus;
     if (!this.#gapOnce || value.state !== "open") return value;
     this.#gapOnce = false;
-    return { ...value, resumed: false, gap: true };
+    return { ...value, resumed: false, recovered: false, gap: true, lost: [] };
   }
 
   #setStatus(status: NotifStatus): void {

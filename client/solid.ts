@@ -17,8 +17,9 @@ import { isServer } from "solid-js/web";
 import type { NotifClient, NotifState, NotifStatus } from "./client.js";
 import type { NotifierDef } from "./contract.js";
 import { toError } from "./protocol.js";
+import { makeStatus } from "./status.js";
 
-export type { NotifState, NotifStatus } from "./client.js";
+export type { LostKey, NotifState, NotifStatus } from "./client.js";
 
 /** A fixed key, or an accessor of the key to listen on (`undefined`: listen on nothing). */
 export type KeySource<K> = K | (() => K | undefined);
@@ -133,20 +134,20 @@ export function createNotifState(client: NotifClient): Accessor<NotifState> {
 
 /**
  * The connection status, as a Solid accessor updated on every change: state,
- * session, and whether the stream `resumed` (nothing missed) or had a `gap`
- * (events may be lost, or the session was replaced: refetch what you show).
- * This is how to react to gaps.
+ * session, and whether the stream `resumed` its session or, on a new
+ * session, `recovered` every key by position (nothing missed either way), or
+ * had a `gap`: then `lost` names the keys that may have missed
+ * notifications (refetch what you show of them). This is how to react to gaps.
  *
  * @example
  * const status = createNotifStatus(client);
- * createEffect(on(status, (s) => s.gap && refetch(), { defer: true }));
+ * createEffect(on(status, (s) => s.gap && refetch(s.lost), { defer: true }));
  */
 export function createNotifStatus(client: NotifClient): Accessor<NotifStatus> {
-  if (isServer)
-    return () => ({ state: "connecting", session: undefined, resumed: false, gap: false });
+  if (isServer) return () => makeStatus("connecting", undefined);
   warnOutsideOwner("createNotifStatus");
   const [status, setStatus] = createSignal<NotifStatus>(
-    { state: client.state(), session: client.session(), resumed: false, gap: false },
+    makeStatus(client.state(), client.session()),
     { equals: false },
   );
   onCleanup(client.onStatus((next) => setStatus(next)));

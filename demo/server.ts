@@ -22,7 +22,7 @@ export interface DemoOptions {
   dist?: string;
   /** Spans several demo servers through Redis. @default `DEMO_REDIS_URL`, else in-process */
   redisUrl?: string;
-  /** Serve `POST /test/drop-streams`. @default `DEMO_TEST_ROUTES=1` */
+  /** Serve `POST /test/drop-streams[?hold=<ms>]`. @default `DEMO_TEST_ROUTES=1` */
   testRoutes?: boolean;
 }
 
@@ -70,8 +70,14 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   collectMetrics(hub, { register: metrics });
 
   const streams = new Set<Response>();
+  /** Until when `GET /notif/events` answers 503 (a test's outage). */
+  let heldUntil = 0;
   const app = express();
   app.use("/notif/events", (_req, res, next) => {
+    if (Date.now() < heldUntil) {
+      res.sendStatus(503);
+      return;
+    }
     streams.add(res);
     res.on("close", () => streams.delete(res));
     next();
@@ -88,7 +94,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     return count;
   };
   if (testRoutes) {
-    app.post("/test/drop-streams", (_req, res) => {
+    // ?hold=<ms>: streams are refused that long, so that a test surely posts while clients are away.
+    app.post("/test/drop-streams", (req, res) => {
+      heldUntil = Date.now() + Math.min(10_000, Number(req.query.hold) || 0);
       res.json({ dropped: closeConnections() });
     });
   }

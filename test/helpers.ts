@@ -201,9 +201,12 @@ export function listen(url: string, session: string, notifier: string, key: unkn
 
 const clients: NotifClient[] = [];
 
-/** A real client over the `eventsource` package. */
+/**
+ * A real client over the `eventsource` package. It reconnects from 20 ms
+ * (as the test servers' `retry: 20`) unless `options.reconnect` says otherwise.
+ */
 export function client(url: string, options: Partial<NotifClientOptions> = {}): NotifClient {
-  const made = createNotifClient({ url, EventSource, ...options });
+  const made = createNotifClient({ url, EventSource, reconnect: { retry: 20 }, ...options });
   clients.push(made);
   return made;
 }
@@ -213,4 +216,25 @@ export function notifications(stream: RawStream, name?: string): { key: unknown;
   return stream.events
     .filter((e) => e.event !== "session" && (name === undefined || e.event === name))
     .map((e) => JSON.parse(e.data) as { key: unknown; data: unknown });
+}
+
+/**
+ * Makes `GET /notif/events` answer 503 while held, so that a test can
+ * notify while a client is surely disconnected (its reconnect delay is
+ * random, down to 0). Install it in `startServer`'s setup.
+ */
+export function streamGate(app: express.Express): { hold(): void; release(): void } {
+  let held = false;
+  app.use((req, res, next) => {
+    if (held && req.method === "GET" && req.path === "/notif/events") res.sendStatus(503);
+    else next();
+  });
+  return {
+    hold: () => {
+      held = true;
+    },
+    release: () => {
+      held = false;
+    },
+  };
 }

@@ -12,7 +12,7 @@ import { setMuted } from "./api.js";
 import { Room } from "./Room.jsx";
 
 export function Chat(props: { me: Me; onMe: (me: Me) => void; onLogout: () => void }) {
-  const client = createNotifClient({ url: "/notif" });
+  const client = createNotifClient({ url: "/notif", reconnect: { retry: 1_000 } }); // the hub's retry
   onCleanup(() => client.close());
   const state = createNotifState(client);
   const status = createNotifStatus(client);
@@ -104,6 +104,7 @@ function describe(status: NotifStatus): string {
       return "closed";
     case "open":
       if (status.gap) return "gap: refetched";
+      if (status.recovered) return "new session, nothing missed";
       return status.resumed ? "resumed, nothing missed" : "live";
   }
 }

@@ -196,7 +196,8 @@ describe("demo in a browser", function () {
     await until(async () => (await stats()).listens === 2, 5_000, "ann's listens");
     expect(await statusOf(ann)).to.equal("live");
 
-    const cut = await fetch(`${demo.url}/test/drop-streams`, { method: "POST" });
+    // Streams refused for 1.5 s: the client's first reconnect may come at once (full jitter).
+    const cut = await fetch(`${demo.url}/test/drop-streams?hold=1500`, { method: "POST" });
     expect(await cut.json()).to.deep.equal({ dropped: 1 });
     await until(async () => (await stateOf(ann)) === "connecting", 5_000, "the connecting badge");
     expect(await statusOf(ann)).to.equal("connection lost, reconnecting…");

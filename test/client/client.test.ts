@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { defineNotifier } from "../../client/contract.js";
 import type { NotifStatus } from "../../client/index.js";
 import { RequestError } from "../../client/listens.js";
-import { client, closeAll, startServer, until } from "../helpers.js";
+import { client, closeAll, startServer, streamGate, until } from "../helpers.js";
 
 const chat = defineNotifier<{ room: string }, string>("chat");
 
@@ -59,8 +59,8 @@ describe("createNotifClient", () => {
     expect(posts).to.have.length(1);
     expect(posts[0]?.path).to.equal("/notif/listen");
     expect((posts[0]!.body as { items: unknown[] }).items).to.deep.equal([
-      { notifier: "chat", key: { room: "a" } },
-      { notifier: "chat", key: { room: "b" } },
+      { notifier: "chat", key: { room: "a" }, since: null },
+      { notifier: "chat", key: { room: "b" }, since: null },
     ]);
     await c.unlisten(chat, { room: "a" });
     expect(n.listeners({ room: "a" })).to.equal(1);
@@ -70,17 +70,22 @@ describe("createNotifClient", () => {
   });
 
   it("resumes after a dropped connection: status resumed, nothing missed", async () => {
-    const { url, hub, server } = await startServer({ retry: 20 });
+    let gate: ReturnType<typeof streamGate> | undefined;
+    const { url, hub, server } = await startServer({ retry: 20 }, (app) => {
+      gate = streamGate(app);
+    });
     const n = hub.notifier(chat);
     const { c, statuses, got } = recordingClient(url);
     await c.listen(chat, { room: "a" });
     const session = c.session();
     await n.notify({ room: "a" }, "1");
     await until(() => got.length === 1);
+    gate?.hold();
     server.closeAllConnections();
     await until(() => hub.stats().streams === 0);
     await n.notify({ room: "a" }, "2");
     await n.notify({ room: "a" }, "3");
+    gate?.release();
     await until(() => got.length === 3, 3_000, "replayed events");
     expect(got).to.deep.equal(["1", "2", "3"]);
     expect(c.session()).to.equal(session);
@@ -88,15 +93,20 @@ describe("createNotifClient", () => {
   });
 
   it("reports gap when the server could not keep everything", async () => {
-    const { url, hub, server } = await startServer({ retry: 20, retention: 2 });
+    let gate: ReturnType<typeof streamGate> | undefined;
+    const { url, hub, server } = await startServer({ retry: 20, retention: 2 }, (app) => {
+      gate = streamGate(app);
+    });
     const n = hub.notifier(chat);
     const c = client(url);
     const statuses: NotifStatus[] = [];
     c.onStatus((status) => statuses.push(status));
     await c.listen(chat, { room: "a" });
+    gate?.hold();
     server.closeAllConnections();
     await until(() => hub.stats().streams === 0);
     for (const value of ["1", "2", "3", "4"]) await n.notify({ room: "a" }, value);
+    gate?.release();
     await until(() => statuses.some((s) => s.gap), 3_000, "a gap status");
     expect(statuses.at(-1)).to.deep.include({ state: "open", resumed: false, gap: true });
   });

@@ -1,66 +1,11 @@
 import { expect } from "chai";
 import { defineNotifier } from "../../client/contract.js";
-import { Listens, RequestError, type SendResult } from "../../client/listens.js";
+import { RequestError } from "../../client/listens.js";
 import type { ListenItem } from "../../client/protocol.js";
+import { fakeServer, settle, watch } from "./fakes.js";
 
 const chat = defineNotifier<string, string>("chat");
 const doc = defineNotifier<{ id: number }, string>("doc");
-
-interface Call {
-  readonly path: "/listen" | "/unlisten";
-  readonly session: string;
-  readonly items: ListenItem[];
-  answer(result: SendResult | RequestError | Error): void;
-}
-
-/**
- * A fake `send`: records every call. With `auto`, answers each call at once
- * (by `respond`); otherwise the test answers it.
- */
-function fakeServer(respond?: (call: Omit<Call, "answer">) => SendResult | Error) {
-  const calls: Call[] = [];
-  const lost: number[] = [];
-  const networkErrors: Error[] = [];
-  const send = (path: "/listen" | "/unlisten", session: string, items: ListenItem[]) =>
-    new Promise<SendResult>((resolve, reject) => {
-      const call: Call = {
-        path,
-        session,
-        items: items.map((item) => ({ ...item })),
-        answer: (result) => (result instanceof Error ? reject(result) : resolve(result)),
-      };
-      calls.push(call);
-      if (respond) call.answer(respond(call));
-    });
-  const listens = new Listens(
-    send,
-    () => lost.push(1),
-    (error) => networkErrors.push(error),
-  );
-  return { listens, calls, lost, networkErrors };
-}
-
-/** Lets every pending microtask and I/O callback run (no timers involved). */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Settled state of a promise, without waiting for it. */
-function watch(promise: Promise<unknown>) {
-  const state: { settled: "pending" | "resolved" | "rejected"; error?: unknown } = {
-    settled: "pending",
-  };
-  promise.then(
-    () => {
-      state.settled = "resolved";
-    },
-    (error: unknown) => {
-      state.settled = "rejected";
-      state.error = error;
-    },
-  );
-  return state;
-}
 
 const ok = () => "ok" as const;
 
@@ -80,9 +25,9 @@ describe("Listens (client reconcile loop)", () => {
       expect(calls[0]?.path).to.equal("/listen");
       expect(calls[0]?.session).to.equal("s1");
       expect(calls[0]?.items).to.deep.equal([
-        { notifier: "chat", key: "a" },
-        { notifier: "chat", key: "b" },
-        { notifier: "doc", key: { id: 1 } },
+        { notifier: "chat", key: "a", since: null },
+        { notifier: "chat", key: "b", since: null },
+        { notifier: "doc", key: { id: 1 }, since: null },
       ]);
     });
 
@@ -281,11 +226,13 @@ describe("Listens (client reconcile loop)", () => {
       await settle();
       calls[0]?.answer(new RequestError(403, "forbidden", "no"));
       await settle();
-      expect(calls[1]?.items).to.deep.equal([{ notifier: "chat", key: "a" }]);
+      expect(calls[1]?.items).to.deep.equal([{ notifier: "chat", key: "a", since: null }]);
       await listens.unlisten(chat, "b");
       calls[1]?.answer("ok");
       await settle();
-      expect(calls[2]?.items, "b is skipped").to.deep.equal([{ notifier: "chat", key: "c" }]);
+      expect(calls[2]?.items, "b is skipped").to.deep.equal([
+        { notifier: "chat", key: "c", since: null },
+      ]);
       calls[2]?.answer("ok");
       await settle();
       expect([a.settled, c.settled]).to.deep.equal(["resolved", "resolved"]);
@@ -324,8 +271,8 @@ describe("Listens (client reconcile loop)", () => {
       expect(calls[1]?.path).to.equal("/listen");
       expect(calls[1]?.session).to.equal("s2");
       expect(calls[1]?.items).to.deep.equal([
-        { notifier: "chat", key: "a" },
-        { notifier: "doc", key: { id: 2 } },
+        { notifier: "chat", key: "a", since: null },
+        { notifier: "doc", key: { id: 2 }, since: null },
       ]);
     });
 
@@ -346,7 +293,7 @@ describe("Listens (client reconcile loop)", () => {
       listens.useSession("s2", true);
       await settle();
       expect(calls.at(-1)?.session).to.equal("s2");
-      expect(calls.at(-1)?.items).to.deep.equal([{ notifier: "chat", key: "b" }]);
+      expect(calls.at(-1)?.items).to.deep.equal([{ notifier: "chat", key: "b", since: null }]);
     });
 
     it("calls onSessionLost when the server says the session is gone", async () => {

@@ -229,7 +229,7 @@ describe("createNotifSignal", () => {
       value: "ssr",
       dynamic: null,
       state: "connecting",
-      status: { state: "connecting", resumed: false, gap: false },
+      status: { state: "connecting", resumed: false, recovered: false, gap: false, lost: [] },
       used: [],
     });
   });
