@@ -3,17 +3,25 @@
 import { readFileSync } from "node:fs";
 import type { HistogramJson } from "./stats.js";
 
-export const SYSTEMS = ["raw", "socketio", "bettersse", "ssenotif", "ssenotif-express"] as const;
+export const SYSTEMS = [
+  "raw",
+  "socketio",
+  "bettersse",
+  "ssenotif",
+  "ssenotif-express",
+  "ssenotif-h2",
+] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
 /** How a worker talks to a system. */
-export type ClientKind = "sse" | "ssenotif" | "socketio";
+export type ClientKind = "sse" | "ssenotif" | "h2" | "socketio";
 
 export const CLIENT_KIND: Record<SystemName, ClientKind> = {
   raw: "sse",
   bettersse: "sse",
   ssenotif: "ssenotif",
   "ssenotif-express": "ssenotif",
+  "ssenotif-h2": "h2",
   socketio: "socketio",
 };
 

@@ -1,6 +1,7 @@
 // A client process: opens many sessions on one system, records the latency of
 // every notification it receives, and answers the orchestrator over IPC.
 import { type ClientKind, fdLimit, type SessionSpec, type WorkerApi } from "./api.js";
+import { openH2 } from "./clients/h2.js";
 import type { Conn, Sink } from "./clients/sink.js";
 import { openSocketIo } from "./clients/socketio.js";
 import { openSse } from "./clients/sse.js";
@@ -38,6 +39,8 @@ function openOne(kind: ClientKind, port: number, spec: SessionSpec): Promise<Con
       return openSse(port, spec, sink, false);
     case "ssenotif":
       return openSse(port, spec, sink, true);
+    case "h2":
+      return openH2(port, spec, sink);
     case "socketio":
       return openSocketIo(port, spec, sink);
   }

@@ -12,11 +12,10 @@ import {
 } from "./client.js";
 import type { NotifierDef } from "./contract.js";
 import { EventCursor } from "./cursor.js";
-import { canonicalJson } from "./keys.js";
 import { RequestError } from "./listens.js";
 import { type ListenItem, PATHS, parseEventId, type TabId } from "./protocol.js";
 import { RecentEvents } from "./recent.js";
-import { TabRefs } from "./tabrefs.js";
+import { parseNotification, Routes } from "./routes.js";
 import type {
   DirectMessage,
   HolderMessage,
@@ -54,13 +53,14 @@ interface Held {
 
 export class Leader {
   readonly #host: LeaderHost;
-  readonly #refs = new TabRefs<Held>();
+  readonly #routes = new Routes<Held>();
+  readonly #refs = this.#routes.refs;
   readonly #cursor = new EventCursor();
   readonly #recent = new RecentEvents();
+  /** Notifiers the stream client has a handler for. */
+  readonly #named = new Set<string>();
   readonly #tap: Tap;
   readonly #stream;
-  /** Notifiers with a custom `keyId`: their events go to every tab listening on the notifier. */
-  readonly #custom = new Set<string>();
   #status: TabStatus = { state: "connecting", session: undefined };
   #resume: string | undefined;
   #detached = false;
@@ -187,15 +187,10 @@ export class Leader {
       this.#host.sendTo(tab, { type: "gap", term });
       return;
     }
-    const topics = new Set(listens.filter((l) => l.confirmed).map((l) => l.topic));
-    const names = new Set(listens.filter((l) => l.confirmed).map((l) => l.item.notifier));
     for (const event of missed) {
-      const data = safeParse(event.text);
-      if (!data) continue;
-      const wanted = this.#custom.has(event.name)
-        ? names.has(event.name)
-        : topics.has(`${event.name}:${safeCanonical(data.key)}`);
-      if (wanted) this.#relay(tab, event.name, event.id, event.text, data.notfor);
+      const data = parseNotification(event.text);
+      if (data && this.#routes.among(listens, event.name, data.key))
+        this.#relay(tab, event.name, event.id, event.text, data.notfor);
     }
   }
 
@@ -208,8 +203,12 @@ export class Leader {
   #listen(tab: string, { topic, item }: TabListen): void {
     let held = this.#refs.get(tab, topic);
     if (!held) {
-      const def = this.#def(item.notifier, topic, item.key);
+      const def = this.#routes.def(item.notifier, topic, item.key);
       this.#tap.addName(item.notifier);
+      if (!this.#named.has(def.name)) {
+        this.#named.add(def.name);
+        this.#stream.on(def, () => {}); // so that the stream client tracks what it gets
+      }
       const ready = this.#stream.listen(def, item.key).then(
         () => undefined,
         (error: unknown) => {
@@ -220,9 +219,10 @@ export class Leader {
       held = { item, def, ready };
       this.#refs.add(tab, topic, held);
     }
-    void held.ready.then((error) =>
-      this.#host.sendTo(tab, { type: "listened", term: this.#host.term, topic, error }),
-    );
+    void held.ready.then((error) => {
+      const at = this.#cursor.last;
+      this.#host.sendTo(tab, { type: "listened", term: this.#host.term, topic, error, at });
+    });
   }
 
   #unlisten(tab: string, { topic }: TabListen, req: number): void {
@@ -244,31 +244,16 @@ export class Leader {
     this.beat();
   }
 
-  /** A def for the stream client: the key id is the tab's, whatever its `keyId`. */
-  #def(name: string, topic: string, key: unknown): NotifierDef<unknown, unknown> {
-    const id = topic.slice(name.length + 1);
-    if (safeCanonical(key) !== id) this.#custom.add(name);
-    return { name, keyId: () => id };
-  }
-
   #onEvent(name: string, event: MessageEvent): void {
     if (this.#detached) return;
     const id = event.lastEventId;
     if (name === "session") this.#recent.start(id);
     if (!this.#cursor.accept(id) || name === "session") return;
-    const data = safeParse(event.data);
+    const data = parseNotification(event.data);
     if (!data) return;
     this.#recent.add(id, name, event.data);
-    for (const tab of this.#targets(name, data.key))
+    for (const tab of this.#routes.targets(name, data.key))
       this.#relay(tab, name, id, event.data, data.notfor);
-  }
-
-  #targets(name: string, key: unknown): Iterable<string> {
-    if (!this.#custom.has(name)) return this.#refs.tabsOf(`${name}:${safeCanonical(key)}`);
-    const prefix = `${name}:`;
-    return this.#refs
-      .tabIds()
-      .filter((tab) => [...this.#refs.topicsOf(tab).keys()].some((t) => t.startsWith(prefix)));
   }
 
   #resumeId(asked: string | undefined): string | undefined {
@@ -285,8 +270,9 @@ export class Leader {
     const resumedFrom = parseEventId(this.#host.resumeFrom)?.session;
     const moved = resumedFrom !== undefined && status.session !== resumedFrom && status.session;
     // A handover that could not resume the session: the tabs may have missed events.
-    this.#status =
-      moved && !status.gap ? { ...status, recovered: false, gap: true, lost: [] } : { ...status };
+    const unrecovered = moved && !status.gap && !status.recovered;
+    // lost: [] names every key: each tab reports its own (tabstatus.ts).
+    this.#status = unrecovered ? { ...status, gap: true, lost: [] } : { ...status };
     const { term, tab } = this.#host;
     this.#host.broadcast({ type: "status", term, tab, status: this.#status, tabs: this.tabs });
   }
@@ -308,22 +294,4 @@ function toTabError(error: unknown): TabError {
     code: "client",
     message: error instanceof Error ? error.message : String(error),
   };
-}
-
-function safeCanonical(key: unknown): string | undefined {
-  try {
-    return canonicalJson(key);
-  } catch {
-    return undefined;
-  }
-}
-
-function safeParse(text: unknown): { key: unknown; notfor?: unknown } | undefined {
-  if (typeof text !== "string") return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null ? (value as { key: unknown }) : undefined;
-  } catch {
-    return undefined;
-  }
 }

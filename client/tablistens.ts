@@ -5,6 +5,7 @@
  */
 import type { NotifierDef } from "./contract.js";
 import { RequestError } from "./listens.js";
+import type { LostKey } from "./protocol.js";
 import type { TabError, TabListen } from "./tabs.js";
 
 /** Sends a request to the holder; false when there is none yet (a `join` carries it later). */
@@ -23,6 +24,8 @@ export class TabListens {
   readonly #send: TabSend;
   readonly #wants = new Map<string, Want>();
   readonly #unlistens = new Map<number, () => void>();
+  /** How each notifier listened to tells keys apart. */
+  readonly #defs = new Map<string, NotifierDef<unknown, unknown>>();
   #req = 0;
   #closed = false;
 
@@ -33,6 +36,7 @@ export class TabListens {
   listen<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("sse-notif: the client is closed"));
     const topic = `${def.name}:${def.keyId(key)}`;
+    this.#defs.set(def.name, def as NotifierDef<unknown, unknown>);
     let want = this.#wants.get(topic);
     if (!want) {
       want = {
@@ -66,6 +70,24 @@ export class TabListens {
   /** Is `topic` listened to in this tab? */
   wants(topic: string): boolean {
     return this.#wants.has(topic);
+  }
+
+  /** Is the key of a status's `lost` one this tab listens to? */
+  wantsKey(lost: LostKey): boolean {
+    const def = this.#defs.get(lost.notifier);
+    try {
+      return def !== undefined && this.wants(`${lost.notifier}:${def.keyId(lost.key)}`);
+    } catch {
+      return false;
+    }
+  }
+
+  /** The keys this tab listens to, as a status's `lost` names them. */
+  keys(): LostKey[] {
+    return [...this.#wants.values()].map((want) => ({
+      notifier: want.listen.item.notifier,
+      key: want.listen.item.key,
+    }));
   }
 
   /** Every listen of this tab, for a new holder. */

@@ -86,6 +86,11 @@ export type DirectMessage =
       readonly term: number;
       readonly topic: string;
       readonly error: TabError | undefined;
+      /**
+       * The holder's last event id when it confirmed: the tab has every event
+       * it wants up to there (the ones before came on this channel first).
+       */
+      readonly at: string | undefined;
     }
   | { readonly type: "unlistened"; readonly term: number; readonly req: number }
   /** This tab missed events the holder can no longer send it: its status reports a gap. */
@@ -162,7 +167,8 @@ const CHECKS: Record<TabMessage["type"], Check> = {
     typeof m.id === "string" &&
     typeof m.text === "string",
   skip: (m) => direct(m) && typeof m.id === "string",
-  listened: (m) => direct(m) && typeof m.topic === "string" && isError(m.error),
+  listened: (m) =>
+    direct(m) && typeof m.topic === "string" && isError(m.error) && isOptionalId(m.at),
   unlistened: (m) => direct(m) && Number.isSafeInteger(m.req),
   gap: direct,
 };

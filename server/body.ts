@@ -11,7 +11,14 @@ import type { AnyRequest } from "./transport.js";
 /** A listen or unlisten request, shape-checked. */
 export interface ListenRequest {
   readonly session: SessionId;
-  readonly items: readonly { readonly notifier: string; readonly key: unknown }[];
+  readonly items: readonly ListenItem[];
+}
+
+/** One item: `since` is absent, `null` (asks the key's position) or a position's text. */
+export interface ListenItem {
+  readonly notifier: string;
+  readonly key: unknown;
+  readonly since?: string | null;
 }
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
@@ -96,11 +103,16 @@ function checkSession(body: Record<string, unknown>): SessionId {
   return body.session;
 }
 
-function checkItem(value: unknown, where: string): { notifier: string; key: unknown } {
+function checkItem(value: unknown, where: string): ListenItem {
   if (!isRecord(value)) throw badRequest(`${where} must be an object`);
   if (typeof value.notifier !== "string") throw badRequest(`${where}.notifier must be a string`);
   if (!("key" in value)) throw badRequest(`${where}.key is missing`);
-  return { notifier: value.notifier, key: value.key };
+  if (!("since" in value)) return { notifier: value.notifier, key: value.key };
+  const since = value.since;
+  if (since !== null && typeof since !== "string") {
+    throw badRequest(`${where}.since must be null or a position (a string from "pos")`);
+  }
+  return { notifier: value.notifier, key: value.key, since };
 }
 
 /** `{session, notifier, key}` or `{session, items: [{notifier, key}, …]}`. */

@@ -7,6 +7,17 @@
 /** How a bus is doing, as `hub.stats().bus` shows it. */
 export type BusStatus = "local" | "ok" | "degraded";
 
+import { History, type HistoryLimits } from "./history.js";
+import { formatPosition, type Position, withPosition } from "./positions.js";
+
+/** A key's history as a bus reads it: its epoch, its top offset, the entries asked for. */
+export interface BusHistoryRead {
+  readonly epoch: string;
+  readonly top: number;
+  /** Oldest first, consecutive offsets; each `message` as it was given to `append`. */
+  readonly entries: readonly { readonly offset: number; readonly message: string }[];
+}
+
 /** What a hub gives its bus when it starts it. */
 export interface BusContext {
   /** The hub's node id (also the prefix of its session ids). */
@@ -15,6 +26,8 @@ export interface BusContext {
   onError(error: Error, context: object): void;
   /** Called whenever the status changes. */
   onStatus(status: BusStatus): void;
+  /** The history bounds when the hub keeps history (SPEC §6); absent when it keeps none. */
+  readonly history?: HistoryLimits;
   /**
    * These subscribed channels lapsed and are subscribed again (a reconnection,
    * a slot that moved, a failover): messages published on them meanwhile may
@@ -40,6 +53,26 @@ export interface Bus {
   subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
   /** Leaves the bus: unsubscribes everything and closes connections. */
   close(): Promise<void>;
+  /**
+   * History (optional: a bus without it gives no positions). Appends `message`
+   * (the text of a JSON object) to `channel`'s history and publishes it on
+   * `channel` with its position added as the first field, `"pos"`, in one
+   * step, so that every node sees one order and one position per message.
+   * Resolves to the position; rejects like `publish`.
+   */
+  append?(channel: string, message: string): Promise<Position>;
+  /**
+   * Reads `channel`'s history: its epoch and top offset (a key without
+   * history gets a new epoch, top 0), and the entries after `after` when
+   * `after` is of the current epoch; every entry kept when it is of another;
+   * none without `after` (that is a key's position).
+   */
+  read?(channel: string, after?: Position): Promise<BusHistoryRead>;
+}
+
+/** Does this bus keep history (both history operations)? */
+export function hasHistory(bus: Bus): bus is Bus & Required<Pick<Bus, "append" | "read">> {
+  return typeof bus.append === "function" && typeof bus.read === "function";
 }
 
 /**
@@ -49,6 +82,13 @@ export interface Bus {
  */
 export class InProcessBroker {
   readonly #channels = new Map<string, Set<(message: string) => void>>();
+  #history: History<string> | undefined;
+
+  /** The broker's history, made with the bounds of the first hub that asks. */
+  history(limits: HistoryLimits): History<string> {
+    this.#history ??= new History<string>(limits);
+    return this.#history;
+  }
 
   /** Delivers `message` to every handler of `channel`, asynchronously and in order. */
   publish(channel: string, message: string): void {
@@ -89,16 +129,41 @@ export function inProcessBus(broker?: InProcessBroker): Bus {
   const shared = broker !== undefined;
   const subscriptions = new Set<() => void>();
   let closed = false;
+  let history: History<string> | undefined;
+  const open = () => {
+    if (closed) throw new Error("sse-notif: the bus is closed");
+  };
+  const kept = () => {
+    open();
+    if (!history) throw new Error("sse-notif: this bus was started without history");
+    return history;
+  };
   return {
     kind: shared ? "shared" : "local",
-    async start() {},
+    async start(context) {
+      if (context.history)
+        history = broker ? broker.history(context.history) : new History(context.history);
+    },
     status: () => (shared ? "ok" : "local"),
     async publish(channel, message) {
-      if (closed) throw new Error("sse-notif: the bus is closed");
+      open();
       broker?.publish(channel, message);
     },
+    async append(channel, message) {
+      const position = kept().append(channel, message, message.length);
+      broker?.publish(channel, withPosition(message, formatPosition(position)));
+      return position;
+    },
+    async read(channel, after) {
+      const { epoch, top, entries } = kept().read(channel, after);
+      return {
+        epoch,
+        top,
+        entries: entries.map(({ offset, item }) => ({ offset, message: item })),
+      };
+    },
     async subscribe(channel, onMessage) {
-      if (closed) throw new Error("sse-notif: the bus is closed");
+      open();
       // a fresh function per subscription, so that a stale unsubscribe removes only its own
       const handler = (message: string) => onMessage(message);
       const remove = broker ? broker.subscribe(channel, handler) : () => {};

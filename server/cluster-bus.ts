@@ -16,7 +16,7 @@ import {
 } from "./cluster-subscriptions.js";
 import { NotifError, toError } from "./errors.js";
 import { bounded, closedError, reconnectStrategy } from "./redis-shared.js";
-import { taggedName } from "./slots.js";
+import { SLOTS, taggedName } from "./slots.js";
 
 /** The part of a node-redis `createCluster()` client the bus copies its settings from. */
 export interface RedisClusterLike {
@@ -206,6 +206,11 @@ export class ClusterBus implements Bus {
     if (this.#closed) return;
     try {
       await this.#cluster.connect();
+      if (!covered(this.#cluster)) {
+        // asked while the cluster was forming, or mid-failover: some slots without a master
+        this.#cluster.destroy();
+        throw new NotifError("unavailable", "Redis Cluster does not cover every slot yet");
+      }
       this.#connected = true;
       this.#update();
       this.#subscriptions.topologyChanged(); // what was wanted meanwhile, and reported as such
@@ -243,6 +248,13 @@ export class ClusterBus implements Bus {
   }
 }
 
+/** Every slot has a master in the client's map. */
+function covered(cluster: Cluster): boolean {
+  if (cluster.slots.length !== SLOTS) return false;
+  for (let slot = 0; slot < SLOTS; slot += 1) if (!cluster.slots[slot]) return false;
+  return true;
+}
+
 /** Every master answers, on its command connection and on its sharded pub/sub one. */
 function healthy(cluster: Cluster): boolean {
   if (!cluster.isReady) return false;
@@ -256,7 +268,10 @@ function up(node: { readonly client?: { readonly isReady: boolean }; connectProm
 
 function openCluster(options: ClusterBusOptions): Cluster {
   const { client, rootNodes } = options;
-  const defaults = client?._options?.defaults;
+  if (!client && (!rootNodes || rootNodes.length === 0)) {
+    throw new TypeError("sse-notif: redisBus({ cluster }) needs at least one root node");
+  }
+  const defaults = client ? client._options?.defaults : fromUrl(rootNodes?.[0]?.url);
   const refresh = client?._options?.topologyRefreshOnReconnectionAttemptStrategy;
   const overrides = {
     defaults: {
@@ -267,9 +282,31 @@ function openCluster(options: ClusterBusOptions): Cluster {
     topologyRefreshOnReconnectionAttemptStrategy: refresh ?? TOPOLOGY_REFRESH_MS,
   };
   if (client) return client.duplicate(overrides) as Cluster;
-  if (!rootNodes || rootNodes.length === 0) {
-    throw new TypeError("sse-notif: redisBus({ cluster }) needs at least one root node");
-  }
-  const settings = { rootNodes: rootNodes.map(({ url }) => ({ url })), ...overrides };
+  const settings = { rootNodes: rootNodes?.map(({ url }) => ({ url })), ...overrides };
   return createCluster(settings as unknown as RedisClusterOptions) as unknown as Cluster;
+}
+
+/**
+ * What every node connection takes from the first root node's URL: its user,
+ * password and TLS (node-redis applies a root node's URL to discovery only).
+ */
+function fromUrl(url: string | undefined): {
+  socket?: object;
+  username?: string;
+  password?: string;
+} {
+  let parsed: URL;
+  try {
+    parsed = new URL(url ?? "");
+  } catch {
+    throw new TypeError(`sse-notif: ${JSON.stringify(url)} is not a redis:// or rediss:// URL`);
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new TypeError(`sse-notif: ${JSON.stringify(url)} is not a redis:// or rediss:// URL`);
+  }
+  return {
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.protocol === "rediss:" ? { socket: { tls: true } } : {}),
+  };
 }

@@ -130,6 +130,7 @@ export class ShardedSubscriptions {
       this.#subscribe(
         cluster,
         [...names].filter((name) => this.#host.wants(name)),
+        suspect === "all",
       ),
     ]);
     for (const name of pending.flat()) this.#dirty.add(name);
@@ -206,7 +207,11 @@ export class ShardedSubscriptions {
   }
 
   /** Subscribes the wanted channels their slot's owner does not hold, one SSUBSCRIBE per slot. */
-  async #subscribe(cluster: ShardedCluster, names: string[]): Promise<string[]> {
+  async #subscribe(
+    cluster: ShardedCluster,
+    names: string[],
+    background: boolean,
+  ): Promise<string[]> {
     const bySlot = new Map<number, string[]>();
     for (const name of names) {
       this.refused.delete(name);
@@ -223,8 +228,13 @@ export class ShardedSubscriptions {
           "SSUBSCRIBE",
         );
       } catch (error) {
-        if (isRefusal(error)) for (const name of batch) this.refused.set(name, toError(error));
-        else failed.push(...batch); // a shard down or slow: tried again, then reported
+        if (isRefusal(error)) {
+          // not retried: subscribe() rejects with it; a resubscribe after an outage reports it
+          for (const name of batch) this.refused.set(name, toError(error));
+          if (background) this.#host.onError(toError(error), { during: "resubscribe", batch });
+          return;
+        }
+        failed.push(...batch); // a shard down or slow: tried again, then reported
         for (const name of batch) this.#addSuspect(name);
       }
     });

@@ -14,14 +14,18 @@ import {
 import { guarded, NotifError, toError } from "./errors.js";
 import { Fanout } from "./fanout.js";
 import { commentFrame, eventBody, idLine, retryFrame } from "./frames.js";
+import type { History } from "./history.js";
 import { Interest } from "./interest.js";
-import { topicChannel } from "./messages.js";
+import { channelTopic, topicChannel } from "./messages.js";
 import type { Delivery } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
+import { parsePosition } from "./positions.js";
 import { cutCounts, type RecoveryCounts } from "./probe.js";
+import { type LocalItem, makeRecovery } from "./recovery.js";
 import { Registry } from "./registry.js";
+import type { ListenAnswer, Relay } from "./relay.js";
 import { nodeOf, Remote } from "./remote.js";
-import { applyRequest, type SessionRequest } from "./requests.js";
+import { applyRequest, type ListenAnswers, type SessionRequest } from "./requests.js";
 import { planResume } from "./retention.js";
 import { Session } from "./session.js";
 import { Flusher, Stream, type StreamEnd, type StreamHost } from "./stream.js";
@@ -35,6 +39,8 @@ export interface Resolved {
   readonly delivery: AnyDelivery;
   readonly key: unknown;
   readonly topic: string;
+  /** From the request (`/listen` with positions, SPEC §6). */
+  readonly since?: string | null | undefined;
 }
 
 const HEARTBEAT = commentFrame();
@@ -58,11 +64,19 @@ export class HubCore<Identity> {
   readonly remote: Remote | undefined;
   /** Settles once the bus is started (faults go to onError). */
   readonly started: Promise<void>;
+  /** Positions, holes and `since` (absent with `history: false`). */
+  readonly relay: Relay | undefined;
+  /** The in-process history, on a local bus. */
+  readonly history: History<LocalItem> | undefined;
   readonly #detached = new Set<Session<Identity>>();
   readonly #timers: NodeJS.Timeout[] = [];
   streams = 0;
   sent = 0;
   dropped = 0;
+  /** `gap` events told because a key's notifications were lost (SPEC §5.8). */
+  gaps = 0;
+  /** `hub.close()` was called: no new request, no notify; streams end over `closeWindow`. */
+  closing = false;
   /** Streams ended, by why (for metrics). */
   readonly cuts = cutCounts();
   /** `since` listens answered (for metrics). */
@@ -79,6 +93,19 @@ export class HubCore<Identity> {
       onError: options.onError,
     };
     this.fanout = new Fanout(this);
+    const recovery = makeRecovery({
+      bus: options.bus,
+      history: options.history,
+      listeners: (topic) => this.registry.listeners(topic),
+      deliver: (delivery, topic, entry, audience) =>
+        this.fanout.deliverEntry(delivery, topic, entry, audience),
+      onError: options.onError,
+      lost: () => {
+        this.gaps += 1;
+      },
+    });
+    this.relay = recovery?.relay;
+    this.history = recovery?.local;
     const onTopic = guarded(this.fanout.onMessage, options.onError);
     this.interest = new Interest(options.bus, topicChannel, onTopic, options.onError);
     this.remote =
@@ -110,8 +137,24 @@ export class HubCore<Identity> {
   async #start(): Promise<void> {
     const { bus, onError } = this.options;
     try {
-      const onStatus = (status: string) => status === "degraded" && this.fanout.deliverAwaited();
-      await bus.start({ nodeId: this.nodeId, onError, onStatus });
+      const onStatus = (status: string) => {
+        if (status === "degraded") {
+          this.relay?.suspectAll();
+          this.fanout.deliverAwaited();
+        } else if (status === "ok") this.relay?.check();
+      };
+      const onResubscribed = (channels: readonly string[]) => {
+        const topics = channels.flatMap((channel) => channelTopic(channel) ?? []);
+        this.relay?.check(topics);
+      };
+      const history = this.relay && bus.kind !== "local" ? this.options.history : undefined;
+      await bus.start({
+        nodeId: this.nodeId,
+        onError,
+        onStatus,
+        onResubscribed,
+        ...(history ? { history } : {}),
+      });
       await this.remote?.start();
     } catch (error) {
       onError(toError(error), { during: "bus start" });
@@ -124,7 +167,7 @@ export class HubCore<Identity> {
   }
 
   /** Applies a request where the session lives: here, or on its node through the bus. */
-  async route(request: SessionRequest): Promise<void> {
+  async route(request: SessionRequest): Promise<ListenAnswers | undefined> {
     if (this.registry.session(request.session)) return applyRequest(this, request);
     const node = this.#remoteNode(request.session);
     if (node === undefined || !this.remote) {
@@ -176,8 +219,10 @@ export class HubCore<Identity> {
       cursor = 0;
     }
     session.stream?.cut("replaced");
+    // Jittered per stream (±25%), so that the clients of a restarted node do not all come back at once.
+    const retry = Math.round(this.options.retry * (0.75 + Math.random() * 0.5));
     const head =
-      retryFrame(this.options.retry) +
+      retryFrame(retry) +
       idLine(formatEventId(session.id, cursor)) +
       eventBody("session", JSON.stringify({ session: session.id, status }));
     this.streams += 1; // counted before: a stream may end (a write failed) while it opens
@@ -208,8 +253,16 @@ export class HubCore<Identity> {
     }
   }
 
-  /** Checks the limit, then adds the listens; resolves once notifications will arrive. */
-  async listen(session: Session<Identity>, items: readonly Resolved[]): Promise<void> {
+  /**
+   * Checks the limit, then adds the listens; resolves once notifications will
+   * arrive. With history, resolves to each item's position and recovery
+   * (`positions`: the request asked for them; else only fresh keys are read).
+   */
+  async listen(
+    session: Session<Identity>,
+    items: readonly Resolved[],
+    positions = false,
+  ): Promise<ListenAnswer[] | undefined> {
     const fresh = new Set(items.map((item) => item.topic).filter((t) => !session.topics.has(t)));
     if (session.topics.size + fresh.size > this.options.maxKeysPerSession) {
       throw new NotifError(
@@ -217,11 +270,34 @@ export class HubCore<Identity> {
         `a session may listen to at most ${this.options.maxKeysPerSession} keys; unlisten some first`,
       );
     }
+    const relay = this.relay;
+    const joins = relay
+      ? items.map((item) => relay.enter(session, item, parsePosition(item.since), positions))
+      : [];
     for (const item of items) this.registry.listen(session, item.topic);
-    if (this.options.bus.kind === "local") return;
     // A refused subscription was reported by Interest; this node then delivers
     // its own notifies on that key itself (fanout.ts), so the listen holds here.
-    await Promise.all(items.map((item) => this.interest.want(item.topic)));
+    if (this.options.bus.kind !== "local")
+      await Promise.all(items.map((item) => this.interest.want(item.topic)));
+    for (const join of joins) join?.start();
+    const answers = await Promise.all(joins.map((join) => join?.answer));
+    if (!positions || !relay) return undefined;
+    return answers.map((answer, i) => {
+      if (!answer) throw new Error("unreachable: a listen with positions read none");
+      const given = (items[i] as Resolved).since;
+      if (typeof given !== "string") return answer;
+      // an ill-formed position string is no position of this key: recovered false (SPEC §6)
+      const recovered = answer.recovered === true;
+      this.recoveries[recovered ? "recovered" : "lost"] += 1;
+      return recovered ? answer : { ...answer, recovered: false };
+    });
+  }
+
+  /** A key's position now (`/listen` answers for an item not listened after all). */
+  async position(item: Resolved): Promise<{ pos: string }> {
+    const relay = this.relay;
+    if (!relay) throw new Error("unreachable: positions without history");
+    return relay.position(item.topic);
   }
 
   unlisten(session: Session<Identity>, topics: readonly string[]): void {
@@ -242,7 +318,16 @@ export class HubCore<Identity> {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closing) return this.#closed;
+    this.closing = true;
+    this.#closed = this.#close();
+    return this.#closed;
+  }
+
+  #closed: Promise<void> = Promise.resolve();
+
+  async #close(): Promise<void> {
+    await this.#spreadStreamEnds();
     this.closed = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.fanout.deliverAwaited(); // acknowledged notifies: delivered before the streams end
@@ -252,7 +337,31 @@ export class HubCore<Identity> {
     await this.options.bus.close();
   }
 
+  /**
+   * Ends the open streams one by one, evenly over `closeWindow` ms (the first
+   * at once), so that their clients reconnect elsewhere gradually; their
+   * sessions go on receiving until their stream ends.
+   */
+  async #spreadStreamEnds(): Promise<void> {
+    const window = this.options.closeWindow;
+    const open = [...this.registry.sessions()].filter((session) => session.stream);
+    if (window === 0 || open.length < 2) return;
+    for (let i = open.length - 1; i > 0; i -= 1) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [open[i], open[j]] = [open[j] as Session<Identity>, open[i] as Session<Identity>];
+    }
+    const step = window / open.length;
+    const start = Date.now();
+    for (const [i, session] of open.entries()) {
+      const wait = start + i * step - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      this.fanout.deliverAwaited();
+      this.endSession(session, "closing");
+    }
+  }
+
   #release(topic: string): void {
+    this.relay?.release(topic);
     if (this.options.bus.kind !== "local") this.interest.release(topic);
   }
 
@@ -273,6 +382,7 @@ export class HubCore<Identity> {
 
   #sweep(): void {
     this.fanout.deliverAwaited(false);
+    this.history?.sweep();
     const deadline = Date.now() - this.options.sessionTimeout;
     for (const session of this.#detached) {
       if (session.detachedAt > deadline) continue;

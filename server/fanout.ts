@@ -13,7 +13,9 @@ import {
   type TopicMessage,
   topicChannel,
 } from "./messages.js";
-import type { Exclusion } from "./notifier.js";
+import type { Audience, Exclusion } from "./notifier.js";
+import { formatPosition, parsePosition } from "./positions.js";
+import type { RelayEntry } from "./relay.js";
 
 /** How long an id of a notify delivered here is kept to drop its late echo. */
 const ECHO_WINDOW_MS = 60_000;
@@ -28,12 +30,13 @@ export class Fanout {
   readonly #deliveredHere = new Map<number, number>();
   /**
    * This node's notifies published, with listeners here, not yet back (id →
-   * delivery, when, and the listen generation when notified: its echo goes
-   * only to the listens there were then, SPEC §5.3).
+   * delivery, when, and without positions the listen generation when
+   * notified: its echo goes only to the listens there were then, SPEC §5.3;
+   * with positions the relay's floors see to that).
    */
   readonly #awaitingEcho = new Map<
     number,
-    { readonly here: () => void; readonly at: number; readonly since: number }
+    { here: () => void; readonly at: number; readonly since?: number }
   >();
   #lastId = 0;
 
@@ -56,6 +59,7 @@ export class Fanout {
   ) {
     const core = this.#core;
     const { bus } = core.options;
+    if (core.history) return this.#notifyLocal(delivery, topic, key, value, notfor);
     if (bus.kind === "local") return delivery.deliver(topic, key, value, notfor);
     const id = ++this.#lastId;
     const notifier = delivery.def.name;
@@ -70,9 +74,10 @@ export class Fanout {
     };
     const text = JSON.stringify(message); // a value that is not JSON throws here, to the caller
     await core.started;
+    if (core.relay) return this.#notifyShared(delivery, topic, message, text);
     const since = core.registry.generation;
-    const here = () =>
-      this.#deliverHere(id, () => delivery.deliver(topic, key, value, notfor, since));
+    const deliver = () => delivery.deliver(topic, key, value, notfor, { since });
+    const here = () => this.#deliverHere(id, deliver);
     const listenedHere = core.registry.listeners(topic) !== undefined;
     // Without a working bus, or a subscription the bus refused, this node delivers its own.
     if (bus.status() !== "ok" || (listenedHere && !core.interest.subscribed(topic))) here();
@@ -80,6 +85,82 @@ export class Fanout {
     await this.#publish(topic, text, notifier, () => {
       if (this.#awaitingEcho.delete(id)) here(); // not if its echo came back meanwhile
     });
+  }
+
+  /** In-process history: appended, then delivered here in position order. */
+  #notifyLocal(
+    delivery: AnyDelivery,
+    topic: string,
+    key: unknown,
+    value: unknown,
+    notfor: Exclusion,
+  ): void {
+    const core = this.#core;
+    const valueJson = JSON.stringify(value); // a value that is not JSON throws here, to the caller
+    const message: NotifyMessage = {
+      type: "notify",
+      node: core.nodeId,
+      id: 0,
+      notifier: delivery.def.name,
+      key,
+      value,
+      notfor,
+    };
+    const bytes = valueJson.length + topic.length + 64;
+    const pos = core.history?.append(topicChannel(topic), { message, valueJson }, bytes);
+    if (pos) core.relay?.receive(topic, { pos, message, valueJson });
+  }
+
+  /**
+   * A shared bus with history: the bus appends and publishes in one step;
+   * this node delivers its own notify when it comes back with its position
+   * (or, if it does not come back, from the position the append gave).
+   */
+  async #notifyShared(
+    delivery: AnyDelivery,
+    topic: string,
+    message: NotifyMessage,
+    text: string,
+  ): Promise<void> {
+    const core = this.#core;
+    const { bus, onError } = core.options;
+    const { id } = message;
+    const relay = core.relay as NonNullable<typeof core.relay>;
+    const listenedHere = core.registry.listeners(topic) !== undefined;
+    let known: RelayEntry | undefined;
+    const raw = () => delivery.deliver(topic, message.key, message.value, message.notfor);
+    // Without position it is in no history: delivered here once, its echo (if any) dropped.
+    const here = () => (known ? relay.receive(topic, known) : this.#deliverHere(id, raw));
+    if (bus.status() !== "ok" && listenedHere) here();
+    else if (listenedHere) this.#awaitingEcho.set(id, { here, at: Date.now() });
+    let pos: Awaited<ReturnType<NonNullable<typeof bus.append>>>;
+    try {
+      pos = await (bus.append as NonNullable<typeof bus.append>)(topicChannel(topic), text);
+    } catch (error) {
+      if (this.#awaitingEcho.delete(id)) here();
+      onError(toError(error), { during: "publish", notifier: message.notifier });
+      throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
+        cause: error,
+      });
+    }
+    known = { pos, message: { ...message, pos: formatPosition(pos) } };
+    // A subscription the bus refused: no echo will come; deliver in position order now.
+    if (listenedHere && !core.interest.subscribed(topic) && this.#awaitingEcho.delete(id)) here();
+  }
+
+  /**
+   * Hands a notification from the relay to its notifier. Not twice: one this
+   * node delivered without position (bus down) is not delivered again.
+   */
+  deliverEntry(delivery: AnyDelivery, topic: string, entry: RelayEntry, audience: Audience): void {
+    const { message } = entry;
+    if (!audience.only && message.node === this.#core.nodeId) {
+      this.#awaitingEcho.delete(message.id);
+      if (this.#deliveredHere.delete(message.id)) return;
+    }
+    const { valueJson } = entry;
+    const given = valueJson === undefined ? audience : { ...audience, valueJson };
+    delivery.deliver(topic, message.key, message.value, message.notfor, given);
   }
 
   /** Stops every session of an identity listening to a key, here and on every other node. */
@@ -143,6 +224,10 @@ export class Fanout {
       return;
     }
     if (core.closed) return;
+    if (message.type === "notify" && message.pos !== undefined && core.relay) {
+      this.#positioned(message);
+      return;
+    }
     if (message.node === core.nodeId) {
       if (message.type !== "notify") return; // applied here when sent
       const awaited = this.#awaitingEcho.get(message.id);
@@ -155,6 +240,36 @@ export class Fanout {
     this.apply(message);
   };
 
+  /** A notify with its position: to the relay, in position order. */
+  #positioned(message: NotifyMessage): void {
+    const core = this.#core;
+    const pos = parsePosition(message.pos);
+    const topic = pos && this.#topic(message);
+    if (!pos) {
+      const error = new TypeError(`bus message with a bad pos ${JSON.stringify(message.pos)}`);
+      core.options.onError(error, { during: "bus message", notifier: message.notifier });
+      return;
+    }
+    if (message.node === core.nodeId) this.#awaitingEcho.delete(message.id);
+    if (topic !== undefined) core.relay?.receive(topic, { pos, message });
+  }
+
+  /** The topic of a bus message, or `undefined` (reported) when it has none here. */
+  #topic(message: TopicMessage): string | undefined {
+    const core = this.#core;
+    const delivery = core.deliveries.get(message.notifier);
+    if (!delivery) return undefined;
+    try {
+      return `${message.notifier}:${delivery.def.keyId(message.key)}`;
+    } catch (error) {
+      core.options.onError(toError(error), {
+        during: "bus message key",
+        notifier: message.notifier,
+      });
+      return undefined;
+    }
+  }
+
   /**
    * Applies a topic message to this node's sessions (a notify: to the listens
    * of generation ≤ `since`, by default every listen there is now).
@@ -162,20 +277,11 @@ export class Fanout {
   apply(message: TopicMessage, since?: number): void {
     const core = this.#core;
     const delivery = core.deliveries.get(message.notifier);
-    if (!delivery) return;
-    let topic: string;
-    try {
-      topic = `${message.notifier}:${delivery.def.keyId(message.key)}`;
-    } catch (error) {
-      core.options.onError(toError(error), {
-        during: "bus message key",
-        notifier: message.notifier,
-      });
-      return;
-    }
+    const topic = this.#topic(message);
+    if (!delivery || topic === undefined) return;
     switch (message.type) {
       case "notify":
-        delivery.deliver(topic, message.key, message.value, message.notfor, since);
+        delivery.deliver(topic, message.key, message.value, message.notfor, { since });
         return;
       case "unlistenIdentity": {
         const sessions = core.registry.listeners(topic)?.byIdentity.get(message.identity);

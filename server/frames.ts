@@ -41,9 +41,23 @@ export function eventHead(event: string): string {
   return `event: ${event}\ndata: `;
 }
 
-/** The `data` JSON of a notification: `{"key":…,"data":…}` from already-serialised parts. */
-export function notificationJson(keyJson: string, dataJson: string): string {
-  return `{"key":${keyJson},"data":${dataJson}}`;
+/**
+ * The `data` JSON of a notification, `{"key":…,"data":…,"pos":"…"}`, from
+ * already-serialised parts; without `pos` (no history) `{"key":…,"data":…}`.
+ * A position is `[0-9a-z]+-[0-9]+` (positions.ts), so it needs no escaping.
+ */
+export function notificationJson(keyJson: string, dataJson: string, pos?: string): string {
+  if (pos === undefined) return `{"key":${keyJson},"data":${dataJson}}`;
+  return `{"key":${keyJson},"data":${dataJson},"pos":"${pos}"}`;
+}
+
+/** The `session` event a session gets when notifications on these keys were lost (SPEC §5.8). */
+export function gapEventBody(
+  session: string,
+  lost: readonly { readonly notifier: string; readonly key: unknown }[],
+): string {
+  const items = lost.map(({ notifier, key }) => ({ notifier, key }));
+  return eventBody("session", JSON.stringify({ session, status: "gap", lost: items }));
 }
 
 /**

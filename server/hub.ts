@@ -138,12 +138,12 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
     const request = async (op: "listen" | "unlisten", sessionId: string, key: Key) => {
       if (!isSessionId(sessionId))
         throw new TypeError(`sse-notif: ${JSON.stringify(sessionId)} is not a session id`);
-      return core.route({ op, session: sessionId, items: [{ notifier: def.name, key }] });
+      await core.route({ op, session: sessionId, items: [{ notifier: def.name, key }] });
     };
     return {
       def,
       async notify(key, value, { notfor } = {}) {
-        if (core.closed) throw new NotifError("unavailable", "the hub is closed");
+        if (core.closing) throw new NotifError("unavailable", "the hub is closed");
         if (value === undefined)
           throw new TypeError("sse-notif: notify needs a value (undefined is not JSON)");
         const exclusion = resolveExclusion(notfor, sessionOf);

@@ -17,6 +17,8 @@ export interface NotifyMessage {
   readonly key: unknown;
   readonly value: unknown;
   readonly notfor: Exclusion;
+  /** Its position in the key's history, added by the bus that kept it (absent without history). */
+  readonly pos?: string;
 }
 
 /** `unlistenIdentity`, published on the topic's channel: every node applies it. */
@@ -33,6 +35,11 @@ export type TopicMessage = NotifyMessage | UnlistenIdentityMessage;
 /** The channel of a topic's notifications. */
 export function topicChannel(topic: string): string {
   return `t:${topic}`;
+}
+
+/** The topic of a topic channel, or `undefined` for another channel. */
+export function channelTopic(channel: string): string | undefined {
+  return channel.startsWith("t:") ? channel.slice(2) : undefined;
 }
 
 /** The channel of requests and replies addressed to one node. */
@@ -65,6 +72,8 @@ export function parseTopicMessage(text: string): TopicMessage {
       if (!("value" in value) || !isExclusion(value.notfor) || !Number.isSafeInteger(value.id)) {
         throw new TypeError("notify message without value or with a bad notfor");
       }
+      if (value.pos !== undefined && typeof value.pos !== "string")
+        throw new TypeError("notify message with a pos that is not a string");
       return value as unknown as NotifyMessage;
     case "unlistenIdentity":
       if (typeof value.identity !== "string")
@@ -89,6 +98,8 @@ export interface ReplyMessage {
   readonly node: string;
   readonly id: number;
   readonly error?: { readonly code: ErrorCode; readonly message: string };
+  /** A `/listen` with `since`: its answer items. */
+  readonly items?: readonly { readonly pos: string; readonly recovered: boolean | null }[];
 }
 
 export type NodeMessage = RequestMessage | ReplyMessage;
@@ -101,7 +112,23 @@ function isSessionRequest(value: unknown): value is SessionRequest {
   return (
     Array.isArray(value.items) &&
     value.items.every(
-      (item) => isRecord(item) && typeof item.notifier === "string" && "key" in item,
+      (item) =>
+        isRecord(item) &&
+        typeof item.notifier === "string" &&
+        "key" in item &&
+        (item.since === undefined || item.since === null || typeof item.since === "string"),
+    )
+  );
+}
+
+function isAnswerItems(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (item) =>
+        isRecord(item) &&
+        typeof item.pos === "string" &&
+        (item.recovered === null || typeof item.recovered === "boolean"),
     )
   );
 }
@@ -136,6 +163,8 @@ export function parseNodeMessage(text: string): NodeMessage {
       return value as unknown as RequestMessage;
     case "reply": {
       const error = value.error;
+      if (value.items !== undefined && !isAnswerItems(value.items))
+        throw new TypeError("reply message with bad items");
       if (error === undefined) return value as unknown as ReplyMessage;
       const code = isRecord(error) ? error.code : undefined;
       const message = isRecord(error) ? error.message : undefined;

@@ -51,6 +51,26 @@ export interface NotifierOptions<Key, ServerNotif, ClientNotif, Identity> {
   authorize?: (identity: Identity, key: Key) => boolean | Promise<boolean>;
 }
 
+/** Who of a topic's listeners one delivery is for, beyond `notfor`, and its position. */
+export interface Audience {
+  /** The notification's position (`data.pos`); absent without history. */
+  readonly pos?: string;
+  /** Only this session (a replay after `since`). */
+  readonly only?: Session;
+  /** Sessions that must not get it (asked when sending). */
+  readonly skip?: (session: Session) => boolean;
+  /** The value's JSON when already made, for notifiers without `prepare`. */
+  readonly valueJson?: string;
+  /**
+   * The listen generation when it was notified: it goes to the listens of
+   * generation ≤ `since` that still hold when it is sent (SPEC §5.3), even
+   * behind async work on its key. Default: every listen there is now.
+   */
+  readonly since?: number;
+}
+
+const EVERYONE: Audience = {};
+
 /** What a notifier needs from its hub. */
 export interface NotifierHost {
   listeners(
@@ -91,24 +111,30 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     this.#host = host;
   }
 
-  /**
-   * Delivers a server notification to this node's listeners of `topic`: to
-   * the listens of generation ≤ `since` (those there were when it was
-   * notified) that still hold when it goes out, even behind async work.
-   */
+  /** Delivers a server notification to this node's listeners of `topic` (or `audience.only`). */
   deliver(
     topic: string,
     key: Key,
     value: ServerNotif,
     exclusion: Exclusion,
-    since = this.#host.generation(),
+    given: Audience = EVERYONE,
   ): void {
-    const listeners = this.#host.listeners(topic);
+    const audience =
+      given.since === undefined ? { ...given, since: this.#host.generation() } : given;
+    const only = audience.only;
+    const listeners = only
+      ? { sessions: new Set([only]), byIdentity: new Map([[only.identityId, new Set([only])]]) }
+      : this.#host.listeners(topic);
     if (!listeners) return;
     const keyJson = JSON.stringify(key);
     if (this.options.prepare)
-      this.#deliverPrepared(topic, key, keyJson, value, exclusion, listeners, since);
-    else this.#deliverSimple(topic, keyJson, value, exclusion, listeners.sessions, since);
+      this.#deliverPrepared(topic, key, keyJson, value, exclusion, listeners, audience);
+    else this.#deliverSimple(topic, keyJson, value, exclusion, listeners.sessions, audience);
+  }
+
+  /** Runs `run` in `topic`'s order: after every delivery already scheduled on it. */
+  after(topic: string, run: () => void): void {
+    this.#schedule(topic, { pending: 0, run });
   }
 
   /** Without `prepare`: one body for everyone, serialised once. */
@@ -118,17 +144,19 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     value: ServerNotif,
     exclusion: Exclusion,
     sessions: Set<Session>,
-    since: number,
+    audience: Audience,
   ): void {
-    const body = this.#body(keyJson, value, topic);
+    const body = this.#body(keyJson, value, topic, audience);
     if (body === undefined) return;
     if (!this.#queues.has(topic)) {
-      this.#send(sessions, topic, body, exclusion, since);
+      this.#send(sessions, topic, body, exclusion, audience);
       return;
     }
     const snapshot = [...sessions]; // behind async work on this key: keep its order
-    const run = () => this.#send(snapshot, topic, body, exclusion, since);
-    this.#schedule(topic, { pending: 0, run });
+    this.#schedule(topic, {
+      pending: 0,
+      run: () => this.#send(snapshot, topic, body, exclusion, audience),
+    });
   }
 
   /** With `prepare`: one call and one body per distinct identity; async results keep key order. */
@@ -139,7 +167,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     value: ServerNotif,
     exclusion: Exclusion,
     listeners: { byIdentity: Map<string, Set<Session>> },
-    since: number,
+    audience: Audience,
   ): void {
     const prepare = this.options.prepare as NonNullable<typeof this.options.prepare>;
     const queued = this.#queues.has(topic);
@@ -156,7 +184,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
       }
       if (queued || isThenable(result)) results.push({ sessions: [...group], result });
       else if (result !== undefined)
-        this.#sendValue(group, topic, keyJson, result, exclusion, since);
+        this.#sendValue(group, topic, keyJson, result, exclusion, audience);
     }
     if (results.length === 0) return;
     const job: Job = {
@@ -164,7 +192,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
       run: () => {
         for (const { sessions, result } of results) {
           if (result !== undefined)
-            this.#sendValue(sessions, topic, keyJson, result, exclusion, since);
+            this.#sendValue(sessions, topic, keyJson, result, exclusion, audience);
         }
       },
     };
@@ -216,14 +244,16 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     topic: string,
     body: string,
     exclusion: Exclusion,
-    since: number,
+    audience: Audience,
   ): void {
+    const since = audience.since ?? Number.POSITIVE_INFINITY;
     for (const session of sessions) {
       if (session.ended) continue;
-      // Unlistened meanwhile, or listening again since the notify (SPEC §5.3).
+      // Unlistened meanwhile, or listening again since it was notified (SPEC §5.3).
       const listened = session.topics.get(topic);
       if (listened === undefined || listened > since) continue;
       if (session.identityId === exclusion.identity) continue;
+      if (audience.skip?.(session)) continue;
       if (session.id !== exclusion.session) session.push(body);
       else if (exclusion.tab !== undefined) session.push(markNotFor(body, exclusion.tab));
     }
@@ -235,18 +265,18 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     keyJson: string,
     value: unknown,
     exclusion: Exclusion,
-    since: number,
+    audience: Audience,
   ): void {
-    const body = this.#body(keyJson, value, topic);
-    if (body !== undefined) this.#send(sessions, topic, body, exclusion, since);
+    const body = this.#body(keyJson, value, topic, { pos: audience.pos });
+    if (body !== undefined) this.#send(sessions, topic, body, exclusion, audience);
   }
 
   /** The event's text after its id line; JSON.stringify's output is one line, so nothing to check. */
-  #body(keyJson: string, value: unknown, topic: string): string | undefined {
+  #body(keyJson: string, value: unknown, topic: string, audience: Audience): string | undefined {
     try {
-      const json = JSON.stringify(value);
+      const json = audience.valueJson ?? JSON.stringify(value);
       if (json === undefined) throw new TypeError("the client notification is not JSON");
-      return `${this.#eventHead}${notificationJson(keyJson, json)}\n\n`;
+      return `${this.#eventHead}${notificationJson(keyJson, json, audience.pos)}\n\n`;
     } catch (error) {
       this.#host.onError(toError(error), {
         notifier: this.def.name,

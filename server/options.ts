@@ -3,6 +3,26 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import type { Request } from "express";
 import { type Bus, inProcessBus } from "./bus.js";
+import type { HistoryLimits } from "./history.js";
+
+/** `createHub({ history })`: per-key history and positions (SPEC §6). */
+export interface HistoryOptions {
+  /**
+   * Notifications kept per (notifier, key).
+   * @default 100
+   */
+  size?: number;
+  /**
+   * Ms a key's history is kept after its latest notify.
+   * @default 120_000
+   */
+  ttl?: number;
+  /**
+   * In-process bus only: bytes of history over all keys together (oldest out first).
+   * @default 67_108_864 (64 MiB)
+   */
+  maxBytes?: number;
+}
 
 /**
  * What `identify` is given: an Express `Request` under `hub.router()`; under
@@ -87,6 +107,21 @@ export interface HubOptions<Identity> {
    */
   prepareTimeout?: number;
   /**
+   * Per-key history on the bus, so that a client recovers by position what it
+   * missed, across the death or restart of the node holding its session, and
+   * a node fills what its bus connection missed (SPEC §6). `false`: no
+   * history and no `pos` in notifications. A custom bus without history
+   * operations keeps none either.
+   * @default { size: 100, ttl: 120_000, maxBytes: 64 MiB }
+   */
+  history?: HistoryOptions | false;
+  /**
+   * Ms over which `hub.close()` ends its streams, spread evenly, so that
+   * clients reconnect to the other nodes gradually; 0 ends them at once.
+   * @default 2_000
+   */
+  closeWindow?: number;
+  /**
    * Bytes (UTF-8) of event text kept per session for resume, on top of the
    * `retention` count: past it the oldest events go, and a resume that needs
    * them says `gap`.
@@ -136,6 +171,9 @@ export interface ResolvedOptions<Identity> {
   readonly onError: (error: Error, context: object) => void;
   readonly requestTimeout: number;
   readonly prepareTimeout: number;
+  /** Absent with `history: false`. */
+  readonly history: HistoryLimits | undefined;
+  readonly closeWindow: number;
   readonly retentionBytes: number;
   readonly maxKeyBytes: number;
   readonly maxSessions: number;
@@ -153,12 +191,39 @@ const NUMBERS = {
   maxBodyBytes: [16_384, 64],
   requestTimeout: [5_000, 1],
   prepareTimeout: [10_000, 1],
+  closeWindow: [2_000, 0],
   retentionBytes: [1_048_576, 0],
   maxKeyBytes: [1_024, 16],
   maxSessions: [100_000, 1],
   maxSessionsPerIdentity: [100, 1],
   bodyTimeout: [10_000, 1],
 } as const;
+
+const HISTORY = { size: [100, 1], ttl: [120_000, 1], maxBytes: [64 * 1024 * 1024, 1] } as const;
+
+function wholeNumber(name: string, value: unknown, min: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw new TypeError(`sse-notif: option ${name} must be a whole number ≥ ${min}, not ${value}`);
+  }
+  return value;
+}
+
+/** `history` resolved: `undefined` for `false`, else every bound filled in. */
+function resolveHistory(history: HistoryOptions | false | undefined): HistoryLimits | undefined {
+  if (history === false) return undefined;
+  const given = history ?? {};
+  if (typeof given !== "object" || given === null || Array.isArray(given)) {
+    throw new TypeError("sse-notif: option history must be false or { size?, ttl?, maxBytes? }");
+  }
+  for (const name of Object.keys(given)) {
+    if (!(name in HISTORY)) throw new TypeError(`sse-notif: unknown option history.${name}`);
+  }
+  const [size, ttl, maxBytes] = (["size", "ttl", "maxBytes"] as const).map((name) => {
+    const [fallback, min] = HISTORY[name];
+    return wholeNumber(`history.${name}`, given[name] ?? fallback, min);
+  }) as [number, number, number];
+  return { size, ttl, maxBytes };
+}
 
 type NumberOption = keyof typeof NUMBERS;
 
@@ -170,13 +235,7 @@ export function resolveOptions<Identity>(options: HubOptions<Identity>): Resolve
   const numbers = {} as Record<NumberOption, number>;
   for (const name of Object.keys(NUMBERS) as NumberOption[]) {
     const [fallback, min] = NUMBERS[name];
-    const value = options[name] ?? fallback;
-    if (!Number.isSafeInteger(value) || value < min) {
-      throw new TypeError(
-        `sse-notif: option ${name} must be a whole number ≥ ${min}, not ${value}`,
-      );
-    }
-    numbers[name] = value;
+    numbers[name] = wholeNumber(name, options[name] ?? fallback, min);
   }
   const identify = options.identify ?? (() => null as Identity);
   if (typeof identify !== "function")
@@ -188,7 +247,8 @@ export function resolveOptions<Identity>(options: HubOptions<Identity>): Resolve
   if (typeof bus.publish !== "function" || typeof bus.subscribe !== "function") {
     throw new TypeError("sse-notif: option bus must implement the Bus interface");
   }
-  return { ...numbers, identify, onError, bus, stats: options.stats ?? true };
+  const history = resolveHistory(options.history);
+  return { ...numbers, identify, onError, bus, history, stats: options.stats ?? true };
 }
 
 function defaultOnError(error: Error, context: object): void {

@@ -4,9 +4,11 @@
  * never an exception thrown at the hub.
  */
 import { createClient, type RedisClientType } from "redis";
-import type { Bus, BusContext, BusStatus } from "./bus.js";
+import type { Bus, BusContext, BusHistoryRead, BusStatus } from "./bus.js";
 import { ClusterBus, type RedisClusterLike } from "./cluster-bus.js";
 import { NotifError, toError } from "./errors.js";
+import type { Position } from "./positions.js";
+import { RedisHistory, redisNames, type ScriptRunner } from "./redis-history.js";
 import { bounded, closedError, reconnectStrategy } from "./redis-shared.js";
 
 /** The part of a node-redis 6 client (`createClient()`) the bus copies its settings from. */
@@ -30,7 +32,8 @@ export interface RedisBusOptions {
    */
   client?: RedisClientLike | RedisClusterLike;
   /**
-   * Prepended to every channel, to share one Redis between apps.
+   * Prepended to every channel and key, to share one Redis between apps; no
+   * `{` or `}` (each key's names carry their own hash tag).
    * @default "sse-notif:"
    */
   prefix?: string;
@@ -55,7 +58,7 @@ type Listener = (message: string, channel: string) => void;
 type Connection = RedisClientType;
 
 /** One subscribe call: its identity tells a stale unsubscribe from a current one. */
-type Subscription = { readonly onMessage: (message: string) => void };
+type Subscription = { readonly channel: string; readonly onMessage: (message: string) => void };
 
 /**
  * A bus over Redis pub/sub, for hubs on several servers. Each channel is
@@ -86,6 +89,9 @@ export function redisBus(options: RedisBusOptions = {}): Bus {
   if (client && "masters" in client) {
     return new ClusterBus({ client: client as RedisClusterLike, prefix, timeout });
   }
+  if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
+    throw new TypeError("sse-notif: redisBus prefix must be a string without { or }");
+  }
   return new RedisBus({ ...options, client });
 }
 
@@ -101,6 +107,7 @@ class RedisBus implements Bus {
   /** Channels (prefixed) the hub wants: the truth that Redis is brought back to after outages. */
   readonly #wanted = new Map<string, Subscription>();
   #context: BusContext | undefined;
+  #history: RedisHistory | undefined;
   #status: BusStatus = "degraded";
   #outageReported = false;
   #closed = false;
@@ -132,6 +139,14 @@ class RedisBus implements Bus {
   async start(context: BusContext): Promise<void> {
     if (this.#context || this.#closed) return;
     this.#context = context;
+    if (context.history) {
+      const pub = this.#pub;
+      const runner: ScriptRunner = {
+        evalSha: (sha, keys, args) => pub.evalSha(sha, { keys, arguments: args }),
+        eval: (script, keys, args) => pub.eval(script, { keys, arguments: args }),
+      };
+      this.#history = new RedisHistory(runner, this.#prefix, context.history);
+    }
     this.#watch(this.#pub, "publisher");
     this.#watch(this.#sub, "subscriber");
     this.#sub.on("ready", () => this.#reconcile());
@@ -151,10 +166,44 @@ class RedisBus implements Bus {
       throw new NotifError("unavailable", `Redis is unreachable: not published on ${channel}`);
     }
     try {
-      await bounded(this.#pub.publish(this.#prefix + channel, message), this.#timeout, "PUBLISH");
+      await bounded(this.#pub.publish(this.#name(channel), message), this.#timeout, "PUBLISH");
     } catch (error) {
       throw new NotifError("unavailable", `Redis publish on ${channel} failed`, { cause: error });
     }
+  }
+
+  /** Appends to the channel's history and publishes, in one script (redis-history.ts). */
+  append(channel: string, message: string): Promise<Position> {
+    return this.#historyCall("append", channel, (history) => history.append(channel, message));
+  }
+
+  read(channel: string, after?: Position): Promise<BusHistoryRead> {
+    return this.#historyCall("read", channel, (history) => history.read(channel, after));
+  }
+
+  async #historyCall<T>(
+    what: string,
+    channel: string,
+    call: (history: RedisHistory) => Promise<T>,
+  ): Promise<T> {
+    if (this.#closed) throw closedError();
+    const history = this.#history;
+    if (!history) throw new NotifError("unavailable", "this Redis bus was started without history");
+    if (!this.#pub.isReady) {
+      throw new NotifError("unavailable", `Redis is unreachable: no history ${what} on ${channel}`);
+    }
+    try {
+      return await bounded(call(history), this.#timeout, `the history ${what}`);
+    } catch (error) {
+      throw new NotifError("unavailable", `Redis history ${what} on ${channel} failed`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** The Redis channel of a hub channel. */
+  #name(channel: string): string {
+    return redisNames(this.#prefix, channel).channel;
   }
 
   async subscribe(
@@ -162,8 +211,8 @@ class RedisBus implements Bus {
     onMessage: (message: string) => void,
   ): Promise<() => Promise<void>> {
     if (this.#closed) throw closedError();
-    const name = this.#prefix + channel;
-    const subscription: Subscription = { onMessage };
+    const name = this.#name(channel);
+    const subscription: Subscription = { channel, onMessage };
     this.#wanted.set(name, subscription);
     const unsubscribe = () => this.#unsubscribe(name, subscription);
     if (!this.#sub.isReady) return unsubscribe; // recorded: #reconcile() subscribes it
@@ -213,18 +262,31 @@ class RedisBus implements Bus {
     }
   };
 
-  /** After a (re)connection: node-redis resubscribed what it knew; this adds and drops the rest. */
+  /**
+   * After a (re)connection: node-redis resubscribed what it knew; this adds
+   * and drops the rest, then tells the hub which channels are subscribed
+   * again (what was published on them meanwhile was missed: the hub reads it
+   * from the history).
+   */
   #reconcile(): void {
     const sub = this.#sub;
     const background = (promise: Promise<void>, channel: string) =>
-      promise.catch((error) => {
-        if (sub.isReady) this.#report(error, { during: "resubscribe", channel });
-      });
-    for (const channel of this.#wanted.keys()) {
-      background(sub.subscribe(channel, this.#dispatch), channel);
-    }
+      promise.then(
+        () => true,
+        (error) => {
+          if (sub.isReady) this.#report(error, { during: "resubscribe", channel });
+          return false;
+        },
+      );
+    const again = [...this.#wanted].map(async ([name, { channel }]) =>
+      (await background(sub.subscribe(name, this.#dispatch), name)) ? [channel] : [],
+    );
+    void Promise.all(again).then((channels) => {
+      if (!this.#closed && channels.length > 0) this.#context?.onResubscribed?.(channels.flat());
+    });
     for (const channel of [...sub.getPubSubListeners("CHANNELS").keys()]) {
-      if (!this.#wanted.has(channel)) background(sub.unsubscribe(channel, this.#dispatch), channel);
+      if (!this.#wanted.has(channel))
+        void background(sub.unsubscribe(channel, this.#dispatch), channel);
     }
   }
 

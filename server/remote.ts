@@ -8,7 +8,7 @@ import type { SessionId } from "../client/protocol.js";
 import type { Bus } from "./bus.js";
 import { guarded, NotifError, toError } from "./errors.js";
 import { type NodeMessage, nodeChannel, parseNodeMessage } from "./messages.js";
-import type { SessionRequest } from "./requests.js";
+import type { ListenAnswers, SessionRequest } from "./requests.js";
 
 /** The node that holds a session: its id's prefix before the dot. */
 export function nodeOf(session: SessionId): string {
@@ -16,7 +16,7 @@ export function nodeOf(session: SessionId): string {
 }
 
 interface Pending {
-  resolve(): void;
+  resolve(answers: ListenAnswers | undefined): void;
   reject(error: Error): void;
   timer: NodeJS.Timeout;
 }
@@ -26,7 +26,7 @@ export interface RemoteHost {
   readonly bus: Bus;
   readonly timeout: number;
   /** Applies a request to a local session (throws a `NotifError`). */
-  apply(request: SessionRequest): Promise<void>;
+  apply(request: SessionRequest): Promise<ListenAnswers | undefined>;
   onError(error: Error, context: object): void;
 }
 
@@ -49,10 +49,10 @@ export class Remote {
   }
 
   /** Sends a request to the node holding the session; resolves or rejects with its answer. */
-  request(node: string, request: SessionRequest): Promise<void> {
+  request(node: string, request: SessionRequest): Promise<ListenAnswers | undefined> {
     const id = this.#next++;
     const { bus, nodeId, timeout } = this.#host;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<ListenAnswers | undefined>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
         reject(
@@ -92,7 +92,7 @@ export class Remote {
       const error = message.error
         ? new NotifError(message.error.code, message.error.message)
         : undefined;
-      this.#settle(message.id, error);
+      this.#settle(message.id, error, message.items ? { items: message.items } : undefined);
       return;
     }
     void this.#answer(message.node, message.id, message.request);
@@ -100,8 +100,9 @@ export class Remote {
 
   async #answer(node: string, id: number, request: SessionRequest): Promise<void> {
     let error: { code: NotifError["code"]; message: string } | undefined;
+    let answers: ListenAnswers | undefined;
     try {
-      await this.#host.apply(request);
+      answers = await this.#host.apply(request);
     } catch (thrown) {
       const known = thrown instanceof NotifError;
       if (!known) this.#host.onError(toError(thrown), { during: "remote request", op: request.op });
@@ -114,18 +115,19 @@ export class Remote {
       node: this.#host.nodeId,
       id,
       ...(error ? { error } : {}),
+      ...(answers ? { items: answers.items } : {}),
     };
     await this.#host.bus.publish(nodeChannel(node), JSON.stringify(reply)).catch((thrown) => {
       this.#host.onError(toError(thrown), { during: "reply", to: node });
     });
   }
 
-  #settle(id: number, error: Error | undefined): void {
+  #settle(id: number, error: Error | undefined, answers?: ListenAnswers): void {
     const pending = this.#pending.get(id);
     if (!pending) return;
     this.#pending.delete(id);
     clearTimeout(pending.timer);
     if (error) pending.reject(error);
-    else pending.resolve();
+    else pending.resolve(answers);
   }
 }

@@ -5,10 +5,11 @@
  * forwarded from other nodes.
  */
 import type { SessionId } from "../client/protocol.js";
-import { checkKey } from "./body.js";
+import { checkKey, type ListenItem } from "./body.js";
 import type { AnyDelivery, HubCore, Resolved } from "./core.js";
 import { NotifError, toError } from "./errors.js";
 import { topicOf } from "./registry.js";
+import type { ListenAnswer } from "./relay.js";
 import type { Session } from "./session.js";
 
 export type Op = "listen" | "unlisten" | "close";
@@ -23,11 +24,22 @@ export interface SessionRequest {
    * `parseKey`, no `authorize`.
    */
   readonly identityId?: string;
-  readonly items: readonly { readonly notifier: string; readonly key: unknown }[];
+  readonly items: readonly ListenItem[];
 }
 
-/** Applies a request to a local session; throws a `NotifError` on the first fault. */
-export async function applyRequest<I>(core: HubCore<I>, request: SessionRequest): Promise<void> {
+/** What a `/listen` with `since` answers (SPEC §6): one item per request item, in order. */
+export interface ListenAnswers {
+  readonly items: readonly { readonly pos: string; readonly recovered: boolean | null }[];
+}
+
+/**
+ * Applies a request to a local session; throws a `NotifError` on the first
+ * fault. Resolves to the answer items of a `/listen` that asked positions.
+ */
+export async function applyRequest<I>(
+  core: HubCore<I>,
+  request: SessionRequest,
+): Promise<ListenAnswers | undefined> {
   const session = core.registry.session(request.session);
   if (!session) {
     throw new NotifError(
@@ -51,7 +63,8 @@ export async function applyRequest<I>(core: HubCore<I>, request: SessionRequest)
     );
     return;
   }
-  if (trusted) return core.listen(session, items);
+  const positions = request.items.some((item) => "since" in item && item.since !== undefined);
+  if (trusted) return answers(await core.listen(session, items, positions));
   // An unlisten answered while authorize runs wins over this earlier listen.
   const since = session.pauseRevocations();
   let kept: Resolved[];
@@ -62,7 +75,23 @@ export async function applyRequest<I>(core: HubCore<I>, request: SessionRequest)
     session.resumeRevocations();
   }
   if (session.ended) throw new NotifError("unknown_session", "the session ended meanwhile");
-  await core.listen(session, kept);
+  const given = await core.listen(session, kept, positions);
+  if (!given || kept.length === items.length) return answers(given);
+  // An item unlistened while authorize ran is not listened: its answer is the key's position.
+  return answers(
+    await Promise.all(
+      items.map(async (item) => {
+        const i = kept.indexOf(item);
+        return i >= 0
+          ? (given[i] as ListenAnswer)
+          : { ...(await core.position(item)), recovered: null };
+      }),
+    ),
+  );
+}
+
+function answers(items: readonly ListenAnswer[] | undefined): ListenAnswers | undefined {
+  return items ? { items } : undefined;
 }
 
 /** Checks every notifier, then every key: one fault and nothing is applied. */
@@ -87,7 +116,8 @@ function resolveItems<I>(
     try {
       const parse = delivery.options.parseKey;
       const key = parse && !trusted ? parse(item.key) : item.key;
-      return { delivery, key, topic: topicOf(item.notifier, delivery.def.keyId(key)) };
+      const topic = topicOf(item.notifier, delivery.def.keyId(key));
+      return { delivery, key, topic, since: item.since };
     } catch (error) {
       const why = error instanceof Error ? `: ${error.message}` : "";
       throw new NotifError("bad_request", `key refused by notifier "${item.notifier}"${why}`, {

@@ -30,7 +30,7 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
   }
 
   function open(): void {
-    if (core.closed)
+    if (core.closing)
       throw new NotifError("unavailable", "this hub is closed; reconnect to another server");
   }
 
@@ -52,7 +52,7 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
       );
     }
     const identityId = core.identityId(await identify(req, path));
-    await core.route({ op, session, identityId, items });
+    return core.route({ op, session, identityId, items });
   }
 
   async function events(req: AnyRequest, res: AnyResponse, path: string) {
@@ -86,7 +86,8 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
     if (op === "close") await onSession(req, path, op, parseCloseBody(body), []);
     else {
       const { session, items } = parseListenBody(body);
-      await onSession(req, path, op, session, items);
+      const answers = await onSession(req, path, op, session, items);
+      if (answers) return answer(res, 200, answers); // a listen with `since` (SPEC §6)
     }
     res.writeHead(204).end();
   }

@@ -16,11 +16,13 @@ export type StreamEnd = "client" | "replaced" | "slow" | "evicted" | "closing" |
 
 /** Batches the writes of many streams into one `res.write` each per tick. */
 export class Flusher {
-  readonly #dirty = new Set<Stream>();
+  /** A plain array, not a Set: a stream is marked once per batch (see `mark`). */
+  #dirty: Stream[] = [];
   #scheduled = false;
 
+  /** Called when a stream's batch goes from empty to not: at most once per write. */
   mark(stream: Stream): void {
-    this.#dirty.add(stream);
+    this.#dirty.push(stream);
     if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(this.#flush);
@@ -28,8 +30,8 @@ export class Flusher {
 
   readonly #flush = (): void => {
     this.#scheduled = false;
-    const streams = [...this.#dirty];
-    this.#dirty.clear();
+    const streams = this.#dirty;
+    this.#dirty = [];
     for (const stream of streams) stream.flush();
   };
 }

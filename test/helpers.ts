@@ -45,6 +45,7 @@ export async function startServer<Identity = string | null>(
   const hub = createHub<Identity>({
     identify: (req) => ((req.headers["x-user"] as string | undefined) ?? null) as Identity,
     onError: () => {},
+    closeWindow: 0, // tests of the close window set their own
     ...options,
   });
   const app = express();
@@ -213,9 +214,33 @@ export function client(url: string, options: Partial<NotifClientOptions> = {}): 
 
 /** Data of notification events, parsed. */
 export function notifications(stream: RawStream, name?: string): { key: unknown; data: unknown }[] {
+  const last = new Map<string, { epoch: string; offset: number }>();
   return stream.events
     .filter((e) => e.event !== "session" && (name === undefined || e.event === name))
-    .map((e) => JSON.parse(e.data) as { key: unknown; data: unknown });
+    .map((e) => {
+      const { pos, ...rest } = JSON.parse(e.data) as { key: unknown; data: unknown; pos?: unknown };
+      if (pos !== undefined) checkPosition(last, `${e.event}:${JSON.stringify(rest.key)}`, pos);
+      return rest;
+    });
+}
+
+/**
+ * A notification's `pos` (history on, SPEC §6): `<epoch>-<offset>`, and per
+ * key of one stream growing within an epoch (a session may skip some: notfor).
+ */
+function checkPosition(
+  last: Map<string, { epoch: string; offset: number }>,
+  key: string,
+  pos: unknown,
+): void {
+  const match = typeof pos === "string" ? /^([0-9a-z]{1,40})-(0|[1-9][0-9]*)$/.exec(pos) : null;
+  if (!match) throw new Error(`bad pos ${JSON.stringify(pos)} on ${key}`);
+  const position = { epoch: match[1] as string, offset: Number(match[2]) };
+  const before = last.get(key);
+  if (before && before.epoch === position.epoch && before.offset >= position.offset) {
+    throw new Error(`pos ${pos} on ${key} after ${before.epoch}-${before.offset}`);
+  }
+  last.set(key, position);
 }
 
 /**

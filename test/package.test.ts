@@ -54,7 +54,9 @@ describe("package exports (built dist/)", () => {
       await n.notify("k", "built");
       let text = "";
       while (!text.includes("built")) text += new TextDecoder().decode((await reader.read()).value);
-      expect(text).to.contain(`event: pkg\ndata: {"key":"k","data":"built"}`);
+      expect(text).to.match(
+        /event: pkg\ndata: \{"key":"k","data":"built","pos":"[0-9a-z]+-1"\}\n\n/,
+      );
       await reader.cancel();
     } finally {
       await hub.close();

@@ -5,7 +5,8 @@ import { nowMicros, type SessionSpec } from "../api.js";
 import type { Conn, Sink } from "./sink.js";
 
 const STAMP = '"t":';
-const CONNECT_TIMEOUT_MS = 10_000;
+/** Generous: 19,000 sessions connecting on a busy 2-core machine take a while each. */
+const CONNECT_TIMEOUT_MS = 30_000;
 
 /** Keep-alive agent for sse-notif's POST /listen, shared by a worker's sessions. */
 const postAgent = new Agent({ keepAlive: true, maxSockets: 32 });
@@ -39,7 +40,22 @@ function fieldValue(text: string, start: number, end: number, name: string): str
   return text.slice(from, eol === -1 || eol > end ? end : eol);
 }
 
-function listen(port: number, spec: SessionSpec, session: string): Promise<void> {
+/**
+ * POST /listen, tried again when a kept-alive socket was closed by the server
+ * just as it was reused (Node's keep-alive race: "socket hang up", ECONNRESET).
+ */
+async function listen(port: number, spec: SessionSpec, session: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await listenOnce(port, spec, session);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (attempt >= 3 || (code !== "ECONNRESET" && code !== "EPIPE")) throw error;
+    }
+  }
+}
+
+function listenOnce(port: number, spec: SessionSpec, session: string): Promise<void> {
   const body = JSON.stringify({ session, items: [{ notifier: "bench", key: spec.key }] });
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (spec.user) headers["x-user"] = spec.user;

@@ -1,11 +1,11 @@
 // The part every server under test shares: its IPC control interface (burst,
 // paced series, usage), so that each adapter only says how to notify.
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 import { setTimeout as sleep, setImmediate as yieldToIo } from "node:timers/promises";
 import { writeHeapSnapshot } from "node:v8";
 import { fdLimit, keyName, nowMicros, type Payload, type ServerApi, type Usage } from "../api.js";
 import { serveParent } from "../ipc.js";
+import { profiled } from "./profile.js";
 
 /** One system under test, listening on 127.0.0.1. */
 export interface BenchServer {
@@ -96,8 +96,10 @@ export function runBenchServer(make: (flags: ServerFlags) => Promise<BenchServer
       usage((await ready).bench, true);
       return { path: writeHeapSnapshot(path) };
     },
-    burst: async ({ notifies, keys, perTick }) =>
-      burst((await ready).bench, notifies, keys, perTick),
+    burst: async ({ notifies, keys, perTick }) => {
+      const { bench } = await ready;
+      return profiled(() => burst(bench, notifies, keys, perTick));
+    },
     paced: async ({ rate, seconds, keys }) => paced((await ready).bench, rate, seconds, keys),
   });
 }

@@ -1,8 +1,10 @@
 // sse-notif: createHub + one notifier, served at /notif by `hub.handler()` on
 // a bare node:http server (with SSE_NOTIF_EXPRESS=1: mounted in Express with
-// `hub.router()`). With --prepare, the notifier has a per-identity prepare
+// `hub.router()`; with SSE_NOTIF_H2=1: on an h2c node:http2 server). With --prepare, the notifier has a per-identity prepare
 // (identity from the X-User header).
 import { createServer } from "node:http";
+import { createServer as createH2Server } from "node:http2";
+import type { Server } from "node:net";
 import express from "express";
 // From dist/, as users run it (npm run bench builds first).
 import { createHub, defineNotifier, type IdentifyRequest } from "sse-notif/server";
@@ -20,8 +22,13 @@ async function makeSseNotif(flags: ServerFlags): Promise<BenchServer> {
   const hub = createHub<string | null>({ identify });
   const prepare = (identity: string | null, value: Payload) => ({ ...value, for: identity ?? "" });
   const notifier = flags.prepare ? hub.notifier(bench, { prepare }) : hub.notifier(bench);
-  let server: ReturnType<typeof createServer>;
-  if (process.env.SSE_NOTIF_EXPRESS === "1") {
+  let server: Server;
+  if (process.env.SSE_NOTIF_H2 === "1") {
+    const serve = hub.handler("/notif");
+    server = createH2Server((req, res) => {
+      if (!serve(req, res)) res.writeHead(404).end();
+    });
+  } else if (process.env.SSE_NOTIF_EXPRESS === "1") {
     const app = express();
     app.use("/notif", hub.router());
     server = createServer(app);

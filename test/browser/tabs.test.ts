@@ -178,6 +178,60 @@ describe("tabs sharing one stream (Chromium)", function () {
     expect(stats().sessions).to.equal(1, "the same session, resumed");
   });
 
+  it("a crashed leader is replaced: every tab gets each notification once, in order", async () => {
+    const pages = [await tab(["a"]), await tab(["a"]), await tab(["a"])];
+    const leader = await leaderOf(pages);
+    const rest = pages.filter((p) => p !== leader);
+    const cdp = await context.newCDPSession(leader);
+    const want = await flow("a", 60, 20, async () => {
+      const crashed = new Promise((resolve) => leader.once("crash", resolve));
+      cdp.send("Page.crash").catch(() => {}); // answered by no one: the renderer is gone
+      await crashed;
+      await until(() => stats().streams === 1, 2_000, "back to 1 stream");
+    });
+    for (const page of rest) {
+      await until(async () => (await events(page)).length >= want.length, 5_000, "all events");
+      expect(await events(page)).to.deep.equal(want);
+    }
+    expect(stats().sessions).to.equal(1);
+  });
+
+  it("a takeover that finds the session gone reports a gap in every tab", async () => {
+    const pages = [await tab(["a"]), await tab(["a"])];
+    const leader = await leaderOf(pages);
+    const other = pages.find((p) => p !== leader) as Page;
+    const session = (await info(other)).session as string;
+    const frozen = await freezer(leader);
+    await frozen.freeze();
+    const closed = await fetch(`${server.url}/notif/close`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ session }),
+    });
+    expect(closed.status).to.equal(204);
+    await server.chat.notify("a", "lost");
+    await until(async () => (await info(other)).leader, 3_000, "the takeover");
+    await until(async () => (await info(other)).session !== session, 3_000, "a new session");
+    await until(
+      async () => (await other.evaluate(() => harness.statuses())).some((s) => s.gap),
+      3_000,
+      "a gap reported",
+    );
+    await server.chat.notify("a", "new");
+    await until(async () => (await events(other)).includes("a:new"), 3_000, "live again");
+    await frozen.thaw();
+    // The thawed tab missed "a:new" on a session it never saw: it is told (gap), then live.
+    await until(
+      async () => (await leader.evaluate(() => harness.statuses())).at(-1)?.gap,
+      5_000,
+      "the thawed tab's gap",
+    );
+    await server.chat.notify("a", "later");
+    await until(async () => (await events(leader)).includes("a:later"), 5_000, "the thawed tab");
+    expect(await events(other)).to.deep.equal(["a:new", "a:later"]);
+    expect(await events(leader)).to.not.include("a:lost");
+  });
+
   it("a frozen leader is replaced; thawed, it steps down and repeats nothing", async () => {
     const pages = [await tab(["a"]), await tab(["a"])];
     const leader = await leaderOf(pages);

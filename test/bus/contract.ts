@@ -3,7 +3,9 @@
  * `makeBus` play two nodes; they must see each other's messages.
  */
 import { expect } from "chai";
-import type { Bus } from "../../server/bus.js";
+import { type Bus, hasHistory } from "../../server/bus.js";
+import type { HistoryLimits } from "../../server/history.js";
+import { formatPosition } from "../../server/positions.js";
 import { freshChannel, type Node, startNode, until } from "./helpers.js";
 
 interface Inbox {
@@ -25,15 +27,26 @@ function inbox(): Inbox {
   };
 }
 
-export function busContract(name: string, makeBus: () => Bus | Promise<Bus>): void {
+/** The history bounds the contract starts buses with: small, to see trimming. */
+const HISTORY: HistoryLimits = { size: 5, ttl: 60_000, maxBytes: 1_048_576 };
+
+/**
+ * `history: false` for a bus that has no history operations yet: the
+ * history part of the contract is then not registered (rather than skipped).
+ */
+export function busContract(
+  name: string,
+  makeBus: () => Bus | Promise<Bus>,
+  { history = true }: { history?: boolean } = {},
+): void {
   describe(`bus contract: ${name}`, () => {
     let nodes: Node[] = [];
     let a: Node;
     let b: Node;
 
     beforeEach(async () => {
-      a = await startNode(await makeBus(), "a");
-      b = await startNode(await makeBus(), "b");
+      a = await startNode(await makeBus(), "a", HISTORY);
+      b = await startNode(await makeBus(), "b", HISTORY);
       nodes = [a, b];
     });
 
@@ -180,6 +193,8 @@ export function busContract(name: string, makeBus: () => Bus | Promise<Bus>): vo
       await until(() => got.messages.length === 1, 3_000, "b's message");
     });
 
+    if (history) historyContract(() => ({ a: a.bus, b: b.bus }));
+
     it("stops delivering to a node once it closed", async () => {
       const channel = freshChannel();
       const got = inbox();
@@ -205,4 +220,98 @@ async function expectRejection(promise: Promise<unknown>): Promise<Error> {
     return error as Error;
   }
   expect.fail("expected a rejection");
+}
+
+/** The history operations (SPEC §6), for a bus that has them. */
+function historyContract(buses: () => { a: Bus; b: Bus }): void {
+  describe("history", () => {
+    let a: Bus & Required<Pick<Bus, "append" | "read">>;
+    let b: typeof a;
+    beforeEach(() => {
+      const both = buses();
+      expect(hasHistory(both.a) && hasHistory(both.b), "the bus has append and read").to.equal(
+        true,
+      );
+      a = both.a as typeof a;
+      b = both.b as typeof a;
+    });
+
+    it("appends and publishes in one step: the message gets its position as first field", async () => {
+      const channel = freshChannel();
+      const got = inbox();
+      await a.subscribe(channel, got.onMessage);
+      const first = await b.append(channel, '{"n":1}');
+      const second = await b.append(channel, '{"n":2,"s":"x"}');
+      expect(first.offset).to.equal(1);
+      expect(second).to.deep.equal({ epoch: first.epoch, offset: 2 });
+      await until(() => got.messages.length === 2, 3_000, "both messages");
+      expect(got.messages).to.deep.equal([
+        `{"pos":"${formatPosition(first)}","n":1}`,
+        `{"pos":"${formatPosition(second)}","n":2,"s":"x"}`,
+      ]);
+    });
+
+    it("reads a key's position without entries, the same epoch until its first append", async () => {
+      const channel = freshChannel();
+      const quiet = await a.read(channel);
+      expect(quiet.top).to.equal(0);
+      expect(quiet.entries).to.deep.equal([]);
+      expect((await b.read(channel)).epoch).to.equal(quiet.epoch);
+      expect(await b.append(channel, '{"n":1}')).to.deep.equal({ epoch: quiet.epoch, offset: 1 });
+    });
+
+    it("reads the entries after a position, as appended, on either node", async () => {
+      const channel = freshChannel();
+      const p1 = await a.append(channel, '{"n":1}');
+      await b.append(channel, '{"n":2}');
+      await a.append(channel, '{"n":3}');
+      const read = await b.read(channel, p1);
+      expect(read).to.deep.equal({
+        epoch: p1.epoch,
+        top: 3,
+        entries: [
+          { offset: 2, message: '{"n":2}' },
+          { offset: 3, message: '{"n":3}' },
+        ],
+      });
+      expect((await a.read(channel, { epoch: p1.epoch, offset: 3 })).entries).to.deep.equal([]);
+      expect((await a.read(channel)).entries).to.deep.equal([]);
+    });
+
+    it("keeps the last `size` entries; a position of another epoch reads all of them", async () => {
+      const channel = freshChannel();
+      for (let n = 1; n <= 7; n += 1) await a.append(channel, `{"n":${n}}`);
+      const read = await b.read(channel, { epoch: "elsewhere", offset: 1 });
+      expect(read.top).to.equal(7);
+      expect(read.entries.map((entry) => entry.offset)).to.deep.equal([3, 4, 5, 6, 7]);
+      expect(read.entries[0]?.message).to.equal('{"n":3}');
+    });
+
+    it("gives concurrent appends from two nodes one order: positions as subscribers see them", async () => {
+      const channel = freshChannel();
+      const got = inbox();
+      await a.subscribe(channel, got.onMessage);
+      const sent = Array.from({ length: 40 }, (_, i) =>
+        (i % 2 ? a : b).append(channel, `{"i":${i}}`),
+      );
+      const positions = await Promise.all(sent);
+      await until(() => got.messages.length === 40, 5_000, "all messages");
+      const seen = got.messages.map((m) => JSON.parse(m).pos);
+      const epoch = positions[0]?.epoch;
+      expect(seen).to.deep.equal(Array.from({ length: 40 }, (_, i) => `${epoch}-${i + 1}`));
+      expect(new Set(positions.map(formatPosition)).size).to.equal(40);
+    });
+
+    it("refuses to append what is not a JSON object's text", async () => {
+      const channel = freshChannel();
+      for (const bad of ["", "{}", "[1]", '"x"']) await expectRejection(a.append(channel, bad));
+    });
+
+    it("rejects append and read after close", async () => {
+      const channel = freshChannel();
+      await a.close();
+      await expectRejection(a.append(channel, '{"n":1}'));
+      await expectRejection(a.read(channel));
+    });
+  });
 }

@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import type { Bus, BusStatus } from "../../server/bus.js";
+import type { HistoryLimits } from "../../server/history.js";
 import { until } from "../helpers.js";
 
 export { until };
@@ -92,15 +93,19 @@ export interface Node {
   readonly bus: Bus;
   readonly errors: Error[];
   readonly statuses: BusStatus[];
+  /** What each `onResubscribed` call named. */
+  readonly resubscribed: string[][];
 }
 
 /** Starts `bus` as a hub would, recording errors and status changes. */
-export async function startNode(bus: Bus, nodeId = "node"): Promise<Node> {
-  const node: Node = { bus, errors: [], statuses: [] };
+export async function startNode(bus: Bus, nodeId = "node", history?: HistoryLimits): Promise<Node> {
+  const node: Node = { bus, errors: [], statuses: [], resubscribed: [] };
   await bus.start({
     nodeId,
     onError: (error) => node.errors.push(error),
     onStatus: (status) => node.statuses.push(status),
+    onResubscribed: (channels) => node.resubscribed.push([...channels]),
+    ...(history ? { history } : {}),
   });
   return node;
 }

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { createClient } from "redis";
 import { redisBus } from "../../server/redis.js";
+import { redisNames } from "../../server/redis-history.js";
 import { busContract } from "./contract.js";
 import {
   freePort,
@@ -37,7 +38,9 @@ describe("redis bus", () => {
       try {
         const channel = freshChannel();
         const seen: string[] = [];
-        await raw.subscribe(`${prefix}${channel}`, (message) => seen.push(message));
+        const name = redisNames(prefix, channel).channel; // the prefix, then the channel as hash tag
+        expect(name).to.equal(`${prefix}{${channel}}`);
+        await raw.subscribe(name, (message) => seen.push(message));
         const node = await start();
         await node.bus.publish(channel, "prefixed");
         await until(() => seen.length === 1, 3_000, "the raw subscriber");
@@ -54,7 +57,9 @@ describe("redis bus", () => {
       try {
         const channel = freshChannel();
         const seen: string[] = [];
-        await raw.subscribe(`sse-notif:${channel}`, (message) => seen.push(message));
+        const name = redisNames("sse-notif:", channel).channel;
+        expect(name.startsWith("sse-notif:{")).to.equal(true);
+        await raw.subscribe(name, (message) => seen.push(message));
         await a.bus.publish(channel, "default");
         await until(() => seen.length === 1, 3_000, "the raw subscriber");
       } finally {

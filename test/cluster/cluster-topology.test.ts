@@ -24,23 +24,48 @@ interface Watched {
 describe("Redis Cluster bus through resharding and failover", function () {
   this.timeout(60_000);
   const cluster = new LocalCluster({ masters: 3, replicas: 1 });
-  before(requireCluster(cluster));
-  after(() => cluster.stop());
-
   const prefix = "sse-notif-topology:";
+  /** A bus started before its cluster existed. */
+  let early: Watched;
+  const earlyChannel = freshChannel("early");
+  const earlyGot: string[] = [];
+  let earlyStart = 0;
+  let earlySubscribe = 0;
+  let earlyPublish: unknown;
+  before(
+    requireCluster(cluster, async () => {
+      let began = Date.now();
+      early = await watch("early");
+      earlyStart = Date.now() - began;
+      began = Date.now();
+      await early.bus.subscribe(earlyChannel, (message) => earlyGot.push(message));
+      earlySubscribe = Date.now() - began;
+      earlyPublish = await early.bus.publish(earlyChannel, "nobody").catch((error) => error);
+    }),
+  );
+  after(async () => {
+    await early?.bus.close();
+    await cluster.stop();
+  });
+
   const started: Watched[] = [];
   afterEach(async () => {
     await Promise.all(started.splice(0).map((node) => node.bus.close()));
   });
 
   async function start(nodeId: string): Promise<Watched> {
+    const node = await watch(nodeId);
+    started.push(node);
+    return node;
+  }
+
+  async function watch(nodeId: string): Promise<Watched> {
     const node: Watched = {
       bus: redisBus({ cluster: { rootNodes: cluster.rootNodes }, prefix }),
       errors: [],
       statuses: [],
       resubscribed: [],
     };
-    started.push(node);
     await node.bus.start({
       nodeId,
       onError: (error) => node.errors.push(error),
@@ -130,6 +155,19 @@ describe("Redis Cluster bus through resharding and failover", function () {
     }
     throw new Error(`no replica of ${master.port}`);
   }
+
+  it("starts before its cluster exists: degraded, one report, then ok with what it subscribed meanwhile", async () => {
+    expect(earlyStart, "start does not wait for the cluster").to.be.below(2_000);
+    expect(earlySubscribe, "subscribe while down resolves at once").to.be.below(500);
+    expect((earlyPublish as Error).message).to.match(/unreachable/);
+    expect(early.errors, "one report while down").to.have.length(1);
+    await until(() => early.bus.status() === "ok", 10_000, "ok once the cluster is up");
+    await until(() => early.resubscribed.flat().includes(earlyChannel), 5_000, "the report");
+    const other = await start("other");
+    await other.bus.publish(earlyChannel, "now");
+    await until(() => earlyGot.includes("now"), 3_000, "the message");
+    expect(early.statuses).to.deep.equal(["ok"]);
+  });
 
   it("follows a slot moved to another master while messages flow, and reports the channel", async () => {
     const { a, f, slot } = await flowing();

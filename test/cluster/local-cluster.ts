@@ -120,7 +120,9 @@ export class LocalCluster {
     return this.nodes.map((node) => ({ url: node.url }));
   }
 
-  async start(): Promise<void> {
+  /** Chooses the ports (and so the `rootNodes`) without starting anything yet. */
+  async reserve(): Promise<void> {
+    if (this.nodes.length > 0) return;
     this.#dir = await mkdtemp(path.join(tmpdir(), "sse-notif-cluster-"));
     const count = this.#shape.masters * (1 + this.#shape.replicas);
     const ports = new Set<number>();
@@ -129,6 +131,10 @@ export class LocalCluster {
     for (let i = 0; i < count; i += 1) {
       this.nodes.push(new ClusterNode(list[2 * i]!, list[2 * i + 1]!, this.#dir));
     }
+  }
+
+  async start(): Promise<void> {
+    await this.reserve();
     await Promise.all(this.nodes.map((node) => node.start()));
     await run("redis-cli", [
       "--cluster",
@@ -250,10 +256,11 @@ async function haveRedisServer(): Promise<boolean> {
 }
 
 /**
- * A `before` hook that starts `cluster`: skips the suite, loudly, when
- * redis-server is missing; fails instead when `CI` is set.
+ * A `before` hook that starts `cluster` (running `beforeStart` once its
+ * ports are known): skips the suite, loudly, when redis-server is missing;
+ * fails instead when `CI` is set.
  */
-export function requireCluster(cluster: LocalCluster) {
+export function requireCluster(cluster: LocalCluster, beforeStart?: () => Promise<void>) {
   return async function (this: Mocha.Context): Promise<void> {
     this.timeout(60_000);
     if (!(await haveRedisServer())) {
@@ -261,6 +268,8 @@ export function requireCluster(cluster: LocalCluster) {
       console.warn("\n  !!! SKIPPING Redis Cluster tests: redis-server or redis-cli missing !!!\n");
       this.skip();
     }
+    await cluster.reserve();
+    await beforeStart?.();
     await cluster.start();
   };
 }

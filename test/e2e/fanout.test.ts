@@ -34,6 +34,15 @@ function faultyBus(faults: {
         throw new Error("publish timed out");
       }
     },
+    // with history the hub publishes through append: the same faults
+    async append(channel, message) {
+      const pos = await (bus.append as NonNullable<Bus["append"]>)(channel, message);
+      if (faults.publishFails) {
+        await new Promise((resolve) => setTimeout(resolve, 5)); // the echo comes back first
+        throw new Error("publish timed out");
+      }
+      return pos;
+    },
   };
 }
 

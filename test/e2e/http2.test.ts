@@ -58,7 +58,9 @@ describe("HTTP/2 with hub.handler()", () => {
       },
     );
     expect(text.headers.connection).to.equal("close");
-    expect(text.body).to.match(/event: chat\ndata: \{"key":"k","data":"to h1"\}\n\n$/);
+    expect(text.body).to.match(
+      /event: chat\ndata: \{"key":"k","data":"to h1","pos":"[0-9a-z]+-\d+"\}\n\n$/,
+    );
   });
 
   for (const mode of H2_MODES) {
@@ -86,10 +88,11 @@ describe("HTTP/2 with hub.handler()", () => {
         expect(answer.status).to.equal(204);
         await chat.notify("k", "over h2");
         const event = await stream.event(1);
+        const epoch = /"pos":"([0-9a-z]+)-1"/.exec(event.data)?.[1];
         expect(event).to.deep.equal({
           id: `${session}:1`,
           event: "chat",
-          data: '{"key":"k","data":"over h2"}',
+          data: `{"key":"k","data":"over h2","pos":"${epoch}-1"}`,
         });
         const refused = await postH2(client, "/listen", { session, notifier: "nope", key: 1 }, ANN);
         expect(refused).to.deep.include({ status: 404 });
@@ -123,7 +126,10 @@ describe("HTTP/2 with hub.handler()", () => {
         expect(again.sessionStatus()).to.equal("resumed");
         const seqs = again.events.slice(1).map((e) => Number(e.id?.split(":")[1]));
         expect(seqs).to.deep.equal(Array.from({ length: 200 }, (_, i) => i + 1));
-        expect(again.events[200]?.data).to.equal(`{"key":"k","data":"200:${big}"}`);
+        const epoch = /"pos":"([0-9a-z]+)-\d+"/.exec(again.events[1]?.data ?? "")?.[1];
+        expect(again.events[200]?.data).to.equal(
+          `{"key":"k","data":"200:${big}","pos":"${epoch}-200"}`,
+        );
       });
 
       it("cuts a paused HTTP/2 stream over maxBufferedBytes, not its connection's other streams", async () => {
@@ -165,7 +171,9 @@ describe("HTTP/2 with hub.handler()", () => {
         expect(resumed.sessionStatus()).to.equal("resumed");
         const lastSeq = Number(last.split(":")[1]);
         await resumed.event(sent - lastSeq, 5_000);
-        expect(resumed.events.at(-1)?.data).to.equal(`{"key":"k","data":"${sent - 1}:${big}"}`);
+        expect(resumed.events.at(-1)?.data).to.match(
+          new RegExp(`^\\{"key":"k","data":"${sent - 1}:${big}","pos":"[0-9a-z]+-\\d+"\\}$`),
+        );
         expect(errors).to.deep.equal([]);
       });
 

@@ -14,20 +14,17 @@ const ANN = { "x-user": "ann" };
 
 /** A shared in-process bus whose messages wait until `release()` (a slow bus, made exact). */
 function heldBus(): { bus: Bus; release(): void; held(): number } {
-  const inner = inProcessBus(new InProcessBroker());
   const queue: [string, string][] = [];
-  return {
-    bus: {
-      ...inner,
-      publish: async (channel, message) => {
-        queue.push([channel, message]);
-      },
-    },
-    release() {
-      for (const [channel, message] of queue.splice(0)) void inner.publish(channel, message);
-    },
-    held: () => queue.length,
-  };
+  class HeldBroker extends InProcessBroker {
+    override publish(channel: string, message: string): void {
+      queue.push([channel, message]);
+    }
+    release(): void {
+      for (const [channel, message] of queue.splice(0)) super.publish(channel, message);
+    }
+  }
+  const broker = new HeldBroker();
+  return { bus: inProcessBus(broker), release: () => broker.release(), held: () => queue.length };
 }
 
 describe("listen generation (SPEC §5.3)", () => {
@@ -60,47 +57,53 @@ describe("listen generation (SPEC §5.3)", () => {
     expect(notifications(ann)).to.deep.equal([{ key: "k", data: "ann:v3" }]);
   });
 
-  it("the echo of a notify held by the bus skips a session that listened again since", async () => {
-    const held = heldBus();
-    const { url, hub } = await startServer({ bus: held.bus });
-    const chat = hub.notifier(chatDef);
-    const ann = await openRaw(`${url}/events`, ANN);
-    await ann.event(0);
-    const session = ann.session();
-    expect((await listen(url, session, "chat", "k", ANN)).status).to.equal(204);
-    await chat.notify("k", "before"); // published, its echo held
-    expect(held.held()).to.equal(1);
-    await post(`${url}/unlisten`, { session, notifier: "chat", key: "k" }, ANN);
-    expect((await listen(url, session, "chat", "k", ANN)).status).to.equal(204);
-    await chat.notify("k", "after");
-    held.release();
-    await ann.event(1);
-    await until(() => held.held() === 0, 1_000, "the bus to be empty");
-    expect(notifications(ann)).to.deep.equal([{ key: "k", data: "after" }]);
-  });
+  const variants: [string, { history?: false }][] = [
+    ["no history: by listen generation", { history: false }],
+    ["with history: by position", {}],
+  ];
+  for (const [what, options] of variants) {
+    it(`the echo of a notify held by the bus skips a session that listened again since (${what})`, async () => {
+      const held = heldBus();
+      const { url, hub } = await startServer({ bus: held.bus, ...options });
+      const chat = hub.notifier(chatDef);
+      const ann = await openRaw(`${url}/events`, ANN);
+      await ann.event(0);
+      const session = ann.session();
+      expect((await listen(url, session, "chat", "k", ANN)).status).to.equal(204);
+      await chat.notify("k", "before"); // published, its echo held
+      expect(held.held()).to.equal(1);
+      await post(`${url}/unlisten`, { session, notifier: "chat", key: "k" }, ANN);
+      expect((await listen(url, session, "chat", "k", ANN)).status).to.equal(204);
+      await chat.notify("k", "after");
+      held.release();
+      await ann.event(1);
+      await until(() => held.held() === 0, 1_000, "the bus to be empty");
+      expect(notifications(ann)).to.deep.equal([{ key: "k", data: "after" }]);
+    });
 
-  it("the echo of a notify called while nobody here listened reaches nobody who listened since", async () => {
-    const held = heldBus();
-    const { url, hub } = await startServer({ bus: held.bus });
-    const chat = hub.notifier(chatDef);
-    const ann = await openRaw(`${url}/events`, ANN);
-    await ann.event(0);
-    const session = ann.session();
-    // Subscribed once (so that the echo can come back), then nobody listens.
-    expect((await listen(url, session, "chat", "k", ANN)).status).to.equal(204);
-    await post(`${url}/unlisten`, { session, notifier: "chat", key: "k" }, ANN);
-    expect((await listen(url, session, "chat", "other", ANN)).status).to.equal(204);
-    await chat.notify("k", "while not listening");
-    expect((await listen(url, session, "chat", "k", ANN)).status).to.equal(204);
-    await chat.notify("k", "listening");
-    held.release();
-    await ann.event(1);
-    await chat.notify("other", "marker"); // everything before it was delivered or dropped
-    held.release();
-    await ann.event(2);
-    expect(notifications(ann)).to.deep.equal([
-      { key: "k", data: "listening" },
-      { key: "other", data: "marker" },
-    ]);
-  });
+    it(`the echo of a notify called while nobody here listened reaches nobody who listened since (${what})`, async () => {
+      const held = heldBus();
+      const { url, hub } = await startServer({ bus: held.bus, ...options });
+      const chat = hub.notifier(chatDef);
+      const ann = await openRaw(`${url}/events`, ANN);
+      await ann.event(0);
+      const session = ann.session();
+      // Subscribed once (so that the echo can come back), then nobody listens.
+      expect((await listen(url, session, "chat", "k", ANN)).status).to.equal(204);
+      await post(`${url}/unlisten`, { session, notifier: "chat", key: "k" }, ANN);
+      expect((await listen(url, session, "chat", "other", ANN)).status).to.equal(204);
+      await chat.notify("k", "while not listening");
+      expect((await listen(url, session, "chat", "k", ANN)).status).to.equal(204);
+      await chat.notify("k", "listening");
+      held.release();
+      await ann.event(1);
+      await chat.notify("other", "marker"); // everything before it was delivered or dropped
+      held.release();
+      await ann.event(2);
+      expect(notifications(ann)).to.deep.equal([
+        { key: "k", data: "listening" },
+        { key: "other", data: "marker" },
+      ]);
+    });
+  }
 });

@@ -34,6 +34,8 @@ export function counting(
     start: (context) => bus.start(context),
     status: () => bus.status(),
     publish: (channel, message) => bus.publish(channel, message),
+    // history passes through, so that the suite runs with positions as hubs do by default
+    ...(bus.append && bus.read ? { append: bus.append.bind(bus), read: bus.read.bind(bus) } : {}),
     close: () => bus.close(),
     async subscribe(channel, onMessage) {
       const unsubscribe = await bus.subscribe(channel, (message) => {

@@ -4,6 +4,20 @@ import { closeAll, listen, notifications, openRaw, startServer, until } from "..
 
 const chat = defineNotifier<string, string>("chat");
 
+/** The `retry:` a stream was sent: the hub's `retry` jittered by ±25% per stream (SPEC §6). */
+function jitteredRetry(text: string, retry: number): number {
+  const sent = Number(/^retry: (\d+)\n\n/.exec(text)?.[1]);
+  expect(sent).to.be.within(Math.round(retry * 0.75), Math.round(retry * 1.25));
+  return sent;
+}
+
+/** The epoch of the first `pos` in a stream (positions are `<epoch>-<offset>`, SPEC §6). */
+function epochOf(text: string): string {
+  const epoch = /"pos":"([0-9a-z]+)-\d+"/.exec(text)?.[1];
+  expect(epoch, "a pos in the stream").to.be.a("string");
+  return epoch as string;
+}
+
 describe("wire protocol", () => {
   afterEach(closeAll);
 
@@ -18,7 +32,7 @@ describe("wire protocol", () => {
     expect(raw.headers["x-accel-buffering"]).to.equal("no");
     expect(session).to.match(/^[A-Za-z0-9_.-]+$/);
     expect(raw.text).to.equal(
-      `retry: 1234\n\nid: ${session}:0\nevent: session\ndata: {"session":"${session}","status":"new"}\n\n`,
+      `retry: ${jitteredRetry(raw.text, 1234)}\n\nid: ${session}:0\nevent: session\ndata: {"session":"${session}","status":"new"}\n\n`,
     );
   });
 
@@ -32,9 +46,10 @@ describe("wire protocol", () => {
     await n.notify("a", "one");
     await n.notify("a", 'two\n"quoted"\r\nlines');
     await raw.event(2);
+    const epoch = epochOf(raw.text);
     expect(raw.text.slice(raw.text.indexOf(`id: ${session}:1`))).to.equal(
-      `id: ${session}:1\nevent: chat\ndata: {"key":"a","data":"one"}\n\n` +
-        `id: ${session}:2\nevent: chat\ndata: {"key":"a","data":"two\\n\\"quoted\\"\\r\\nlines"}\n\n`,
+      `id: ${session}:1\nevent: chat\ndata: {"key":"a","data":"one","pos":"${epoch}-1"}\n\n` +
+        `id: ${session}:2\nevent: chat\ndata: {"key":"a","data":"two\\n\\"quoted\\"\\r\\nlines","pos":"${epoch}-2"}\n\n`,
     );
   });
 
@@ -46,7 +61,9 @@ describe("wire protocol", () => {
     await listen(url, raw.session(), "doc", { b: 2, a: 1 });
     await doc.notify({ a: 1, b: 2 }, 7);
     await raw.event(1);
-    expect(raw.events[1]?.data).to.equal('{"key":{"a":1,"b":2},"data":7}');
+    expect(raw.events[1]?.data).to.equal(
+      `{"key":{"a":1,"b":2},"data":7,"pos":"${epochOf(raw.text)}-1"}`,
+    );
   });
 
   it("sends a comment every heartbeat", async () => {
@@ -77,10 +94,11 @@ describe("wire protocol", () => {
       await n.notify("a", "m3");
       const again = await openRaw(`${url}/events`, { "last-event-id": `${session}:1` });
       await again.event(2);
+      const epoch = epochOf(again.text);
       expect(again.text).to.equal(
-        `retry: 2000\n\nid: ${session}:1\nevent: session\ndata: {"session":"${session}","status":"resumed"}\n\n` +
-          `id: ${session}:2\nevent: chat\ndata: {"key":"a","data":"m2"}\n\n` +
-          `id: ${session}:3\nevent: chat\ndata: {"key":"a","data":"m3"}\n\n`,
+        `retry: ${jitteredRetry(again.text, 2000)}\n\nid: ${session}:1\nevent: session\ndata: {"session":"${session}","status":"resumed"}\n\n` +
+          `id: ${session}:2\nevent: chat\ndata: {"key":"a","data":"m2","pos":"${epoch}-2"}\n\n` +
+          `id: ${session}:3\nevent: chat\ndata: {"key":"a","data":"m3","pos":"${epoch}-3"}\n\n`,
       );
       await n.notify("a", "m4");
       expect((await again.event(3)).id).to.equal(`${session}:4`);

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { defineNotifier } from "../../client/contract.js";
 import { redisBus } from "../../server/redis.js";
+import { redisNames } from "../../server/redis-history.js";
 import { freePort, RedisProcess, requireRedis } from "../bus/helpers.js";
 import { closeAll, listen, notifications, openRaw, startServer, until } from "../helpers.js";
 
@@ -101,7 +102,7 @@ describe("hubs on Redis when Redis fails", function () {
       '{"type":"notify","node":"x"}',
       '{"type":"boom","node":"x","notifier":"chat","key":1}',
     ]) {
-      await intruder.publish(`${prefix}t:chat:"k"`, junk);
+      await intruder.publish(redisNames(prefix, 't:chat:"k"').channel, junk);
     }
     await intruder.quit();
     await until(() => errors.length === 4, 3_000, "four reports");

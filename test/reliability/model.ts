@@ -97,6 +97,8 @@ interface Group {
 
 interface Job {
   readonly topic: string;
+  /** The notify's offset in its key's history (SPEC §6): one per notify on the key, from 1. */
+  readonly offset: number;
   readonly event: string;
   readonly keyJson: string;
   readonly exclusion: Exclusion;
@@ -134,6 +136,8 @@ export class Model {
   readonly prepareCalls: number[];
   readonly #queues = new Map<string, Job[]>();
   #generation = 0;
+  /** Notifies so far per topic: the offset of the next one's position is this plus one. */
+  readonly #offsets = new Map<string, number>();
 
   constructor(options: ModelOptions) {
     this.options = options;
@@ -218,8 +222,11 @@ export class Model {
 
   /** `notify` of value `v` on a key: every node delivers to its own listeners. */
   notify(notifier: NotifierName, key: unknown, v: number, exclusion: Exclusion): void {
+    const topic = topicOf(notifier, key);
+    const offset = (this.#offsets.get(topic) ?? 0) + 1;
+    this.#offsets.set(topic, offset);
     for (let node = 0; node < this.options.nodes; node += 1) {
-      this.#deliver(node, notifier, key, v, exclusion);
+      this.#deliver(node, notifier, key, v, exclusion, offset);
     }
   }
 
@@ -274,12 +281,19 @@ export class Model {
     session.listenedAt.delete(topic);
   }
 
-  #deliver(node: number, notifier: NotifierName, key: unknown, v: number, exclusion: Exclusion) {
+  #deliver(
+    node: number,
+    notifier: NotifierName,
+    key: unknown,
+    v: number,
+    exclusion: Exclusion,
+    offset: number,
+  ) {
     const topic = topicOf(notifier, key);
     const listeners = this.live(node).filter((session) => session.topics.has(topic));
     if (listeners.length === 0) return;
     const since = this.#generation;
-    const base = { topic, event: notifier, keyJson: JSON.stringify(key), exclusion, since };
+    const base = { topic, offset, event: notifier, keyJson: JSON.stringify(key), exclusion, since };
     if (notifier === "plain") {
       const job: Job = { ...base, groups: [], pending: 0 };
       job.groups.push({ identity: null, sessions: listeners, result: JSON.stringify({ v }) });
@@ -335,7 +349,8 @@ export class Model {
     const { exclusion } = job;
     for (const group of job.groups) {
       if (group.result === undefined) continue;
-      const data = `{"key":${job.keyJson},"data":${group.result}}`;
+      // the epoch is the hub's (random): streams.ts checks it and writes it as "@"
+      const data = `{"key":${job.keyJson},"data":${group.result},"pos":"@-${job.offset}"}`;
       for (const session of group.sessions) {
         const listened = session.listenedAt.get(job.topic);
         if (!session.alive || listened === undefined || listened > job.since) continue;

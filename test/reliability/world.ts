@@ -279,10 +279,12 @@ export async function makeWorld(options: WorldOptions): Promise<World> {
       const sent: string[] = [];
       for (const node of nodes) {
         marker += 1;
-        sent.push(`"data":${marker}}`);
+        sent.push(`"data":${marker}`);
         await node.bar.notify("x", marker);
       }
-      const got = (conn: Conn, tail: string) => conn.events.some((e) => e.data.endsWith(tail));
+      // the marker's data, then its pos (history on) or the end of the JSON
+      const got = (conn: Conn, tail: string) =>
+        conn.events.some((e) => e.data.includes(`${tail},"pos":`) || e.data.endsWith(`${tail}}`));
       await waitFor(
         () => barriers.every((conn) => sent.every((tail) => got(conn, tail))),
         5_000,

@@ -17,6 +17,10 @@ interface Harness {
   unlisten(key: string): Promise<void>;
   /** Notifications received, as "key:value", in order. */
   events(): string[];
+  /** Date.now() when each of `events()` arrived. */
+  times(): number[];
+  /** Date.now() when this tab last took the stream (0: never). */
+  ledAt(): number;
   statuses(): { state: string; resumed: boolean; gap: boolean }[];
   info(): { leader: boolean; tabs: number; shared: boolean; state: string; session?: string };
   ping(): Promise<number>;
@@ -26,15 +30,21 @@ interface Harness {
 
 let client: NotifClient | undefined;
 const received: string[] = [];
+const times: number[] = [];
+let ledAt = 0;
 const statuses: { state: string; resumed: boolean; gap: boolean }[] = [];
 let share = { leader: false, tabs: 0, shared: false };
 
 const harness: Harness = {
   async start({ share: sharing, keys }) {
     client = createNotifClient({ url: "/notif", share: sharing });
-    client.on(chat, (key, value) => received.push(`${key}:${value}`));
+    client.on(chat, (key, value) => {
+      received.push(`${key}:${value}`);
+      times.push(Date.now());
+    });
     client.onStatus((s) => statuses.push({ state: s.state, resumed: s.resumed, gap: s.gap }));
     onShare(client, (info) => {
+      if (info.leader && !share.leader) ledAt = Date.now();
       share = info;
     });
     await Promise.all(keys.map((key) => client?.listen(chat, key)));
@@ -46,6 +56,8 @@ const harness: Harness = {
     ),
   unlisten: (key) => (client as NotifClient).unlisten(chat, key),
   events: () => [...received],
+  times: () => [...times],
+  ledAt: () => ledAt,
   statuses: () => [...statuses],
   info: () => ({
     ...share,

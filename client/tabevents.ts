@@ -1,0 +1,64 @@
+/**
+ * A sharing tab's side of its events: the handlers `client.on` registered,
+ * the cursor that takes each relayed event once, and the filter that hands a
+ * handler only the keys this tab listens to (the session gets the union of
+ * every tab's) and never an event `notfor` left this tab out of.
+ */
+import type { NotifierDef } from "./contract.js";
+import { EventCursor } from "./cursor.js";
+import { parseNotification } from "./routes.js";
+
+type Handler = (key: unknown, value: unknown) => void;
+
+export class TabEvents {
+  readonly cursor = new EventCursor();
+  readonly #tab: string;
+  readonly #wants: (topic: string) => boolean;
+  readonly #handlers = new Map<string, Set<Handler>>();
+  readonly #defs = new Map<string, NotifierDef<unknown, unknown>>();
+
+  constructor(tab: string, wants: (topic: string) => boolean) {
+    this.#tab = tab;
+    this.#wants = wants;
+  }
+
+  on(def: NotifierDef<unknown, unknown>, handler: Handler): () => void {
+    this.#defs.set(def.name, def);
+    let set = this.#handlers.get(def.name);
+    if (!set) {
+      set = new Set();
+      this.#handlers.set(def.name, set);
+    }
+    set.add(handler);
+    const handlers = set;
+    return () => void handlers.delete(handler);
+  }
+
+  /** A relayed event: handed to the handlers unless seen already, left out or not listened to. */
+  take(id: string, name: string, text: string): void {
+    if (!this.cursor.accept(id)) return;
+    const def = this.#defs.get(name);
+    const data = parseNotification(text);
+    if (!def || !data || data.notfor === this.#tab) return;
+    let topic: string;
+    try {
+      topic = `${name}:${def.keyId(data.key)}`;
+    } catch {
+      return; // a key this notifier's keyId refuses is none this tab listens to
+    }
+    if (!this.#wants(topic)) return;
+    for (const handler of [...(this.#handlers.get(name) ?? [])]) {
+      try {
+        handler(data.key, data.data);
+      } catch (error) {
+        reportError(error);
+      }
+    }
+  }
+}
+
+function reportError(error: unknown): void {
+  const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+  if (report) report(error);
+  else console.error(error);
+}

@@ -1,0 +1,111 @@
+/**
+ * What a sharing tab reports: the holder's status (state, session, resumed,
+ * gap…) to its `onStatus` handlers, as a client with a stream of its own
+ * would, and how many tabs share the stream to its `onShare` handlers.
+ */
+import type { LostKey } from "./protocol.js";
+import { makeStatus, type NotifStatus } from "./status.js";
+import type { TabStatus } from "./tabs.js";
+
+/** How a client shares its stream: see `onShare`. */
+export interface ShareInfo {
+  /** False: this client has a stream of its own (no sharing). */
+  readonly shared: boolean;
+  /** This tab holds the stream. */
+  readonly leader: boolean;
+  /** Tabs sharing the stream, this one included. */
+  readonly tabs: number;
+}
+
+/** The keys of the tab, by which it reports its own gaps. */
+export interface TabKeys {
+  wantsKey(key: LostKey): boolean;
+  keys(): LostKey[];
+}
+
+export class TabReport {
+  readonly #mine: TabKeys;
+  status: NotifStatus = makeStatus("connecting", undefined);
+  readonly #statusHandlers = new Set<(status: NotifStatus) => void>();
+  readonly #shareHandlers = new Set<(info: ShareInfo) => void>();
+  #share: ShareInfo = { shared: true, leader: false, tabs: 1 };
+  /** Back from the page cache: the next open status is a gap (this tab missed what came). */
+  #gapOnce = false;
+
+  constructor(mine: TabKeys) {
+    this.#mine = mine;
+  }
+
+  onStatus(handler: (status: NotifStatus) => void): () => void {
+    this.#statusHandlers.add(handler);
+    return () => void this.#statusHandlers.delete(handler);
+  }
+
+  onShare(handler: (info: ShareInfo) => void): () => void {
+    this.#shareHandlers.add(handler);
+    handler(this.#share);
+    return () => void this.#shareHandlers.delete(handler);
+  }
+
+  /**
+   * The holder's status, as this tab sees it: a gap names only this tab's
+   * keys, and is none for this tab when it names only other tabs' keys.
+   */
+  holder(status: TabStatus): void {
+    const value = status as unknown as NotifStatus;
+    if (this.#gapOnce && value.state === "open") {
+      this.#gapOnce = false;
+      this.set({ ...value, resumed: false, recovered: false, gap: true, lost: this.#mine.keys() });
+      return;
+    }
+    if (!value.gap) {
+      this.set(value);
+      return;
+    }
+    const all = Array.isArray(value.lost) ? value.lost : [];
+    const lost = all.length === 0 ? this.#mine.keys() : all.filter((k) => this.#mine.wantsKey(k));
+    this.set(
+      all.length > 0 && lost.length === 0 ? { ...value, gap: false, lost } : { ...value, lost },
+    );
+  }
+
+  /** This tab missed events: the next open status says so. */
+  missedSome(): void {
+    this.#gapOnce = true;
+  }
+
+  /** The holder went: connecting again (as a stream of one's own does when it drops). */
+  holderGone(): void {
+    if (this.status.state === "open") this.set(makeStatus("connecting", this.status.session));
+  }
+
+  /** This tab missed events the holder could not send it. */
+  gap(): void {
+    if (this.status.state !== "open") this.missedSome();
+    else
+      this.set({
+        ...this.status,
+        resumed: false,
+        recovered: false,
+        gap: true,
+        lost: this.#mine.keys(),
+      });
+  }
+
+  closed(): void {
+    this.set(makeStatus("closed", undefined));
+  }
+
+  set(status: NotifStatus): void {
+    if (JSON.stringify(status) === JSON.stringify(this.status)) return;
+    this.status = status;
+    for (const handler of [...this.#statusHandlers]) handler(status);
+  }
+
+  share(change: Partial<ShareInfo>): void {
+    const next = { ...this.#share, ...change };
+    if (next.leader === this.#share.leader && next.tabs === this.#share.tabs) return;
+    this.#share = next;
+    for (const handler of [...this.#shareHandlers]) handler(next);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The relay of a hub (relay.ts) wired to its history: the hub's own
+ * in-process history on a local bus, the bus's history on a shared one.
+ */
+import { type Bus, hasHistory } from "./bus.js";
+import type { AnyDelivery } from "./core.js";
+import { toError } from "./errors.js";
+import { gapEventBody } from "./frames.js";
+import { History, type HistoryLimits } from "./history.js";
+import { type NotifyMessage, parseTopicMessage, topicChannel } from "./messages.js";
+import type { Audience } from "./notifier.js";
+import type { Position } from "./positions.js";
+import type { TopicListeners } from "./registry.js";
+import { Relay, type RelayEntry, type RelayRead } from "./relay.js";
+import type { Session } from "./session.js";
+
+/** A notification as the in-process history keeps it: no serialising on the way in. */
+export interface LocalItem {
+  readonly message: NotifyMessage;
+  readonly valueJson: string;
+}
+
+/** What the recovery wiring needs from its hub. */
+export interface RecoveryHost {
+  readonly bus: Bus;
+  readonly history: HistoryLimits | undefined;
+  listeners(topic: string): TopicListeners<Session> | undefined;
+  deliver(delivery: AnyDelivery, topic: string, entry: RelayEntry, audience: Audience): void;
+  onError(error: Error, context: object): void;
+  /** Counts a `gap` told to a session. */
+  lost(): void;
+}
+
+/** The hub's relay and, on a local bus, its history; both absent without history. */
+export interface Recovery {
+  readonly relay: Relay;
+  readonly local: History<LocalItem> | undefined;
+}
+
+export function makeRecovery(host: RecoveryHost): Recovery | undefined {
+  const { bus, history: limits } = host;
+  if (!limits) return undefined;
+  if (bus.kind !== "local" && !hasHistory(bus)) return undefined;
+  const local = bus.kind === "local" ? new History<LocalItem>(limits) : undefined;
+  const read = async (topic: string, after?: Position): Promise<RelayRead> => {
+    const channel = topicChannel(topic);
+    if (local) {
+      const { epoch, top, entries } = local.read(channel, after);
+      return {
+        epoch,
+        top,
+        entries: entries.map(({ offset, item }) => ({
+          offset,
+          entry: { pos: { epoch, offset }, ...item },
+        })),
+      };
+    }
+    if (!hasHistory(bus)) throw new Error("unreachable: a shared bus without history");
+    const { epoch, top, entries } = await bus.read(channel, after);
+    return { epoch, top, entries: parseEntries(host, epoch, entries) };
+  };
+  const relay = new Relay({
+    listeners: host.listeners,
+    read,
+    deliver: host.deliver,
+    tellGap(session, lost) {
+      host.lost();
+      session.push(gapEventBody(session.id, lost));
+    },
+    onError: host.onError,
+  });
+  return { relay, local };
+}
+
+/** Parses history entries; stops at the first bad one (the read is then not continuous). */
+function parseEntries(
+  host: RecoveryHost,
+  epoch: string,
+  entries: readonly { readonly offset: number; readonly message: string }[],
+): RelayRead["entries"] {
+  const parsed: { offset: number; entry: RelayEntry }[] = [];
+  for (const { offset, message } of entries) {
+    try {
+      const value = parseTopicMessage(message);
+      if (value.type !== "notify") throw new TypeError("a history entry that is not a notify");
+      parsed.push({ offset, entry: { pos: { epoch, offset }, message: value } });
+    } catch (error) {
+      host.onError(toError(error), { during: "history entry", message: message.slice(0, 200) });
+      break;
+    }
+  }
+  return parsed;
+}

@@ -1,0 +1,354 @@
+/**
+ * The pure pieces of tab sharing (SPEC §7): cross-tab reference counts, the
+ * event cursor that takes each event once, the holder's recent events, the
+ * messages' type guard and a tab's own listens.
+ */
+import { expect } from "chai";
+import { defineNotifier } from "../../client/contract.js";
+import { EventCursor, laterId } from "../../client/cursor.js";
+import { RequestError } from "../../client/listens.js";
+import { RecentEvents } from "../../client/recent.js";
+import { parseNotification, Routes } from "../../client/routes.js";
+import { TabListens, type TabSend } from "../../client/tablistens.js";
+import { TabRefs } from "../../client/tabrefs.js";
+import { parseTabMessage, tabNames } from "../../client/tabs.js";
+import { TabReport } from "../../client/tabstatus.js";
+
+describe("tab sharing: pure pieces", () => {
+  describe("TabRefs", () => {
+    it("counts a topic across tabs: wanted until the last tab lets go", () => {
+      const refs = new TabRefs<number>();
+      expect(refs.add("t1", "chat:a", 1)).to.equal(true);
+      expect(refs.add("t2", "chat:a", 2)).to.equal(true);
+      expect(refs.add("t1", "chat:a", 3)).to.equal(false, "a tab holds a topic once");
+      expect([...refs.tabsOf("chat:a")]).to.deep.equal(["t1", "t2"]);
+      expect(refs.remove("t1", "chat:a")).to.equal(1);
+      expect(refs.wanted("chat:a")).to.equal(true);
+      expect(refs.remove("t1", "chat:a")).to.equal(undefined, "removed already");
+      expect(refs.remove("t2", "chat:a")).to.equal(2);
+      expect(refs.wanted("chat:a")).to.equal(false);
+      expect([...refs.tabsOf("chat:a")]).to.deep.equal([]);
+    });
+
+    it("knows tabs without listens, and forgets a tab that leaves with all it had", () => {
+      const refs = new TabRefs<string>();
+      refs.join("t1");
+      refs.add("t2", "chat:a", "x");
+      refs.add("t2", "chat:b", "y");
+      refs.add("t3", "chat:b", "z");
+      expect(refs.tabs).to.equal(3);
+      expect(refs.leave("t2")).to.deep.equal([
+        ["chat:a", "x"],
+        ["chat:b", "y"],
+      ]);
+      expect(refs.tabs).to.equal(2);
+      expect(refs.has("t2")).to.equal(false);
+      expect(refs.wanted("chat:a")).to.equal(false);
+      expect([...refs.tabsOf("chat:b")]).to.deep.equal(["t3"]);
+      expect(refs.leave("nobody")).to.deep.equal([]);
+    });
+
+    it("diffs a tab's whole state against what it holds", () => {
+      const refs = new TabRefs<number>();
+      refs.add("t1", "chat:a", 1);
+      refs.add("t1", "chat:b", 2);
+      expect(refs.diff("t1", ["chat:b", "chat:c"])).to.deep.equal({
+        add: ["chat:c"],
+        remove: [["chat:a", 1]],
+      });
+      expect(refs.diff("new", ["chat:a"])).to.deep.equal({ add: ["chat:a"], remove: [] });
+    });
+  });
+
+  describe("Routes", () => {
+    it("sends an event to the tabs listening on its key, by canonical JSON", () => {
+      const routes = new Routes<number>();
+      const def = routes.def("doc", 'doc:{"a":1,"b":2}', { b: 2, a: 1 });
+      expect(def.keyId({ b: 2, a: 1 })).to.equal('{"a":1,"b":2}');
+      expect(routes.def("doc", "doc:3", 3)).to.equal(def, "one definition per notifier");
+      routes.refs.add("t1", 'doc:{"a":1,"b":2}', 1);
+      routes.refs.add("t2", "doc:3", 2);
+      expect([...routes.targets("doc", { a: 1, b: 2 })]).to.deep.equal(["t1"]);
+      expect([...routes.targets("doc", 4)]).to.deep.equal([]);
+      const listens = [{ topic: "doc:3", item: { notifier: "doc", key: 3 }, confirmed: true }];
+      expect(routes.among(listens, "doc", 3)).to.equal(true);
+      expect(routes.among([{ ...listens[0]!, confirmed: false }], "doc", 3)).to.equal(false);
+    });
+
+    it("with a custom keyId, to every tab listening on the notifier", () => {
+      const routes = new Routes<number>();
+      const def = routes.def("user", "user:42", { id: 42, name: "ann" });
+      expect(def.keyId({ id: 42, name: "ann" })).to.equal("42");
+      routes.refs.add("t1", "user:42", 1);
+      routes.refs.add("t2", "user:7", 2);
+      routes.refs.add("t3", "doc:1", 3);
+      expect([...routes.targets("user", { id: 42, name: "Ann" })]).to.deep.equal(["t1", "t2"]);
+      const listens = [{ topic: "user:7", item: { notifier: "user", key: 7 }, confirmed: true }];
+      expect(routes.among(listens, "user", { id: 42 })).to.equal(true);
+    });
+
+    it("parses a notification's data, or refuses it", () => {
+      expect(parseNotification('{"key":1,"data":2,"notfor":"t"}')).to.deep.equal({
+        key: 1,
+        data: 2,
+        notfor: "t",
+      });
+      for (const text of ["{", "[1]", '"x"', '{"data":1}', 7])
+        expect(parseNotification(text)).to.equal(undefined);
+    });
+  });
+
+  describe("EventCursor", () => {
+    it("takes each event of a session once, in order", () => {
+      const cursor = new EventCursor();
+      expect(cursor.last).to.equal(undefined);
+      expect(
+        ["s:1", "s:2", "s:2", "s:1", "s:5", "s:3"].map((id) => cursor.accept(id)),
+      ).to.deep.equal([true, true, false, false, true, false]);
+      expect(cursor.last).to.equal("s:5");
+    });
+
+    it("starts over with another session, and refuses malformed ids", () => {
+      const cursor = new EventCursor();
+      cursor.accept("s:9");
+      expect(cursor.accept("t:1")).to.equal(true);
+      expect(cursor.last).to.equal("t:1");
+      expect(cursor.accept("garbage")).to.equal(false);
+      expect(cursor.accept("t:-1")).to.equal(false);
+      expect(cursor.last).to.equal("t:1");
+    });
+
+    it("laterId: the higher seq of one session, the preferred one across sessions", () => {
+      expect(laterId("s:3", "s:7")).to.equal("s:7");
+      expect(laterId("s:7", "s:3")).to.equal("s:7");
+      expect(laterId("s:3", "t:9")).to.equal("s:3");
+      expect(laterId(undefined, "t:9")).to.equal("t:9");
+      expect(laterId("bad", undefined)).to.equal(undefined);
+      expect(laterId(undefined, undefined)).to.equal(undefined);
+    });
+  });
+
+  describe("RecentEvents", () => {
+    it("gives the events after an id of the stream it holds", () => {
+      const recent = new RecentEvents();
+      recent.start("s:4"); // resumed after seq 4
+      for (const seq of [5, 6, 7]) recent.add(`s:${seq}`, "chat", `e${seq}`);
+      expect(recent.after("s:5")?.map((e) => e.text)).to.deep.equal(["e6", "e7"]);
+      expect(recent.after("s:4")?.map((e) => e.text)).to.deep.equal(["e5", "e6", "e7"]);
+      expect(recent.after("s:7")).to.deep.equal([]);
+    });
+
+    it("cannot answer for events before its stream, of another session, or evicted", () => {
+      const recent = new RecentEvents(2);
+      recent.start("s:4");
+      expect(recent.after("s:3")).to.equal(undefined, "before the stream resumed");
+      expect(recent.after("t:9")).to.equal(undefined, "another session");
+      for (const seq of [5, 6, 7]) recent.add(`s:${seq}`, "chat", `e${seq}`);
+      expect(recent.after("s:4")).to.equal(undefined, "e5 was evicted");
+      expect(recent.after("s:5")?.map((e) => e.text)).to.deep.equal(["e6", "e7"]);
+      recent.start("t:0"); // a new session
+      expect(recent.after("s:6")).to.equal(undefined);
+      recent.add("t:1", "chat", "n1");
+      expect(recent.after("t:0")?.map((e) => e.text)).to.deep.equal(["n1"]);
+    });
+
+    it("keeps what it holds when the stream resumes within it", () => {
+      const recent = new RecentEvents();
+      recent.start("s:0");
+      for (const seq of [1, 2, 3]) recent.add(`s:${seq}`, "chat", `e${seq}`);
+      recent.start("s:3");
+      recent.add("s:4", "chat", "e4");
+      expect(recent.after("s:1")?.map((e) => e.text)).to.deep.equal(["e2", "e3", "e4"]);
+    });
+  });
+
+  describe("parseTabMessage", () => {
+    const ok = [
+      { type: "lead", term: 1, tab: "abc" },
+      { type: "beat", term: 2, tab: "abc", last: "s:3", tabs: 2 },
+      { type: "beat", term: 2, tab: "abc", last: undefined, tabs: 1 },
+      { type: "resign", term: 2, tab: "abc", last: undefined },
+      { type: "status", term: 2, tab: "abc", status: { state: "open", session: "s" }, tabs: 3 },
+      {
+        type: "join",
+        from: "t",
+        listens: [{ topic: "chat:1", item: { notifier: "chat", key: 1 } }],
+        after: "s:1",
+      },
+      { type: "listen", from: "t", topic: "chat:1", item: { notifier: "chat", key: 1 } },
+      { type: "unlisten", from: "t", topic: "chat:1", item: { notifier: "chat", key: 1 }, req: 4 },
+      { type: "leave", from: "t" },
+      { type: "ping", from: "t" },
+      { type: "event", term: 1, name: "chat", id: "s:1", text: "{}" },
+      { type: "skip", term: 1, id: "s:1" },
+      { type: "listened", term: 1, topic: "chat:1", error: undefined },
+      {
+        type: "listened",
+        term: 1,
+        topic: "chat:1",
+        error: { status: 403, code: "forbidden", message: "no" },
+      },
+      { type: "unlistened", term: 1, req: 4 },
+      { type: "gap", term: 1 },
+    ];
+    it("takes every well-formed message", () => {
+      for (const message of ok) expect(parseTabMessage(message), message.type).to.equal(message);
+    });
+
+    it("refuses anything else", () => {
+      const bad: unknown[] = [
+        null,
+        "lead",
+        [],
+        { type: "nope" },
+        { type: "toString" },
+        { type: "lead", term: -1, tab: "abc" },
+        { type: "lead", term: 1, tab: "a b" },
+        { type: "beat", term: 1, tab: "abc", last: 3, tabs: 1 },
+        { type: "status", term: 1, tab: "abc", status: { state: "weird" }, tabs: 1 },
+        { type: "join", from: "t", listens: [{ topic: 1 }], after: undefined },
+        { type: "listen", from: "t", topic: "chat:1", item: { notifier: "chat" } },
+        { type: "unlisten", from: "t", topic: "chat:1", item: { notifier: "chat", key: 1 } },
+        { type: "event", term: 1, name: "chat", id: "s:1", text: {} },
+        { type: "listened", term: 1, topic: "chat:1", error: { code: "x" } },
+      ];
+      for (const message of bad)
+        expect(parseTabMessage(message), JSON.stringify(message)).to.equal(undefined);
+    });
+
+    it("names channels and locks after the origin and the url", () => {
+      const a = tabNames("http://x", "http://x/notif");
+      const b = tabNames("http://x", "http://x/other");
+      expect(a.channel).to.not.equal(b.channel);
+      expect(a.lock).to.not.equal(b.lock);
+      expect(a.tabChannel("t1")).to.not.equal(a.tabChannel("t2"));
+      expect(a.presence("t1")).to.not.equal(a.lock);
+    });
+  });
+
+  describe("TabListens", () => {
+    const chat = defineNotifier<string, string>("chat");
+    function recording(holder = true) {
+      const sent: Parameters<TabSend>[0][] = [];
+      const listens = new TabListens((request) => {
+        sent.push(request);
+        return holder;
+      });
+      return { sent, listens };
+    }
+
+    it("asks the holder on the first listen and the last unlisten only", async () => {
+      const { sent, listens } = recording();
+      const first = listens.listen(chat, "a");
+      const second = listens.listen(chat, "a");
+      expect(sent.map((s) => s.type)).to.deep.equal(["listen"]);
+      listens.listened('chat:"a"', undefined);
+      await Promise.all([first, second]);
+      await listens.listen(chat, "a"); // confirmed: at once
+      await listens.unlisten(chat, "a");
+      await listens.unlisten(chat, "a");
+      expect(sent.map((s) => s.type)).to.deep.equal(["listen"]);
+      const last = listens.unlisten(chat, "a");
+      const unlisten = sent[1] as { type: "unlisten"; req: number };
+      expect(unlisten.type).to.equal("unlisten");
+      let settled = false;
+      void last.then(() => {
+        settled = true;
+      });
+      await Promise.resolve();
+      expect(settled).to.equal(false, "until the holder answers");
+      listens.unlistened(unlisten.req);
+      await last;
+      expect(listens.wants('chat:"a"')).to.equal(false);
+    });
+
+    it("rejects with the server's error, as a RequestError", async () => {
+      const { listens } = recording();
+      const pending = listens.listen(chat, "a");
+      listens.listened('chat:"a"', { status: 429, code: "too_many_keys", message: "over" });
+      const error = await pending.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error)
+        .to.be.instanceOf(RequestError)
+        .and.include({ status: 429, code: "too_many_keys" });
+      expect(listens.wants('chat:"a"')).to.equal(false);
+    });
+
+    it("without a holder, keeps listens for the next join and settles unlistens at once", async () => {
+      const { listens } = recording(false);
+      void listens.listen(chat, "a");
+      void listens.listen(chat, "b");
+      await listens.unlisten(chat, "b");
+      expect(listens.all()).to.deep.equal([
+        { topic: 'chat:"a"', item: { notifier: "chat", key: "a" }, confirmed: false },
+      ]);
+    });
+
+    it("settles unlistens sent to a holder that went, and rejects listens on close", async () => {
+      const { listens } = recording();
+      void listens.listen(chat, "a");
+      listens.listened('chat:"a"', undefined);
+      const gone = listens.unlisten(chat, "a");
+      listens.newHolder();
+      await gone;
+      const pending = listens.listen(chat, "b");
+      listens.close();
+      expect(
+        await pending.then(
+          () => "resolved",
+          (e: Error) => e.message,
+        ),
+      ).to.match(/closed/);
+      expect(await listens.listen(chat, "c").catch((e: Error) => e.message)).to.match(/closed/);
+    });
+  });
+
+  describe("TabReport", () => {
+    const chat = defineNotifier<string, string>("chat");
+    function report() {
+      const listens = new TabListens(() => true);
+      void listens.listen(chat, "mine");
+      const tab = new TabReport(listens);
+      const seen: { gap: boolean; lost: readonly unknown[] }[] = [];
+      tab.onStatus((status) => seen.push({ gap: status.gap, lost: status.lost }));
+      return { tab, seen };
+    }
+    const open = { state: "open" as const, session: "s", resumed: false, recovered: false };
+
+    it("names only this tab's keys in a gap, and is no gap for other tabs' keys only", () => {
+      const { tab, seen } = report();
+      tab.holder({ ...open, gap: true, lost: [{ notifier: "chat", key: "other" }] });
+      tab.holder({ ...open, session: "t", gap: true, lost: [{ notifier: "chat", key: "mine" }] });
+      tab.holder({ ...open, session: "u", gap: true, lost: [] });
+      expect(seen).to.deep.equal([
+        { gap: false, lost: [] },
+        { gap: true, lost: [{ notifier: "chat", key: "mine" }] },
+        { gap: true, lost: [{ notifier: "chat", key: "mine" }] },
+      ]);
+    });
+
+    it("reports a gap the holder told this tab of, now or on the next open status", () => {
+      const { tab, seen } = report();
+      tab.gap(); // connecting: kept for the next open status
+      expect(seen).to.deep.equal([]);
+      tab.holder({ ...open, gap: false, lost: [] });
+      tab.holder({ ...open, session: "t", gap: false, lost: [] });
+      tab.gap();
+      expect(seen.map((s) => s.gap)).to.deep.equal([true, false, true]);
+    });
+
+    it("tells how many tabs share, only when it changes", () => {
+      const { tab } = report();
+      const infos: unknown[] = [];
+      tab.onShare((info) => infos.push(info));
+      tab.share({ tabs: 1 });
+      tab.share({ tabs: 3, leader: true });
+      expect(infos).to.deep.equal([
+        { shared: true, leader: false, tabs: 1 },
+        { shared: true, leader: true, tabs: 3 },
+      ]);
+    });
+  });
+});
