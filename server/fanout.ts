@@ -131,8 +131,10 @@ export class Fanout {
     const raw = () => delivery.deliver(topic, message.key, message.value, message.notfor);
     // Without position it is in no history: delivered here once, its echo (if any) dropped.
     const here = () => (known ? relay.receive(topic, known) : this.#deliverHere(id, raw));
-    if (bus.status() !== "ok" && listenedHere) here();
-    else if (listenedHere) this.#awaitingEcho.set(id, { here, at: Date.now() });
+    // Delivered here once appended (in position order, after what this node missed), or at
+    // once without position if the append fails: the echo may not come while the bus is down.
+    const down = bus.status() !== "ok";
+    if (listenedHere) this.#awaitingEcho.set(id, { here, at: Date.now() });
     let pos: Awaited<ReturnType<NonNullable<typeof bus.append>>>;
     try {
       pos = await (bus.append as NonNullable<typeof bus.append>)(topicChannel(topic), text);
@@ -144,8 +146,9 @@ export class Fanout {
       });
     }
     known = { pos, message: { ...message, pos: formatPosition(pos) } };
-    // A subscription the bus refused: no echo will come; deliver in position order now.
-    if (listenedHere && !core.interest.subscribed(topic) && this.#awaitingEcho.delete(id)) here();
+    // The bus was down, or refused the subscription: no echo may come; deliver in position order now.
+    const noEcho = down || bus.status() !== "ok" || !core.interest.subscribed(topic);
+    if (listenedHere && noEcho && this.#awaitingEcho.delete(id)) here();
   }
 
   /**

@@ -74,6 +74,8 @@ interface Track {
   readonly floors: Map<Session, Floor>;
   /** The bus connection was lost since `last`: an epoch change is then a gap. */
   suspect: boolean;
+  /** Where its listeners started is unknown (the read of a listen failed): the next read tells gap. */
+  blind: boolean;
   dead: boolean;
 }
 
@@ -88,6 +90,31 @@ function covered(floor: Floor | undefined, pos: Position): boolean {
   if (floor === undefined) return false;
   if (pos.epoch === floor.pos.epoch) return pos.offset <= floor.pos.offset;
   return pos.epoch === floor.older;
+}
+
+/**
+ * After a fill's read from `after`: the first position the topic's listeners
+ * lost, or `undefined` when the read proves nothing was. `blind`: where they
+ * started is unknown; `unplaced`: a notification had was in no history.
+ */
+function missed(
+  read: RelayRead,
+  after: Position | undefined,
+  suspect: boolean,
+  blind: boolean,
+  unplaced: boolean,
+): Position | undefined {
+  const top = { epoch: read.epoch, offset: read.top };
+  if (after === undefined) return (blind && read.top > 0) || unplaced ? top : undefined;
+  const first = read.entries[0]?.offset ?? read.top + 1;
+  const complete =
+    after.epoch === read.epoch
+      ? continuous(read, after)
+      : !suspect && first === 1 && (read.entries.at(-1)?.offset ?? 0) === read.top;
+  if (complete && !unplaced) return undefined;
+  return after.epoch === read.epoch && first > after.offset + 1
+    ? { epoch: read.epoch, offset: first - 1 }
+    : { epoch: after.epoch, offset: after.offset + 1 };
 }
 
 export class Relay {
@@ -135,6 +162,7 @@ export class Relay {
         joining: new Set(),
         floors: new Map(),
         suspect: false,
+        blind: false,
         dead: false,
       };
       this.#tracks.set(item.topic, track);
@@ -162,6 +190,7 @@ export class Relay {
         }
         this.#host.onError(toError(error), { during: "history read", topic: joined.topic });
         joined.suspect = true;
+        if (joined.last === undefined) joined.blind = true;
         return undefined;
       }
     });
@@ -232,6 +261,9 @@ export class Relay {
         this.#hole(track, entry); // a hole, or a new epoch with maybe something lost before it
         return;
       }
+    } else if (track.blind) {
+      this.#hole(track, entry); // read first: what came before this one is unknown
+      return;
     }
     this.#deliver(track, entry);
   }
@@ -265,18 +297,20 @@ export class Relay {
   /** Reads what this node missed on a topic and delivers it in order, or tells `gap`. */
   async #fill(track: Track): Promise<void> {
     const after = track.last;
+    const blind = track.blind;
+    track.blind = false; // told below either way
     const known = track.buffer.length; // received before the read: the read places each of them
     let read: RelayRead;
     try {
       read = await this.#host.read(track.topic, after);
     } catch (error) {
       this.#host.onError(toError(error), { during: "history read", topic: track.topic });
-      if (after) this.#gap(track, { epoch: after.epoch, offset: after.offset + 1 });
+      if (after || blind)
+        this.#gap(track, after && { epoch: after.epoch, offset: after.offset + 1 });
       track.last = undefined; // unknown: the next notification starts the count again
       return;
     }
     if (track.dead) return;
-    const top = { epoch: read.epoch, offset: read.top };
     // One the read does not place (another epoch, past its top) never will be: dropped, told lost.
     const unplaced = track.buffer
       .splice(0, known)
@@ -285,33 +319,23 @@ export class Relay {
       const error = new Error(`a notification at ${formatPosition(unplaced.pos)} no history holds`);
       this.#host.onError(error, { during: "history fill", topic: track.topic });
     }
+    const lost = missed(read, after, track.suspect, blind, unplaced !== undefined);
+    if (lost) this.#gap(track, lost);
     if (after !== undefined) {
-      const first = read.entries[0]?.offset ?? read.top + 1;
-      const complete =
-        after.epoch === read.epoch
-          ? continuous(read, after)
-          : !track.suspect && first === 1 && (read.entries.at(-1)?.offset ?? 0) === read.top;
-      if (!complete || unplaced) {
-        const lost =
-          after.epoch === read.epoch && first > after.offset + 1
-            ? { epoch: read.epoch, offset: first - 1 }
-            : { epoch: after.epoch, offset: after.offset + 1 };
-        this.#gap(track, lost);
-      }
       for (const { offset, entry } of read.entries) {
         if (after.epoch !== read.epoch || offset > after.offset) this.#deliver(track, entry);
       }
     }
-    track.last = top;
+    track.last = { epoch: read.epoch, offset: read.top };
     track.suspect = false;
   }
 
   /** Tells the topic's listeners (but sessions that joined past `lost`) that something is lost. */
-  #gap(track: Track, lost: Position): void {
+  #gap(track: Track, lost: Position | undefined): void {
     const listeners = this.#host.listeners(track.topic);
     if (!listeners) return;
     const sessions = [...listeners.sessions].filter(
-      (s) => !track.joining.has(s) && !covered(track.floors.get(s), lost),
+      (s) => !track.joining.has(s) && !(lost && covered(track.floors.get(s), lost)),
     );
     const items = [{ notifier: track.delivery.def.name, key: track.key }];
     track.delivery.after(track.topic, () => {
@@ -337,6 +361,8 @@ export class Relay {
         }
       }
       const last = track.last;
+      if (last === undefined && track.blind && read.top > 0) this.#gap(track, top); // the others
+      track.blind &&= last !== undefined;
       if (last === undefined) track.last = top;
       else if (!already && (last.epoch !== top.epoch || last.offset < top.offset)) {
         const older = last.epoch !== top.epoch ? last.epoch : undefined;
