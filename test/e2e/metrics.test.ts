@@ -139,15 +139,17 @@ describe("metrics (sse-notif/metrics)", () => {
         items: [{ notifier: "chat", key: "k", since: position }],
       });
       expect(res.status).to.equal(200);
-      return (res.body as { items: { pos: string; recovered: boolean | null }[] }).items[0];
+      const [item] = (res.body as { items: { pos: string; recovered: boolean | null }[] }).items;
+      if (!item) throw new Error("no item in the answer");
+      return item;
     };
     const first = await stream(url);
     const start = await since(first.session(), null);
-    expect(start?.recovered).to.equal(null);
+    expect(start.recovered).to.equal(null);
     await n.notify("k", "one");
     await n.notify("k", "two");
     const later = await stream(url);
-    expect((await since(later.session(), start?.pos ?? "")).recovered).to.equal(true);
+    expect((await since(later.session(), start.pos)).recovered).to.equal(true);
     await later.event(2);
     expect(notifications(later).map((e) => e.data)).to.deep.equal(["one", "two"]);
     const lost = await stream(url);
