@@ -115,6 +115,12 @@ export interface NotifClient {
   onStatus(handler: (status: NotifStatus) => void): () => void;
   /** fetch that adds `X-Notif-Session` (so the server can use `notfor: req`). */
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /**
+   * Ends the session and starts a new one, listening again to everything:
+   * call it after a login or logout, since a session keeps the identity it
+   * was opened with. Tabs sharing a session all move to the new one.
+   */
+  reconnect(): void;
   /** Closes the stream and ends the session on the server. */
   close(): void;
 }
@@ -315,6 +321,11 @@ export function makeStreamClient(options: StreamClientOptions, clock: Clock): No
         if (!headers.has(name)) headers.set(name, value);
       if (session !== undefined) headers.set(SESSION_HEADER, session);
       return doFetch(input, { ...init, headers, credentials: init.credentials ?? credentials });
+    },
+    reconnect() {
+      if (state === "closed") return;
+      if (session !== undefined) sendClose(session);
+      restart(true);
     },
     close() {
       unwatchPageHide();

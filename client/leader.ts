@@ -16,6 +16,7 @@ import { RequestError } from "./listens.js";
 import { type ListenItem, PATHS, parseEventId, type TabId } from "./protocol.js";
 import { RecentEvents } from "./recent.js";
 import { parseNotification, Routes } from "./routes.js";
+import { isIdentityError, toTabError } from "./tablistens.js";
 import type {
   DirectMessage,
   HolderMessage,
@@ -57,6 +58,8 @@ export class Leader {
   readonly #refs = this.#routes.refs;
   readonly #cursor = new EventCursor();
   readonly #recent = new RecentEvents();
+  /** The session given up for an identity change (renewed once). */
+  #renewed: string | undefined;
   /** Notifiers the stream client has a handler for. */
   readonly #named = new Set<string>();
   readonly #tap: Tap;
@@ -129,7 +132,8 @@ export class Leader {
         this.beat();
         return;
       case "restart":
-        return; // identity changes: see share.ts
+        this.#stream.reconnect();
+        return;
     }
   }
 
@@ -209,7 +213,7 @@ export class Leader {
         this.#named.add(def.name);
         this.#stream.on(def, () => {}); // so that the stream client tracks what it gets
       }
-      const ready = this.#stream.listen(def, item.key).then(
+      const ready = this.#listenOrRenew(def, item.key).then(
         () => undefined,
         (error: unknown) => {
           if (this.#refs.get(tab, topic) === held) this.#refs.remove(tab, topic);
@@ -223,6 +227,25 @@ export class Leader {
       const at = this.#cursor.last;
       this.#host.sendTo(tab, { type: "listened", term: this.#host.term, topic, error, at });
     });
+  }
+
+  /**
+   * Listens; refused because the session belongs to another identity (a login
+   * or logout in some tab: they share cookies), starts a new session for every
+   * tab, once, and listens on it.
+   */
+  async #listenOrRenew(def: NotifierDef<unknown, unknown>, key: unknown): Promise<void> {
+    try {
+      await this.#stream.listen(def, key);
+    } catch (error) {
+      if (!isIdentityError(error)) throw error;
+      const session = this.#stream.session();
+      if (this.#renewed !== session) {
+        this.#renewed = session;
+        this.#stream.reconnect();
+      }
+      await this.#stream.listen(def, key);
+    }
   }
 
   #unlisten(tab: string, { topic }: TabListen, req: number): void {
@@ -284,14 +307,4 @@ export class Leader {
     const alive = await this.#host.alive(tabs).catch(() => new Set(tabs));
     for (const tab of tabs) if (!alive.has(tab) && !this.#detached) this.#leave(tab);
   }
-}
-
-function toTabError(error: unknown): TabError {
-  if (error instanceof RequestError)
-    return { status: error.status, code: error.code, message: error.message };
-  return {
-    status: 0,
-    code: "client",
-    message: error instanceof Error ? error.message : String(error),
-  };
 }

@@ -48,6 +48,7 @@ export function createSharedClient(options: NotifClientOptions): NotifClient {
     state: () => tab.report.status.state,
     onStatus: (handler) => tab.report.onStatus(handler),
     fetch: (input, init) => tab.fetch(input, init),
+    reconnect: () => tab.reconnect(),
     close: () => tab.close(),
   };
   tabs.set(client, tab);

@@ -83,6 +83,11 @@ export class SharedTab {
     return doFetch(input, { ...init, headers, credentials: init.credentials ?? credentials });
   }
 
+  /** `client.reconnect()`: the holder starts a new session for every tab. */
+  reconnect(): void {
+    if (!this.#closed) this.#request({ type: "restart", from: this.id });
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#leave();

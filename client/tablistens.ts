@@ -134,3 +134,21 @@ export class TabListens {
     this.newHolder();
   }
 }
+
+/** A listen's failure, as it crosses to the tab that asked. */
+export function toTabError(error: unknown): TabError {
+  if (error instanceof RequestError)
+    return { status: error.status, code: error.code, message: error.message };
+  return {
+    status: 0,
+    code: "client",
+    message: error instanceof Error ? error.message : String(error),
+  };
+}
+
+/** The 403 of a request whose identity is not the session's (SPEC §4). */
+export function isIdentityError(error: unknown): boolean {
+  return (
+    error instanceof RequestError && error.code === "forbidden" && /identity/.test(error.message)
+  );
+}

@@ -23,6 +23,9 @@ interface Harness {
   statuses(): { state: string; resumed: boolean; gap: boolean }[];
   info(): { leader: boolean; tabs: number; shared: boolean; state: string; session?: string };
   ping(): Promise<number>;
+  listenWho(key: string): Promise<string>;
+  login(user: string): void;
+  reconnect(): void;
   say(key: string, text: string): Promise<number>;
   close(): void;
 }
@@ -290,6 +293,58 @@ describe("tabs sharing one stream (Chromium)", function () {
       "RequestError:too_many_keys",
     );
     expect(stats().listens).to.equal(2);
+  });
+
+  /** A server whose sessions expire 1 s after their stream went (the old identity's /close is refused). */
+  async function expiring() {
+    await server.close();
+    server = await startTabsServer(dist, { sessionTimeout: 1_000 });
+  }
+
+  it("after a login in one tab, reconnect() moves every tab to one new session", async () => {
+    await expiring();
+    const pages = [await tab([]), await tab([]), await tab([])];
+    for (const page of pages)
+      expect(await page.evaluate(() => harness.listenWho("w"))).to.equal("ok");
+    const before = (await info(pages[0] as Page)).session;
+    await server.who.notify("w", "1");
+    for (const page of pages)
+      await until(async () => (await events(page)).includes("who/w:1@anon"), 5_000, "anon");
+    await (pages[1] as Page).evaluate(() => {
+      harness.login("ann");
+      harness.reconnect();
+    });
+    await until(
+      async () =>
+        (await Promise.all(pages.map(info))).every(
+          (i) => i.session !== before && i.state === "open",
+        ),
+      8_000,
+      "every tab on a new session",
+    );
+    expect(stats().streams).to.equal(1);
+    await until(() => stats().sessions === 1, 3_000, "the old one gone");
+    await until(() => stats().listens === 1, 3_000, "listening again");
+    await server.who.notify("w", "2");
+    for (const page of pages)
+      await until(async () => (await events(page)).includes("who/w:2@ann"), 5_000, "as ann");
+  });
+
+  it("a listen refused for the session's old identity renews the session for every tab", async () => {
+    await expiring();
+    const pages = [await tab([]), await tab([])];
+    expect(await (pages[0] as Page).evaluate(() => harness.listenWho("w"))).to.equal("ok");
+    const before = (await info(pages[0] as Page)).session;
+    await (pages[1] as Page).evaluate(() => harness.login("bob"));
+    expect(await (pages[1] as Page).evaluate(() => harness.listenWho("v"))).to.equal("ok");
+    for (const page of pages)
+      await until(async () => (await info(page)).session !== before, 8_000, "a new session");
+    await until(() => stats().sessions === 1 && stats().listens === 2, 3_000, "both keys, once");
+    await server.who.notify("w", "3");
+    await server.who.notify("v", "4");
+    await until(async () => (await events(pages[0] as Page)).includes("who/w:3@bob"), 5_000, "w");
+    await until(async () => (await events(pages[1] as Page)).includes("who/v:4@bob"), 5_000, "v");
+    expect(await events(pages[0] as Page)).to.not.include("who/v:4@bob");
   });
 
   it("share: false gives each tab its own stream and session", async () => {

@@ -10,6 +10,8 @@ import {
 } from "../../../client/index.js";
 
 const chat = defineNotifier<string, string>("chat");
+/** Its values say who the server prepared them for. */
+const who = defineNotifier<string, string>("who");
 
 interface Harness {
   start(options: { share?: boolean; keys: string[] }): Promise<void>;
@@ -25,6 +27,11 @@ interface Harness {
   info(): { leader: boolean; tabs: number; shared: boolean; state: string; session?: string };
   ping(): Promise<number>;
   say(key: string, text: string): Promise<number>;
+  /** Listens on `who` (recorded as "who/<key>:<value>"). */
+  listenWho(key: string): Promise<string>;
+  /** Sets the `user` cookie (a login, or a logout with ""). */
+  login(user: string): void;
+  reconnect(): void;
   close(): void;
 }
 
@@ -40,6 +47,10 @@ const harness: Harness = {
     client = createNotifClient({ url: "/notif", share: sharing });
     client.on(chat, (key, value) => {
       received.push(`${key}:${value}`);
+      times.push(Date.now());
+    });
+    client.on(who, (key, value) => {
+      received.push(`who/${key}:${value}`);
       times.push(Date.now());
     });
     client.onStatus((s) => statuses.push({ state: s.state, resumed: s.resumed, gap: s.gap }));
@@ -72,6 +83,15 @@ const harness: Harness = {
         { method: "POST" },
       )
     ).status,
+  listenWho: (key) =>
+    (client as NotifClient).listen(who, key).then(
+      () => "ok",
+      (error: Error & { code?: string }) => `${error.name}:${error.code}`,
+    ),
+  login: (user) => {
+    document.cookie = user === "" ? "user=; max-age=0" : `user=${user}`;
+  },
+  reconnect: () => client?.reconnect(),
   close: () => client?.close(),
 };
 

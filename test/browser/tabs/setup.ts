@@ -29,6 +29,7 @@ const ARGS = [
 ];
 
 export const chat = defineNotifier<string, string>("chat");
+export const who = defineNotifier<string, string>("who");
 
 /** Skips (loudly) without Chromium; fails under CI. */
 export function requireChromium(context: Mocha.Context): void {
@@ -71,6 +72,8 @@ export interface TabsServer {
   readonly url: string;
   readonly hub: Hub<string | null>;
   readonly chat: Notifier<string, string, string, string | null>;
+  /** Prepared per identity: "<value>@<user>" ("@anon" for none). */
+  readonly who: Notifier<string, string, string, string | null>;
   /** POST /api/say requests seen, by tab header. */
   close(): Promise<void>;
 }
@@ -83,8 +86,16 @@ export async function startTabsServer(
   dist: string,
   options: HubOptions<string | null> = {},
 ): Promise<TabsServer> {
-  const hub = createHub<string | null>({ retry: 500, onError: () => {}, ...options });
+  const hub = createHub<string | null>({
+    retry: 500,
+    onError: () => {},
+    identify: (req) => /(?:^|;\s*)user=([^;]+)/.exec(req.headers.cookie ?? "")?.[1] ?? null,
+    ...options,
+  });
   const notifier = hub.notifier(chat);
+  const whoNotifier = hub.notifier(who, {
+    prepare: (user, value: string) => `${value}@${user ?? "anon"}`,
+  });
   const app = express();
   app.get("/", (_req, res) => void res.type("html").send(PAGE));
   app.get("/page.js", (_req, res) => res.sendFile(join(dist, "page.js")));
@@ -101,6 +112,7 @@ export async function startTabsServer(
     url: `http://127.0.0.1:${port}`,
     hub,
     chat: notifier,
+    who: whoNotifier,
     async close() {
       await hub.close();
       server.closeAllConnections();
