@@ -4,6 +4,14 @@ import { canonicalJson } from "./keys.js";
 export const NOTIFIER_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 
 /**
+ * Event names a notifier may not take: the protocol's `session` event, and
+ * the events EventSource itself dispatches (`error` and `open`) or gives to
+ * `onmessage` (`message`): a notifier of one of them would look like a
+ * connection fault or a session change to every client.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set(["session", "error", "open", "message"]);
+
+/**
  * A notifier's shared, typed definition: its name and key equality. Define it
  * once in a module that server and client code both import; `Key` and
  * `ClientNotif` then type `notify`, `listen`, `on` and the Solid signals.
@@ -30,7 +38,8 @@ export interface NotifierDefOptions<Key> {
 /**
  * Defines a notifier: a named kind of data whose pieces are told apart by keys.
  *
- * @param name `/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/`, else it throws at once.
+ * @param name `/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/` and not `session`, `error`,
+ *   `open` or `message` (events EventSource or the protocol uses), else it throws at once.
  * @example
  * export const chat = defineNotifier<{ room: string }, { from: string; text: string }>("chat");
  */
@@ -44,8 +53,11 @@ export function defineNotifier<Key = unknown, ClientNotif = unknown>(
         "a letter first, then letters, digits, '_', '.' or '-'",
     );
   }
-  if (name === "session") {
-    throw new TypeError('sse-notif: the notifier name "session" is reserved for the session event');
+  if (RESERVED_NAMES.has(name)) {
+    throw new TypeError(
+      `sse-notif: the notifier name "${name}" is reserved: EventSource or the protocol uses ` +
+        'the events "session", "error", "open" and "message"',
+    );
   }
   const custom = options.keyId;
   if (custom !== undefined && typeof custom !== "function") {

@@ -28,8 +28,16 @@ export class Fanout {
   readonly #core: HubCore<any>;
   /** This node's notifies delivered here without the bus (id → when): their echo is dropped. */
   readonly #deliveredHere = new Map<number, number>();
-  /** This node's notifies published, with listeners here, not yet back (id → delivery, when). */
-  readonly #awaitingEcho = new Map<number, { here: () => void; readonly at: number }>();
+  /**
+   * This node's notifies published, with listeners here, not yet back (id →
+   * delivery, when, and without positions the listen generation when
+   * notified: its echo goes only to the listens there were then, SPEC §5.3;
+   * with positions the relay's floors see to that).
+   */
+  readonly #awaitingEcho = new Map<
+    number,
+    { here: () => void; readonly at: number; readonly since?: number }
+  >();
   #lastId = 0;
 
   // biome-ignore lint/suspicious/noExplicitAny: see above
@@ -67,11 +75,13 @@ export class Fanout {
     const text = JSON.stringify(message); // a value that is not JSON throws here, to the caller
     await core.started;
     if (core.relay) return this.#notifyShared(delivery, topic, message, text);
-    const here = () => this.#deliverHere(id, () => delivery.deliver(topic, key, value, notfor));
+    const since = core.registry.generation;
+    const deliver = () => delivery.deliver(topic, key, value, notfor, { since });
+    const here = () => this.#deliverHere(id, deliver);
     const listenedHere = core.registry.listeners(topic) !== undefined;
     // Without a working bus, or a subscription the bus refused, this node delivers its own.
     if (bus.status() !== "ok" || (listenedHere && !core.interest.subscribed(topic))) here();
-    else if (listenedHere) this.#awaitingEcho.set(id, { here, at: Date.now() });
+    else if (listenedHere) this.#awaitingEcho.set(id, { here, at: Date.now(), since });
     await this.#publish(topic, text, notifier, () => {
       if (this.#awaitingEcho.delete(id)) here(); // not if its echo came back meanwhile
     });
@@ -220,8 +230,12 @@ export class Fanout {
     }
     if (message.node === core.nodeId) {
       if (message.type !== "notify") return; // applied here when sent
+      const awaited = this.#awaitingEcho.get(message.id);
       this.#awaitingEcho.delete(message.id);
       if (this.#deliveredHere.delete(message.id)) return;
+      // Not awaited: nobody here listened when it was notified, so nobody here gets it.
+      if (awaited) this.apply(message, awaited.since);
+      return;
     }
     this.apply(message);
   };
@@ -256,15 +270,18 @@ export class Fanout {
     }
   }
 
-  /** Applies a topic message to this node's sessions. */
-  apply(message: TopicMessage): void {
+  /**
+   * Applies a topic message to this node's sessions (a notify: to the listens
+   * of generation ≤ `since`, by default every listen there is now).
+   */
+  apply(message: TopicMessage, since?: number): void {
     const core = this.#core;
     const delivery = core.deliveries.get(message.notifier);
     const topic = this.#topic(message);
     if (!delivery || topic === undefined) return;
     switch (message.type) {
       case "notify":
-        delivery.deliver(topic, message.key, message.value, message.notfor);
+        delivery.deliver(topic, message.key, message.value, message.notfor, { since });
         return;
       case "unlistenIdentity": {
         const sessions = core.registry.listeners(topic)?.byIdentity.get(message.identity);

@@ -1,6 +1,6 @@
 /** `createHub`: the public face of a hub and of its notifiers. */
 import express, { type Router } from "express";
-import type { NotifierDef } from "../client/contract.js";
+import { type NotifierDef, RESERVED_NAMES } from "../client/contract.js";
 import { canonicalJson } from "../client/keys.js";
 import { isSessionId, SESSION_HEADER } from "../client/protocol.js";
 import type { BusStatus } from "./bus.js";
@@ -121,10 +121,16 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
     if (core.deliveries.has(def.name)) {
       throw new TypeError(`sse-notif: this hub already has a notifier named "${def.name}"`);
     }
+    if (RESERVED_NAMES.has(def.name)) {
+      throw new TypeError(
+        `sse-notif: "${def.name}" is reserved: define notifiers with defineNotifier`,
+      );
+    }
     const delivery = new Delivery(def, notifierOptions, {
       listeners: (topic) => core.registry.listeners(topic),
       onError: core.options.onError,
       prepareTimeout: core.options.prepareTimeout,
+      generation: () => core.registry.generation,
     });
     core.deliveries.set(def.name, delivery);
     const topic = (key: Key) => topicOf(def.name, def.keyId(key));

@@ -61,6 +61,12 @@ export interface Audience {
   readonly skip?: (session: Session) => boolean;
   /** The value's JSON when already made, for notifiers without `prepare`. */
   readonly valueJson?: string;
+  /**
+   * The listen generation when it was notified: it goes to the listens of
+   * generation ≤ `since` that still hold when it is sent (SPEC §5.3), even
+   * behind async work on its key. Default: every listen there is now.
+   */
+  readonly since?: number;
 }
 
 const EVERYONE: Audience = {};
@@ -73,6 +79,8 @@ export interface NotifierHost {
   onError(error: Error, context: object): void;
   /** Ms an async `prepare` may take before it counts as blocking its identity. */
   readonly prepareTimeout: number;
+  /** The registry's listen generation now (see `Registry.generation`). */
+  generation(): number;
 }
 
 /** One notification's fan-out, waiting (or not) for async `prepare` results. */
@@ -109,8 +117,10 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     key: Key,
     value: ServerNotif,
     exclusion: Exclusion,
-    audience: Audience = EVERYONE,
+    given: Audience = EVERYONE,
   ): void {
+    const audience =
+      given.since === undefined ? { ...given, since: this.#host.generation() } : given;
     const only = audience.only;
     const listeners = only
       ? { sessions: new Set([only]), byIdentity: new Map([[only.identityId, new Set([only])]]) }
@@ -138,15 +148,14 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   ): void {
     const body = this.#body(keyJson, value, topic, audience);
     if (body === undefined) return;
-    const skip = audience.skip;
     if (!this.#queues.has(topic)) {
-      this.#send(sessions, topic, body, exclusion, skip);
+      this.#send(sessions, topic, body, exclusion, audience);
       return;
     }
     const snapshot = [...sessions]; // behind async work on this key: keep its order
     this.#schedule(topic, {
       pending: 0,
-      run: () => this.#send(snapshot, topic, body, exclusion, skip),
+      run: () => this.#send(snapshot, topic, body, exclusion, audience),
     });
   }
 
@@ -235,12 +244,16 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     topic: string,
     body: string,
     exclusion: Exclusion,
-    skip: Audience["skip"],
+    audience: Audience,
   ): void {
+    const since = audience.since ?? Number.POSITIVE_INFINITY;
     for (const session of sessions) {
-      if (session.ended || !session.topics.has(topic)) continue; // unlistened meanwhile
+      if (session.ended) continue;
+      // Unlistened meanwhile, or listening again since it was notified (SPEC §5.3).
+      const listened = session.topics.get(topic);
+      if (listened === undefined || listened > since) continue;
       if (session.identityId === exclusion.identity) continue;
-      if (skip?.(session)) continue;
+      if (audience.skip?.(session)) continue;
       if (session.id !== exclusion.session) session.push(body);
       else if (exclusion.tab !== undefined) session.push(markNotFor(body, exclusion.tab));
     }
@@ -255,7 +268,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     audience: Audience,
   ): void {
     const body = this.#body(keyJson, value, topic, { pos: audience.pos });
-    if (body !== undefined) this.#send(sessions, topic, body, exclusion, audience.skip);
+    if (body !== undefined) this.#send(sessions, topic, body, exclusion, audience);
   }
 
   /** The event's text after its id line; JSON.stringify's output is one line, so nothing to check. */

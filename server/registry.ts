@@ -10,8 +10,12 @@ export interface Member {
   readonly id: SessionId;
   /** Canonical JSON of the session's identity. */
   readonly identityId: string;
-  /** Topics this session listens to (owned by the registry). */
-  readonly topics: Set<string>;
+  /**
+   * Topics this session listens to, each with the listen's generation (owned
+   * by the registry): a notify delivered later goes only to listens older
+   * than the notify (SPEC §5.3).
+   */
+  readonly topics: Map<string, number>;
 }
 
 /** The listeners of one topic, also grouped by identity (for `prepare`). */
@@ -32,6 +36,15 @@ export class Registry<S extends Member> {
   readonly #topics = new Map<string, TopicListeners<S>>();
   readonly #identities = new Map<string, Set<S>>();
   #listens = 0;
+  #generation = 0;
+
+  /**
+   * Generation of the latest listen: a notify taken at generation `g` is for
+   * the listens of generation ≤ `g` that still hold when it is delivered.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
 
   get sessionCount(): number {
     return this.#sessions.size;
@@ -73,7 +86,7 @@ export class Registry<S extends Member> {
   remove(session: S): string[] {
     if (this.#sessions.get(session.id) !== session) return [];
     const emptied: string[] = [];
-    for (const topic of [...session.topics]) {
+    for (const topic of [...session.topics.keys()]) {
       if (this.unlisten(session, topic)) emptied.push(topic);
     }
     this.#sessions.delete(session.id);
@@ -96,7 +109,8 @@ export class Registry<S extends Member> {
     const group = entry.byIdentity.get(session.identityId);
     if (group) group.add(session);
     else entry.byIdentity.set(session.identityId, new Set([session]));
-    session.topics.add(entry.topic); // one string per topic, whatever the number of sessions
+    // One topic string per topic, whatever the number of sessions.
+    session.topics.set(entry.topic, ++this.#generation);
     this.#listens += 1;
     return created;
   }

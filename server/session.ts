@@ -8,7 +8,7 @@ export class Session<Identity = unknown> implements Member {
   readonly id: SessionId;
   readonly identity: Identity;
   readonly identityId: string;
-  readonly topics = new Set<string>();
+  readonly topics = new Map<string, number>();
   readonly retention: Retention;
   stream: Stream | undefined;
   /** When the last stream ended (ms, hub clock); meaningless while a stream is open. */

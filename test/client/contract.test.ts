@@ -47,6 +47,14 @@ describe("defineNotifier", () => {
       expect(defineNotifier("sessions").name).to.equal("sessions");
     });
 
+    for (const name of ["error", "open", "message"]) {
+      it(`reserves the name ${name}, an event EventSource dispatches itself`, () => {
+        expect(() => defineNotifier(name)).to.throw(TypeError, new RegExp(`"${name}" is reserved`));
+        expect(defineNotifier(`${name}s`).name).to.equal(`${name}s`);
+        expect(defineNotifier(name.toUpperCase()).name).to.equal(name.toUpperCase());
+      });
+    }
+
     it("exports the pattern the SPEC gives", () => {
       expect(NOTIFIER_NAME.source).to.equal("^[A-Za-z][A-Za-z0-9_.-]{0,63}$");
     });

@@ -243,5 +243,13 @@ describe("resource caps", () => {
         expect(() => createHub(options)).to.throw(TypeError, /sse-notif: option \w+ must be/);
       });
     }
+
+    it("hub.notifier refuses a hand-made definition with a reserved name", async () => {
+      const hub = createHub();
+      for (const name of ["error", "open", "message", "session"]) {
+        expect(() => hub.notifier({ name, keyId: String })).to.throw(TypeError, /reserved/);
+      }
+      await hub.close();
+    });
   });
 });

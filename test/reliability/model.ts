@@ -73,6 +73,8 @@ export class MSession {
   /** A stream is open on this session. */
   stream = true;
   readonly topics = new Set<string>();
+  /** Each listened topic's listen generation (SPEC §5.3: a notify is for older listens only). */
+  readonly listenedAt = new Map<string, number>();
   readonly log: Expected[] = [];
 
   constructor(node: number, identity: Identity) {
@@ -100,6 +102,8 @@ interface Job {
   readonly event: string;
   readonly keyJson: string;
   readonly exclusion: Exclusion;
+  /** The listen generation when notified: later listens do not get it. */
+  readonly since: number;
   readonly groups: Group[];
   pending: number;
 }
@@ -131,6 +135,7 @@ export class Model {
   readonly pending: PendingPrepare[] = [];
   readonly prepareCalls: number[];
   readonly #queues = new Map<string, Job[]>();
+  #generation = 0;
   /** Notifies so far per topic: the offset of the next one's position is this plus one. */
   readonly #offsets = new Map<string, number>();
 
@@ -150,14 +155,14 @@ export class Model {
     if (refused) return refused;
     const fresh = new Set(topics.filter((topic) => !session.topics.has(topic)));
     if (session.topics.size + fresh.size > this.options.maxKeys) return 429;
-    for (const topic of topics) session.topics.add(topic);
+    for (const topic of topics) this.#add(session, topic);
     return 204;
   }
 
   unlisten(session: MSession, caller: Identity, topics: readonly string[]): Status {
     const refused = this.#refuse(session, caller);
     if (refused) return refused;
-    for (const topic of topics) session.topics.delete(topic);
+    for (const topic of topics) this.#remove(session, topic);
     return 204;
   }
 
@@ -167,21 +172,21 @@ export class Model {
     if (!session.topics.has(topic) && session.topics.size + 1 > this.options.maxKeys) {
       return "too_many_keys";
     }
-    session.topics.add(topic);
+    this.#add(session, topic);
     return "ok";
   }
 
   /** `notifier.unlisten(sessionId, key)` from server code. */
   serverUnlisten(session: MSession, topic: string): "ok" | "unknown_session" {
     if (!session.alive) return "unknown_session";
-    session.topics.delete(topic);
+    this.#remove(session, topic);
     return "ok";
   }
 
   /** `notifier.unlistenIdentity(identity, key)`: every session of that identity, on every node. */
   unlistenIdentity(identity: Identity, topic: string): void {
     for (const session of this.live())
-      if (session.identity === identity) session.topics.delete(topic);
+      if (session.identity === identity) this.#remove(session, topic);
   }
 
   close(session: MSession, caller: Identity): Status {
@@ -262,6 +267,18 @@ export class Model {
     session.alive = false;
     session.stream = false;
     session.topics.clear();
+    session.listenedAt.clear();
+  }
+
+  #add(session: MSession, topic: string): void {
+    if (session.topics.has(topic)) return;
+    session.topics.add(topic);
+    session.listenedAt.set(topic, ++this.#generation);
+  }
+
+  #remove(session: MSession, topic: string): void {
+    session.topics.delete(topic);
+    session.listenedAt.delete(topic);
   }
 
   #deliver(
@@ -275,7 +292,8 @@ export class Model {
     const topic = topicOf(notifier, key);
     const listeners = this.live(node).filter((session) => session.topics.has(topic));
     if (listeners.length === 0) return;
-    const base = { topic, offset, event: notifier, keyJson: JSON.stringify(key), exclusion };
+    const since = this.#generation;
+    const base = { topic, offset, event: notifier, keyJson: JSON.stringify(key), exclusion, since };
     if (notifier === "plain") {
       const job: Job = { ...base, groups: [], pending: 0 };
       job.groups.push({ identity: null, sessions: listeners, result: JSON.stringify({ v }) });
@@ -334,7 +352,8 @@ export class Model {
       // the epoch is the hub's (random): streams.ts checks it and writes it as "@"
       const data = `{"key":${job.keyJson},"data":${group.result},"pos":"@-${job.offset}"}`;
       for (const session of group.sessions) {
-        if (!session.alive || !session.topics.has(job.topic)) continue;
+        const listened = session.listenedAt.get(job.topic);
+        if (!session.alive || listened === undefined || listened > job.since) continue;
         if (exclusion.session === session) continue;
         if (exclusion.identity && exclusion.identity.value === session.identity) continue;
         session.log.push({ event: job.event, data });
