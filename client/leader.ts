@@ -11,7 +11,7 @@ import {
   type StreamClientOptions,
 } from "./client.js";
 import type { NotifierDef } from "./contract.js";
-import { EventCursor } from "./cursor.js";
+import { EventCursor, earlierId } from "./cursor.js";
 import { type ListenItem, PATHS, parseEventId, type TabId } from "./protocol.js";
 import { RecentEvents } from "./recent.js";
 import { parseNotification, Routes } from "./routes.js";
@@ -38,12 +38,16 @@ export interface LeaderHost {
   broadcast(message: HolderMessage): void;
   /** The tabs among `tabs` that are alive (hold their presence lock). */
   alive(tabs: string[]): Promise<Set<string>>;
+  /** Every tab alive now. */
+  present(): Promise<string[]>;
 }
 
 /** Ms between heartbeats; tabs that hear none for {@link STALE} steal the lock. */
 export const BEAT = 250;
 /** Ms of silence after which a holder counts as frozen or gone. */
 export const STALE = 1_000;
+/** Ms a new holder waits for the alive tabs to join before it resumes the stream. */
+const GATHER = 250;
 
 interface Held {
   readonly item: ListenItem;
@@ -66,6 +70,10 @@ export class Leader {
   #status: TabStatus = { state: "connecting", session: undefined };
   #resume: string | undefined;
   #detached = false;
+  /** Taking over: the stream waits for the tabs' joins, to resume from the earliest of theirs. */
+  #gathering = false;
+  /** Catch-ups of joins that came before the stream started. */
+  #waiting: (() => void)[] = [];
   readonly #timers: ReturnType<typeof setInterval>[] = [];
 
   constructor(host: LeaderHost) {
@@ -79,6 +87,11 @@ export class Leader {
       onEvent: (name, event) => this.#onEvent(name, event),
       resumeId: (asked) => this.#resumeId(asked),
     });
+    if (host.resumeFrom !== undefined) {
+      this.#gathering = true;
+      this.#tap.hold();
+      void this.#gather();
+    }
     const realFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#stream = createStreamClient({
       ...options,
@@ -95,6 +108,16 @@ export class Leader {
       setInterval(() => this.beat(), BEAT),
       setInterval(() => void this.#prune(), STALE),
     );
+  }
+
+  /** Waits (a little) for every alive tab to join, then opens the stream. */
+  async #gather(): Promise<void> {
+    const deadline = Date.now() + GATHER;
+    const tabs = await this.#host.present().catch(() => []);
+    while (Date.now() < deadline && tabs.some((tab) => !this.#refs.has(tab)))
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    this.#gathering = false;
+    this.#tap.release();
   }
 
   /** Tabs sharing the stream (this one included). */
@@ -139,6 +162,10 @@ export class Leader {
   beat(): void {
     const { term, tab } = this.#host;
     this.#host.broadcast({ type: "beat", term, tab, last: this.last, tabs: this.tabs });
+    // Each tab has every event it wants up to here: its cursor (where a successor resumes) follows.
+    const id = this.#cursor.last;
+    if (id !== undefined)
+      for (const other of this.#refs.tabIds()) this.#host.sendTo(other, { type: "skip", term, id });
   }
 
   /** Stops holding the stream without ending the session; returns where to resume. */
@@ -170,6 +197,7 @@ export class Leader {
     );
     for (const [, held] of remove) this.#release(held);
     for (const listen of listens) this.#listen(tab, listen);
+    if (after !== undefined && this.#gathering) this.#resume = earlierId(this.#resume, after);
     if (after !== undefined) this.#catchUp(tab, listens, after);
     const { term } = this.#host;
     this.#host.broadcast({
@@ -184,6 +212,10 @@ export class Leader {
 
   /** Sends a joining tab what it missed of its confirmed listens, or tells it it missed some. */
   #catchUp(tab: string, listens: readonly TabListen[], after: string): void {
+    if (!this.#recent.started) {
+      this.#waiting.push(() => this.#catchUp(tab, listens, after));
+      return;
+    }
     const term = this.#host.term;
     const missed = this.#recent.after(after);
     if (!missed) {
@@ -269,7 +301,10 @@ export class Leader {
   #onEvent(name: string, event: MessageEvent): void {
     if (this.#detached) return;
     const id = event.lastEventId;
-    if (name === "session") this.#recent.start(id);
+    if (name === "session") {
+      this.#recent.start(id);
+      for (const catchUp of this.#waiting.splice(0)) catchUp();
+    }
     if (!this.#cursor.accept(id) || name === "session") return;
     const data = parseNotification(event.data);
     if (!data) return;
