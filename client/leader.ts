@@ -12,7 +12,6 @@ import {
 } from "./client.js";
 import type { NotifierDef } from "./contract.js";
 import { EventCursor } from "./cursor.js";
-import { RequestError } from "./listens.js";
 import { type ListenItem, PATHS, parseEventId, type TabId } from "./protocol.js";
 import { RecentEvents } from "./recent.js";
 import { parseNotification, Routes } from "./routes.js";

@@ -56,9 +56,8 @@ export interface Hub<Identity> {
   /**
    * The same endpoints for a bare `node:http` or `node:http2` server (TLS or
    * h2c, with or without `allowHTTP1`), under `prefix`: returns whether it
-   * served the request, so that anything else can fall through. Open streams
-   * then cost no Express request state; on HTTP/2 each stream has its own
-   * backpressure.
+   * served the request, so that anything else can fall through. On HTTP/2
+   * each stream has its own backpressure.
    * @example http.createServer((req, res) => hub.handler("/notif")(req, res) || app(req, res));
    * @example http2.createSecureServer({ key, cert, allowHTTP1: true }, (req, res) => serve(req, res) || res.writeHead(404).end());
    */

@@ -24,7 +24,7 @@ interface Harness {
   info(): { leader: boolean; tabs: number; shared: boolean; state: string; session?: string };
   ping(): Promise<number>;
   listenWho(key: string): Promise<string>;
-  login(user: string): void;
+  login(user: string): Promise<void>;
   reconnect(): void;
   say(key: string, text: string): Promise<number>;
   close(): void;
@@ -150,6 +150,13 @@ describe("tabs sharing one stream (Chromium)", function () {
     };
   }
 
+  /** Has one of `pages` taken the stream over (open), and does the server hold that one only? */
+  async function takenOver(pages: Page[]): Promise<boolean> {
+    const infos = await Promise.all(pages.map(info));
+    const open = infos.some((i) => i.leader && i.state === "open");
+    return open && stats().streams === 1 && stats().sessions === 1;
+  }
+
   /** Notifies `key` `count` times at `perSecond` while `during` runs. */
   async function flow(key: string, count: number, perSecond: number, during: () => Promise<void>) {
     let sent = 0;
@@ -172,7 +179,7 @@ describe("tabs sharing one stream (Chromium)", function () {
     const rest = pages.filter((p) => p !== leader);
     const want = await flow("a", 60, 20, async () => {
       await leader.close({ runBeforeUnload: true });
-      await until(() => stats().streams === 1 && stats().sessions === 1, 2_000, "back to 1 stream");
+      await until(() => takenOver(rest), 2_000, "another tab's stream, the only one");
     });
     for (const page of rest) {
       await until(async () => (await events(page)).length >= want.length, 5_000, "all events");
@@ -190,7 +197,7 @@ describe("tabs sharing one stream (Chromium)", function () {
       const crashed = new Promise((resolve) => leader.once("crash", resolve));
       cdp.send("Page.crash").catch(() => {}); // answered by no one: the renderer is gone
       await crashed;
-      await until(() => stats().streams === 1, 2_000, "back to 1 stream");
+      await until(() => takenOver(rest), 2_000, "another tab's stream, the only one");
     });
     for (const page of rest) {
       await until(async () => (await events(page)).length >= want.length, 5_000, "all events");
@@ -310,8 +317,8 @@ describe("tabs sharing one stream (Chromium)", function () {
     await server.who.notify("w", "1");
     for (const page of pages)
       await until(async () => (await events(page)).includes("who/w:1@anon"), 5_000, "anon");
-    await (pages[1] as Page).evaluate(() => {
-      harness.login("ann");
+    await (pages[1] as Page).evaluate(async () => {
+      await harness.login("ann");
       harness.reconnect();
     });
     await until(
@@ -328,6 +335,20 @@ describe("tabs sharing one stream (Chromium)", function () {
     await server.who.notify("w", "2");
     for (const page of pages)
       await until(async () => (await events(page)).includes("who/w:2@ann"), 5_000, "as ann");
+    const asAnn = (await info(pages[0] as Page)).session;
+    await (pages[2] as Page).evaluate(async () => {
+      await harness.login(""); // log out, in another tab
+      harness.reconnect();
+    });
+    await until(
+      async () => (await Promise.all(pages.map(info))).every((i) => i.session !== asAnn),
+      8_000,
+      "every tab on the logged-out session",
+    );
+    await until(() => stats().listens >= 1 && stats().streams === 1, 3_000, "listening");
+    await server.who.notify("w", "3");
+    for (const page of pages)
+      await until(async () => (await events(page)).includes("who/w:3@anon"), 5_000, "anon again");
   });
 
   it("a listen refused for the session's old identity renews the session for every tab", async () => {

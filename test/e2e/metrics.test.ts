@@ -4,7 +4,7 @@ import { Registry } from "prom-client";
 import { defineNotifier } from "../../client/contract.js";
 import { type Demo, startDemo } from "../../demo/server.js";
 import { collectMetrics } from "../../server/metrics.js";
-import { closeAll, listen, notifications, openRaw, startServer, until } from "../helpers.js";
+import { closeAll, listen, notifications, openRaw, post, startServer, until } from "../helpers.js";
 
 const chat = defineNotifier<string, string>("chat");
 const doc = defineNotifier<number, { v: number }>("doc");
@@ -126,6 +126,37 @@ describe("metrics (sse-notif/metrics)", () => {
     expect(m.get('sse_notif_prepare_errors_total{notifier="chat"}')).to.equal(0);
     expect(m.get('sse_notif_notifies_total{notifier="doc"}')).to.equal(2);
     expect(m.get("sse_notif_events_sent_total")).to.equal(2);
+  });
+
+  it("counts listens with a position: recovered from history, and lost", async () => {
+    const register = new Registry();
+    const { url, hub } = await startServer();
+    collectMetrics(hub, { register });
+    const n = hub.notifier(chat);
+    const since = async (session: string, position: string | null) => {
+      const res = await post(`${url}/listen`, {
+        session,
+        items: [{ notifier: "chat", key: "k", since: position }],
+      });
+      expect(res.status).to.equal(200);
+      const [item] = (res.body as { items: { pos: string; recovered: boolean | null }[] }).items;
+      if (!item) throw new Error("no item in the answer");
+      return item;
+    };
+    const first = await stream(url);
+    const start = await since(first.session(), null);
+    expect(start.recovered).to.equal(null);
+    await n.notify("k", "one");
+    await n.notify("k", "two");
+    const later = await stream(url);
+    expect((await since(later.session(), start.pos)).recovered).to.equal(true);
+    await later.event(2);
+    expect(notifications(later).map((e) => e.data)).to.deep.equal(["one", "two"]);
+    const lost = await stream(url);
+    expect((await since(lost.session(), "no position of this key")).recovered).to.equal(false);
+    const m = await scrape(register);
+    expect(m.get('sse_notif_recoveries_total{result="recovered"}')).to.equal(1);
+    expect(m.get('sse_notif_recoveries_total{result="lost"}')).to.equal(1);
   });
 
   it("has labels bounded by notifiers and fixed words, whatever the keys, sessions and identities", async () => {

@@ -29,8 +29,8 @@ interface Harness {
   say(key: string, text: string): Promise<number>;
   /** Listens on `who` (recorded as "who/<key>:<value>"). */
   listenWho(key: string): Promise<string>;
-  /** Sets the `user` cookie (a login, or a logout with ""). */
-  login(user: string): void;
+  /** Logs in (the server sets the `user` cookie); "" logs out. */
+  login(user: string): Promise<void>;
   reconnect(): void;
   close(): void;
 }
@@ -88,8 +88,8 @@ const harness: Harness = {
       () => "ok",
       (error: Error & { code?: string }) => `${error.name}:${error.code}`,
     ),
-  login: (user) => {
-    document.cookie = user === "" ? "user=; max-age=0" : `user=${user}`;
+  login: async (user) => {
+    await fetch(`/api/login?user=${encodeURIComponent(user)}`, { method: "POST" });
   },
   reconnect: () => client?.reconnect(),
   close: () => client?.close(),

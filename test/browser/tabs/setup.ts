@@ -81,7 +81,10 @@ export interface TabsServer {
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tabs</title>
 <script type="module" src="/page.js"></script>`;
 
-/** The hub at /notif, the page at /, `GET /api/ping`, `POST /api/say?key&text` (notfor: req). */
+/**
+ * The hub at /notif (identity: the `user` cookie), the page at /, `GET
+ * /api/ping`, `POST /api/say?key&text` (notfor: req), `POST /api/login?user`.
+ */
 export async function startTabsServer(
   dist: string,
   options: HubOptions<string | null> = {},
@@ -100,6 +103,11 @@ export async function startTabsServer(
   app.get("/", (_req, res) => void res.type("html").send(PAGE));
   app.get("/page.js", (_req, res) => res.sendFile(join(dist, "page.js")));
   app.get("/api/ping", (_req, res) => void res.send("pong"));
+  app.post("/api/login", (req, res) => {
+    const user = String(req.query.user ?? "");
+    res.setHeader("set-cookie", user === "" ? "user=; Path=/; Max-Age=0" : `user=${user}; Path=/`);
+    res.sendStatus(204);
+  });
   app.post("/api/say", async (req, res) => {
     await notifier.notify(String(req.query.key), String(req.query.text), { notfor: req });
     res.sendStatus(204);
