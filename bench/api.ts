@@ -10,6 +10,7 @@ export const SYSTEMS = [
   "ssenotif",
   "ssenotif-express",
   "ssenotif-h2",
+  "ssenotif-nohistory",
 ] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
@@ -22,6 +23,7 @@ export const CLIENT_KIND: Record<SystemName, ClientKind> = {
   ssenotif: "ssenotif",
   "ssenotif-express": "ssenotif",
   "ssenotif-h2": "h2",
+  "ssenotif-nohistory": "ssenotif",
   socketio: "socketio",
 };
 

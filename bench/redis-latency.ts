@@ -2,6 +2,8 @@
  * Issue 4's numbers: a notify's latency through Redis to a client on another
  * node, and how bus traffic to a node follows the keys its sessions listen to.
  * Node A notifies; node B, in another process, holds the client's stream.
+ * Issue 10's: the same latency, and node A's notifies per second, with the
+ * per-key history on (the default: one Lua script per notify) and off.
  *
  *   npm run bench:redis            (needs Redis on 127.0.0.1:6379, or REDIS_URL)
  */
@@ -28,7 +30,8 @@ if (process.argv[2] === "node-b") {
       received += 1;
       onMessage(message);
     });
-  const hub = createHub({ bus, maxKeysPerSession: 2 * KEYS, onError: () => {} });
+  const history = process.env.HISTORY === "off" ? { history: false as const } : {};
+  const hub = createHub({ bus, maxKeysPerSession: 2 * KEYS, onError: () => {}, ...history });
   hub.notifier(bench);
   const app = express();
   app.use("/notif", hub.router());
@@ -44,16 +47,25 @@ if (process.argv[2] === "node-b") {
 }
 
 async function main(): Promise<void> {
+  for (const history of ["on", "off"] as const) await run(history, history === "on");
+}
+
+/** One run: node B in a child process, node A here, both with history on or off. */
+async function run(history: "on" | "off", traffic: boolean): Promise<void> {
   const prefix = `bench:${Date.now().toString(36)}:`;
   const child = fork(new URL(import.meta.url), ["node-b"], {
     execArgv: ["--import", "tsx"],
-    env: { ...process.env, PREFIX: prefix },
+    env: { ...process.env, PREFIX: prefix, HISTORY: history },
   });
   const port = await new Promise<number>((resolve) =>
     child.once("message", (m) => resolve((m as { port: number }).port)),
   );
   const b = `http://127.0.0.1:${port}`;
-  const hub = createHub({ bus: redisBus({ url: REDIS_URL, prefix }), onError: () => {} });
+  const hub = createHub({
+    bus: redisBus({ url: REDIS_URL, prefix }),
+    onError: () => {},
+    ...(history === "off" ? { history: false as const } : {}),
+  });
   const a = hub.notifier(bench);
   const stream = await openStream(`${b}/notif/events`);
 
@@ -68,9 +80,43 @@ async function main(): Promise<void> {
   await until(() => latencies.length >= COUNT);
   latencies.sort((x, y) => x - y);
   const pick = (q: number) => (latencies[Math.floor(q * (latencies.length - 1))] ?? 0).toFixed(2);
+  console.log(`history ${history}:`);
   console.log(`notify on node A → client on node B through Redis, ${COUNT} paced notifies:`);
   console.log(`  p50 ${pick(0.5)} ms   p99 ${pick(0.99)} ms   max ${pick(1)} ms`);
+  await throughput(a, latencies);
+  if (traffic) await busTraffic(a, b, stream, latencies);
+  stream.close();
+  await hub.close();
+  child.kill();
+}
 
+/** Node A's notifies per second, 64 in flight at a time, until all reached node B's client. */
+async function throughput(
+  a: { notify(key: string, value: { t: number }): Promise<void> },
+  seen: number[],
+) {
+  const total = 20_000;
+  const start = performance.now();
+  const before = seen.length;
+  for (let i = 0; i < total; i += 64) {
+    const batch = Array.from({ length: Math.min(64, total - i) }, () => a.notify("hot", { t: 0 }));
+    await Promise.all(batch);
+  }
+  const acked = performance.now() - start;
+  await until(() => seen.length >= before + total);
+  const delivered = performance.now() - start;
+  const rate = (ms: number) => Math.round((total / ms) * 1_000).toLocaleString("en");
+  console.log(
+    `${total} notifies, 64 in flight: ${rate(acked)} notifies/s accepted, ${rate(delivered)}/s delivered on node B`,
+  );
+}
+
+async function busTraffic(
+  a: { notify(key: string, value: { t: number }): Promise<void> },
+  b: string,
+  stream: Stream,
+  latencies: number[],
+) {
   console.log(`\nbus traffic to node B while node A notifies each of ${KEYS} keys once:`);
   let listened = 1; // "hot"
   for (const target of [1, 10, 100, 1_000]) {
@@ -90,9 +136,7 @@ async function main(): Promise<void> {
       `  listening to ${String(target).padStart(4)} keys: ${after.received - before.received - 1} messages`,
     );
   }
-  stream.close();
-  await hub.close();
-  child.kill();
+  console.log("");
 }
 
 async function post(url: string, body: object): Promise<void> {

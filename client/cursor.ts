@@ -44,3 +44,18 @@ export function laterId(
   if (!b || a.session !== b.session) return preferred;
   return a.seq >= b.seq ? preferred : other;
 }
+
+/**
+ * The earlier of two ids of `current`'s session (where a stream may resume
+ * so that every tab's events since its own id are replayed); an id of
+ * another session, or a malformed one, is ignored.
+ */
+export function earlierId(
+  current: string | undefined,
+  other: string | undefined,
+): string | undefined {
+  const a = parseEventId(current);
+  const b = parseEventId(other);
+  if (!a || !b || a.session !== b.session) return current;
+  return b.seq < a.seq ? other : current;
+}

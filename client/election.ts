@@ -107,6 +107,13 @@ export class Election {
     return new Set(tabs.filter((tab) => names.has(this.#names.presence(tab))));
   }
 
+  /** Every tab alive now (by its presence lock). */
+  async present(): Promise<string[]> {
+    const { held = [] } = await locks().query();
+    const tabs = held.map((lock) => this.#names.presenceOf(lock.name ?? ""));
+    return tabs.filter((tab): tab is string => tab !== undefined);
+  }
+
   #request(options: LockOptions, granted?: () => void): void {
     locks()
       .request(this.#names.lock, options, () => {

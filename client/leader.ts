@@ -11,11 +11,11 @@ import {
   type StreamClientOptions,
 } from "./client.js";
 import type { NotifierDef } from "./contract.js";
-import { EventCursor } from "./cursor.js";
+import { earlierId } from "./cursor.js";
 import { type ListenItem, PATHS, parseEventId, type TabId } from "./protocol.js";
-import { RecentEvents } from "./recent.js";
-import { parseNotification, Routes } from "./routes.js";
+import { Routes } from "./routes.js";
 import { isIdentityError, toTabError } from "./tablistens.js";
+import { TabRelay } from "./tabrelay.js";
 import type {
   DirectMessage,
   HolderMessage,
@@ -38,12 +38,16 @@ export interface LeaderHost {
   broadcast(message: HolderMessage): void;
   /** The tabs among `tabs` that are alive (hold their presence lock). */
   alive(tabs: string[]): Promise<Set<string>>;
+  /** Every tab alive now. */
+  present(): Promise<string[]>;
 }
 
 /** Ms between heartbeats; tabs that hear none for {@link STALE} steal the lock. */
 export const BEAT = 250;
 /** Ms of silence after which a holder counts as frozen or gone. */
 export const STALE = 1_000;
+/** Ms a new holder waits for the alive tabs to join before it resumes the stream. */
+const GATHER = 250;
 
 interface Held {
   readonly item: ListenItem;
@@ -55,8 +59,7 @@ export class Leader {
   readonly #host: LeaderHost;
   readonly #routes = new Routes<Held>();
   readonly #refs = this.#routes.refs;
-  readonly #cursor = new EventCursor();
-  readonly #recent = new RecentEvents();
+  readonly #relay: TabRelay<Held>;
   /** The session given up for an identity change (renewed once). */
   #renewed: string | undefined;
   /** Notifiers the stream client has a handler for. */
@@ -66,11 +69,14 @@ export class Leader {
   #status: TabStatus = { state: "connecting", session: undefined };
   #resume: string | undefined;
   #detached = false;
+  /** Taking over: the stream waits for the tabs' joins, to resume from the earliest of theirs. */
+  #gathering = false;
   readonly #timers: ReturnType<typeof setInterval>[] = [];
 
   constructor(host: LeaderHost) {
     this.#host = host;
     this.#resume = host.resumeFrom;
+    this.#relay = new TabRelay(host, this.#routes);
     const options = host.options;
     const Real =
       options.EventSource ??
@@ -79,6 +85,11 @@ export class Leader {
       onEvent: (name, event) => this.#onEvent(name, event),
       resumeId: (asked) => this.#resumeId(asked),
     });
+    if (host.resumeFrom !== undefined) {
+      this.#gathering = true;
+      this.#tap.hold();
+      void this.#gather();
+    }
     const realFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#stream = createStreamClient({
       ...options,
@@ -97,6 +108,16 @@ export class Leader {
     );
   }
 
+  /** Waits (a little) for every alive tab to join, then opens the stream. */
+  async #gather(): Promise<void> {
+    const deadline = Date.now() + GATHER;
+    const tabs = await this.#host.present().catch(() => []);
+    while (Date.now() < deadline && tabs.some((tab) => !this.#refs.has(tab)))
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    this.#gathering = false;
+    this.#tap.release();
+  }
+
   /** Tabs sharing the stream (this one included). */
   get tabs(): number {
     return this.#refs.tabs;
@@ -104,7 +125,7 @@ export class Leader {
 
   /** The session's last event id this holder relayed. */
   get last(): string | undefined {
-    return this.#cursor.last ?? this.#resume;
+    return this.#relay.cursor.last ?? this.#resume;
   }
 
   get session(): string | undefined {
@@ -139,6 +160,10 @@ export class Leader {
   beat(): void {
     const { term, tab } = this.#host;
     this.#host.broadcast({ type: "beat", term, tab, last: this.last, tabs: this.tabs });
+    // Each tab has every event it wants up to here: its cursor (where a successor resumes) follows.
+    const id = this.#relay.cursor.last;
+    if (id !== undefined)
+      for (const other of this.#refs.tabIds()) this.#host.sendTo(other, { type: "skip", term, id });
   }
 
   /** Stops holding the stream without ending the session; returns where to resume. */
@@ -170,7 +195,8 @@ export class Leader {
     );
     for (const [, held] of remove) this.#release(held);
     for (const listen of listens) this.#listen(tab, listen);
-    if (after !== undefined) this.#catchUp(tab, listens, after);
+    if (after !== undefined && this.#gathering) this.#resume = earlierId(this.#resume, after);
+    if (after !== undefined) this.#relay.catchUp(tab, listens, after);
     const { term } = this.#host;
     this.#host.broadcast({
       type: "status",
@@ -180,27 +206,6 @@ export class Leader {
       tabs: this.tabs,
     });
     if (isNew) this.beat();
-  }
-
-  /** Sends a joining tab what it missed of its confirmed listens, or tells it it missed some. */
-  #catchUp(tab: string, listens: readonly TabListen[], after: string): void {
-    const term = this.#host.term;
-    const missed = this.#recent.after(after);
-    if (!missed) {
-      this.#host.sendTo(tab, { type: "gap", term });
-      return;
-    }
-    for (const event of missed) {
-      const data = parseNotification(event.text);
-      if (data && this.#routes.among(listens, event.name, data.key))
-        this.#relay(tab, event.name, event.id, event.text, data.notfor);
-    }
-  }
-
-  #relay(tab: string, name: string, id: string, text: string, notfor: unknown): void {
-    const term = this.#host.term;
-    if (tab === notfor) this.#host.sendTo(tab, { type: "skip", term, id });
-    else this.#host.sendTo(tab, { type: "event", term, name, id, text });
   }
 
   #listen(tab: string, { topic, item }: TabListen): void {
@@ -223,7 +228,7 @@ export class Leader {
       this.#refs.add(tab, topic, held);
     }
     void held.ready.then((error) => {
-      const at = this.#cursor.last;
+      const at = this.#relay.cursor.last;
       this.#host.sendTo(tab, { type: "listened", term: this.#host.term, topic, error, at });
     });
   }
@@ -267,22 +272,14 @@ export class Leader {
   }
 
   #onEvent(name: string, event: MessageEvent): void {
-    if (this.#detached) return;
-    const id = event.lastEventId;
-    if (name === "session") this.#recent.start(id);
-    if (!this.#cursor.accept(id) || name === "session") return;
-    const data = parseNotification(event.data);
-    if (!data) return;
-    this.#recent.add(id, name, event.data);
-    for (const tab of this.#routes.targets(name, data.key))
-      this.#relay(tab, name, id, event.data, data.notfor);
+    if (!this.#detached) this.#relay.event(name, event.lastEventId, event.data);
   }
 
   #resumeId(asked: string | undefined): string | undefined {
     const resume = this.#resume;
     this.#resume = undefined;
     if (asked === undefined) return resume; // only the first stream resumes a handed-over session
-    const last = this.#cursor.last;
+    const last = this.#relay.cursor.last;
     const a = parseEventId(asked);
     const b = parseEventId(last);
     return a && b && a.session === b.session && b.seq > a.seq ? last : asked;

@@ -24,6 +24,11 @@ export class RecentEvents {
     this.#max = max;
   }
 
+  /** Has a stream started (a `session` event came)? */
+  get started(): boolean {
+    return this.#session !== undefined;
+  }
+
   /** A `session` event: the stream (re)starts after the seq in `id`. */
   start(id: string): void {
     const parsed = parseEventId(id);

@@ -160,11 +160,13 @@ export class SharedTab {
       sendTo: (tab, message) => this.#sendTo(tab, message),
       broadcast: (message) => this.#broadcast(message),
       alive: (tabs) => this.#election.alive(tabs),
+      present: () => this.#election.present(),
     });
     this.#leader = leader;
     this.#broadcast({ type: "lead", term: this.#term, tab: this.id });
     this.listens.newHolder();
-    leader.handle({ type: "join", from: this.id, listens: this.listens.all(), after: undefined });
+    const after = this.events.cursor.last;
+    leader.handle({ type: "join", from: this.id, listens: this.listens.all(), after });
     this.#checkOwnership(leader);
     this.report.share({ leader: true });
   }

@@ -106,6 +106,8 @@ export interface TabNames {
   tabChannel(tab: string): string;
   /** A lock each tab holds while it lives: the holder finds dead tabs by it. */
   presence(tab: string): string;
+  /** The tab id of a presence lock's name; undefined for another lock. */
+  presenceOf(lock: string): string | undefined;
 }
 
 /** The names for `url` (resolved against the page) in `origin`. */
@@ -117,6 +119,8 @@ export function tabNames(origin: string, url: string): TabNames {
     steal: `${prefix} steal`,
     tabChannel: (tab) => `${prefix} tab ${tab}`,
     presence: (tab) => `${prefix} alive ${tab}`,
+    presenceOf: (lock) =>
+      lock.startsWith(`${prefix} alive `) ? lock.slice(`${prefix} alive `.length) : undefined,
   };
 }
 

@@ -19,6 +19,9 @@ export interface TapHost {
 
 export interface Tap {
   readonly EventSource: EventSourceConstructor;
+  /** Streams made from now on wait for {@link release} to open. */
+  hold(): void;
+  release(): void;
   /** Taps events of one more notifier on the open stream and the next ones. */
   addName(name: string): void;
 }
@@ -32,27 +35,50 @@ export function tapEventSource(Real: EventSourceConstructor, host: TapHost): Tap
       if (source === current) host.onEvent(name, event);
     });
 
+  /** While held, streams are made but not opened (the holder waits for the tabs to join). */
+  let held = false;
+  const opens: (() => void)[] = [];
+
   class TappedEventSource implements EventSourceLike {
-    readonly #source: EventSourceLike;
+    #source: EventSourceLike | undefined;
+    #queued: [string, (event: MessageEvent) => void][] = [];
+    #closed = false;
     constructor(url: string, init?: { withCredentials?: boolean; fetch?: typeof fetch }) {
-      this.#source = new Real(withResume(url, host), init);
-      current = this.#source;
-      for (const name of names) listen(this.#source, name);
+      const open = () => {
+        if (this.#closed) return;
+        const source = new Real(withResume(url, host), init);
+        this.#source = source;
+        current = source;
+        for (const name of names) listen(source, name);
+        for (const [type, listener] of this.#queued) source.addEventListener(type, listener);
+        this.#queued = [];
+      };
+      if (held) opens.push(open);
+      else open();
     }
     get readyState(): number {
-      return this.#source.readyState;
+      return this.#source?.readyState ?? (this.#closed ? 2 : 0);
     }
     addEventListener(type: string, listener: (event: MessageEvent) => void): void {
-      this.#source.addEventListener(type, listener);
+      if (this.#source) this.#source.addEventListener(type, listener);
+      else this.#queued.push([type, listener]);
     }
     close(): void {
+      this.#closed = true;
       if (current === this.#source) current = undefined;
-      this.#source.close();
+      this.#source?.close();
     }
   }
 
   return {
     EventSource: TappedEventSource,
+    hold() {
+      held = true;
+    },
+    release() {
+      held = false;
+      for (const open of opens.splice(0)) open();
+    },
     addName(name) {
       if (names.has(name)) return;
       names.add(name);

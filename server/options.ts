@@ -211,7 +211,7 @@ function wholeNumber(name: string, value: unknown, min: number): number {
 /** `history` resolved: `undefined` for `false`, else every bound filled in. */
 function resolveHistory(history: HistoryOptions | false | undefined): HistoryLimits | undefined {
   if (history === false) return undefined;
-  const given = history ?? {};
+  const given = history === undefined ? {} : history;
   if (typeof given !== "object" || given === null || Array.isArray(given)) {
     throw new TypeError("sse-notif: option history must be false or { size?, ttl?, maxBytes? }");
   }

@@ -260,11 +260,8 @@ export class Relay {
   /** Reads what this node missed on a topic and delivers it in order, or tells `gap`. */
   async #fill(track: Track): Promise<void> {
     const after = track.last;
-    let read: RelayRead;
-    try {
-      read = await this.#host.read(track.topic, after);
-    } catch (error) {
-      this.#host.onError(toError(error), { during: "history read", topic: track.topic });
+    const read = await this.#readRetrying(track, after);
+    if (!read) {
       if (after) this.#gap(track, { epoch: after.epoch, offset: after.offset + 1 });
       track.last = undefined; // unknown: the next notification starts the count again
       return;
@@ -290,6 +287,25 @@ export class Relay {
     }
     track.last = top;
     track.suspect = false;
+  }
+
+  /**
+   * Reads a topic's history for a fill, trying again a few times (0.1, 0.2,
+   * 0.4, 0.8 s: a connection just back may not be ready) while the live flow
+   * waits; `undefined` (reported) when it still fails.
+   */
+  async #readRetrying(track: Track, after: Position | undefined): Promise<RelayRead | undefined> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.#host.read(track.topic, after);
+      } catch (error) {
+        if (attempt >= 4 || track.dead) {
+          this.#host.onError(toError(error), { during: "history read", topic: track.topic });
+          return undefined;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+    }
   }
 
   /** Tells the topic's listeners (but sessions that joined past `lost`) that something is lost. */

@@ -19,7 +19,9 @@ function identify(req: IdentifyRequest): string | null {
 }
 
 async function makeSseNotif(flags: ServerFlags): Promise<BenchServer> {
-  const hub = createHub<string | null>({ identify });
+  // SSE_NOTIF_HISTORY=0 (ssenotif-nohistory.ts): no history; else the default, history on
+  const history = process.env.SSE_NOTIF_HISTORY === "0" ? false : undefined;
+  const hub = createHub<string | null>({ identify, ...(history === false ? { history } : {}) });
   const prepare = (identity: string | null, value: Payload) => ({ ...value, for: identity ?? "" });
   const notifier = flags.prepare ? hub.notifier(bench, { prepare }) : hub.notifier(bench);
   let server: Server;

@@ -184,6 +184,8 @@ describe("tabs sharing one stream (Chromium)", function () {
     for (const page of rest) {
       await until(async () => (await events(page)).length >= want.length, 5_000, "all events");
       expect(await events(page)).to.deep.equal(want);
+      const statuses = await page.evaluate(() => harness.statuses());
+      expect(statuses.filter((st) => st.gap)).to.deep.equal([], "nothing missed: no gap");
     }
     expect(stats().sessions).to.equal(1, "the same session, resumed");
   });

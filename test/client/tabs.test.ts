@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { defineNotifier } from "../../client/contract.js";
-import { EventCursor, laterId } from "../../client/cursor.js";
+import { EventCursor, earlierId, laterId } from "../../client/cursor.js";
 import { RequestError } from "../../client/listens.js";
 import { RecentEvents } from "../../client/recent.js";
 import { parseNotification, Routes } from "../../client/routes.js";
@@ -126,6 +126,14 @@ describe("tab sharing: pure pieces", () => {
       expect(laterId("bad", undefined)).to.equal(undefined);
       expect(laterId(undefined, undefined)).to.equal(undefined);
     });
+
+    it("earlierId: the lower seq of the current session, other sessions ignored", () => {
+      expect(earlierId("s:7", "s:3")).to.equal("s:3");
+      expect(earlierId("s:3", "s:7")).to.equal("s:3");
+      expect(earlierId("s:7", "t:1")).to.equal("s:7");
+      expect(earlierId("s:7", undefined)).to.equal("s:7");
+      expect(earlierId(undefined, "s:1")).to.equal(undefined);
+    });
   });
 
   describe("RecentEvents", () => {
@@ -136,6 +144,13 @@ describe("tab sharing: pure pieces", () => {
       expect(recent.after("s:5")?.map((e) => e.text)).to.deep.equal(["e6", "e7"]);
       expect(recent.after("s:4")?.map((e) => e.text)).to.deep.equal(["e5", "e6", "e7"]);
       expect(recent.after("s:7")).to.deep.equal([]);
+    });
+
+    it("says whether a stream started", () => {
+      const recent = new RecentEvents();
+      expect(recent.started).to.equal(false);
+      recent.start("s:0");
+      expect(recent.started).to.equal(true);
     });
 
     it("cannot answer for events before its stream, of another session, or evicted", () => {
@@ -223,6 +238,9 @@ describe("tab sharing: pure pieces", () => {
       expect(a.lock).to.not.equal(b.lock);
       expect(a.tabChannel("t1")).to.not.equal(a.tabChannel("t2"));
       expect(a.presence("t1")).to.not.equal(a.lock);
+      expect(a.presenceOf(a.presence("t1"))).to.equal("t1");
+      expect(a.presenceOf(a.lock)).to.equal(undefined);
+      expect(a.presenceOf(b.presence("t1"))).to.equal(undefined, "another url's tab");
     });
   });
 

@@ -11,17 +11,21 @@ import { closeAll, startServer, until } from "../helpers.js";
 import { after0, chat, epochOf, event, rawListen, stream } from "./history.js";
 
 /** A bus whose topic messages can be dropped on the way in (a subscriber that missed them). */
-export function lossy(bus: Bus): Bus & { drop: boolean; dropped: number } {
+export function lossy(bus: Bus): Bus & { drop: boolean; dropped: number; failReads: boolean } {
   const wrapped = {
     drop: false,
     dropped: 0,
+    failReads: false,
     kind: bus.kind,
     start: (context: Parameters<Bus["start"]>[0]) => bus.start(context),
     status: () => bus.status(),
     publish: (channel: string, message: string) => bus.publish(channel, message),
     close: () => bus.close(),
     append: bus.append?.bind(bus),
-    read: bus.read?.bind(bus),
+    read: async (...args: Parameters<NonNullable<Bus["read"]>>) => {
+      if (wrapped.failReads) throw new Error("the history is unreachable");
+      return (bus.read as NonNullable<Bus["read"]>)(...args);
+    },
     async subscribe(channel: string, onMessage: (message: string) => void) {
       return bus.subscribe(channel, (message) => {
         if (wrapped.drop && channel.startsWith("t:")) wrapped.dropped += 1;
@@ -150,6 +154,33 @@ export function historyNodesSuite(
           event(session, 3, "trimmed", "t4", `${trimmed}-4`) +
           event(session, 4, "kept", "k1", `${kept}-1`) +
           event(session, 5, "kept", "k2", `${kept}-2`),
+      );
+    });
+
+    it("tells gap when the history cannot be read to fill a hole, then goes on", async () => {
+      const a = await node();
+      const b = await node({}, lossy(makeBus()));
+      const lossyBus = b.bus as ReturnType<typeof lossy>;
+      const raw = await stream(b.url);
+      const session = raw.session();
+      await rawListen(b.url, { session, notifier: "chat", key: "k" });
+      await a.n.notify("k", "m1");
+      const epoch = epochOf(JSON.parse((await raw.event(1)).data).pos);
+      lossyBus.drop = true;
+      await a.n.notify("k", "m2");
+      await until(() => lossyBus.dropped === 1, 3_000, "m2 dropped");
+      lossyBus.drop = false;
+      lossyBus.failReads = true;
+      await a.n.notify("k", "m3");
+      await raw.event(3, 5_000); // after a few tries (about 1.5 s)
+      lossyBus.failReads = false;
+      await a.n.notify("k", "m4");
+      await raw.event(4);
+      expect(after0(raw)).to.equal(
+        event(session, 1, "k", "m1", `${epoch}-1`) +
+          `id: ${session}:2\nevent: session\ndata: {"session":"${session}","status":"gap","lost":[{"notifier":"chat","key":"k"}]}\n\n` +
+          event(session, 3, "k", "m3", `${epoch}-3`) +
+          event(session, 4, "k", "m4", `${epoch}-4`),
       );
     });
 

@@ -1,0 +1,69 @@
+/**
+ * The holder's relay of its stream's events to the tabs: in stream order,
+ * each event once, to the tabs that listen on its key (a `skip` to the tab
+ * `notfor` left out), and the catch-up of a tab that joins late from the
+ * events relayed lately, or a `gap` when they are no longer all held.
+ */
+import { EventCursor } from "./cursor.js";
+import { RecentEvents } from "./recent.js";
+import type { Routes } from "./routes.js";
+import { parseNotification } from "./routes.js";
+import type { DirectMessage, TabListen } from "./tabs.js";
+
+export interface TabRelayHost {
+  readonly term: number;
+  sendTo(tab: string, message: DirectMessage): void;
+}
+
+export class TabRelay<V> {
+  /** The last event of the stream taken (where a successor resumes). */
+  readonly cursor = new EventCursor();
+  readonly #recent = new RecentEvents();
+  readonly #host: TabRelayHost;
+  readonly #routes: Routes<V>;
+  /** Catch-ups of joins that came before the stream started. */
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(host: TabRelayHost, routes: Routes<V>) {
+    this.#host = host;
+    this.#routes = routes;
+  }
+
+  /** An event of the stream (`session` or a notification), in stream order. */
+  event(name: string, id: string, text: string): void {
+    if (name === "session") {
+      this.#recent.start(id);
+      for (const catchUp of this.#waiting.splice(0)) catchUp();
+    }
+    if (!this.cursor.accept(id) || name === "session") return;
+    const data = parseNotification(text);
+    if (!data) return;
+    this.#recent.add(id, name, text);
+    for (const tab of this.#routes.targets(name, data.key))
+      this.#relay(tab, name, id, text, data.notfor);
+  }
+
+  /** Sends a joining tab what it missed of its confirmed listens, or tells it it missed some. */
+  catchUp(tab: string, listens: readonly TabListen[], after: string): void {
+    if (!this.#recent.started) {
+      this.#waiting.push(() => this.catchUp(tab, listens, after));
+      return;
+    }
+    const missed = this.#recent.after(after);
+    if (!missed) {
+      this.#host.sendTo(tab, { type: "gap", term: this.#host.term });
+      return;
+    }
+    for (const event of missed) {
+      const data = parseNotification(event.text);
+      if (data && this.#routes.among(listens, event.name, data.key))
+        this.#relay(tab, event.name, event.id, event.text, data.notfor);
+    }
+  }
+
+  #relay(tab: string, name: string, id: string, text: string, notfor: unknown): void {
+    const term = this.#host.term;
+    if (tab === notfor) this.#host.sendTo(tab, { type: "skip", term, id });
+    else this.#host.sendTo(tab, { type: "event", term, name, id, text });
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Graceful shutdown for deploys (issue 10): `hub.close()` ends its streams
+ * spread over `closeWindow`, serving the others meanwhile; the `retry:` it
+ * sends is jittered per stream; the history and closeWindow options are
+ * checked at once.
+ */
+import { expect } from "chai";
+import { InProcessBroker, inProcessBus } from "../../server/bus.js";
+import { createHub } from "../../server/index.js";
+import { closeAll, listen, notifications, openRaw, startServer, until } from "../helpers.js";
+import { chat, stream } from "./history.js";
+
+describe("hub.close() over closeWindow", () => {
+  afterEach(closeAll);
+
+  it("ends the streams one by one over the window, still serving those left, then resolves", async () => {
+    const broker = new InProcessBroker();
+    const a = await startServer({ bus: inProcessBus(broker), closeWindow: 800 });
+    const b = await startServer({ bus: inProcessBus(broker) });
+    a.hub.notifier(chat);
+    const nb = b.hub.notifier(chat);
+    const raws = [];
+    for (let i = 0; i < 4; i += 1) {
+      const raw = await stream(a.url);
+      await listen(a.url, raw.session(), "chat", "k");
+      raws.push(raw);
+    }
+    const ended: number[] = [];
+    const start = Date.now();
+    for (const raw of raws) void raw.ended().then(() => ended.push(Date.now() - start));
+    const closed = a.hub.close();
+    await until(() => ended.length === 1, 3_000, "the first stream ended");
+    expect((await openRaw(`${a.url}/events`)).status, "no new stream while closing").to.equal(503);
+    await nb.notify("k", "during the window");
+    await closed;
+    await Promise.all(raws.map((raw) => raw.ended()));
+    expect(ended).to.have.length(4);
+    // 4 streams over 800 ms: one every 200 ms, the first at once (load can only stretch this)
+    expect((ended[3] as number) - (ended[0] as number)).to.be.at.least(500);
+    const got = raws.map((raw) => notifications(raw).map((n) => n.data));
+    expect(got.filter((data) => data.includes("during the window")).length).to.equal(3);
+    expect(a.hub.stats()).to.include({ sessions: 0, streams: 0 });
+  });
+
+  it("with closeWindow: 0 ends every stream at once", async () => {
+    const { url, hub } = await startServer({ closeWindow: 0 });
+    const raws = [await stream(url), await stream(url), await stream(url)];
+    await hub.close();
+    await Promise.all(raws.map((raw) => raw.ended()));
+    expect(hub.stats()).to.include({ sessions: 0, streams: 0 });
+  });
+
+  it("jitters the retry it sends per stream, around the option", async () => {
+    const { url } = await startServer({ retry: 1_000 });
+    const sent = new Set<number>();
+    for (let i = 0; i < 12; i += 1) {
+      const raw = await stream(url);
+      const retry = Number(/^retry: (\d+)\n\n/.exec(raw.text)?.[1]);
+      expect(retry).to.be.within(750, 1_250);
+      sent.add(retry);
+    }
+    expect(sent.size, "12 streams, not all the same retry").to.be.greaterThan(1);
+  });
+});
+
+describe("history and closeWindow options", () => {
+  for (const [what, history] of [
+    ["a size of 0", { size: 0 }],
+    ["a fractional ttl", { ttl: 1.5 }],
+    ["a string maxBytes", { maxBytes: "64" }],
+    ["an unknown field", { sizes: 10 }],
+    ["true", true],
+    ["null", null],
+    ["an array", []],
+  ] as const) {
+    it(`createHub throws a TypeError for history with ${what}`, () => {
+      expect(() => createHub({ history: history as never })).to.throw(TypeError, /history/);
+    });
+  }
+
+  for (const closeWindow of [-1, 0.5, Number.NaN]) {
+    it(`createHub throws a TypeError for closeWindow ${closeWindow}`, () => {
+      expect(() => createHub({ closeWindow })).to.throw(TypeError, /closeWindow/);
+    });
+  }
+
+  it("accepts history: false and partial bounds", async () => {
+    for (const history of [false, {}, { size: 5 }, { ttl: 10, maxBytes: 1_000 }] as const) {
+      await createHub({ history }).close();
+    }
+  });
+});
