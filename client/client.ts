@@ -4,9 +4,11 @@
  * listens kept in step with the server. Runs in browsers (native
  * EventSource) and in Node (the `eventsource` package, passed in or found).
  */
+
 import type { NotifierDef } from "./contract.js";
 import { makeHandlers } from "./handlers.js";
 import { Listens } from "./listens.js";
+import { mayNameSession } from "./origin.js";
 import {
   lostKeys,
   PATHS,
@@ -319,7 +321,8 @@ export function makeStreamClient(options: StreamClientOptions, clock: Clock): No
       const headers = new Headers(init.headers);
       for (const [name, value] of Object.entries(extraHeaders))
         if (!headers.has(name)) headers.set(name, value);
-      if (session !== undefined) headers.set(SESSION_HEADER, session);
+      if (session !== undefined && mayNameSession(input, options.url))
+        headers.set(SESSION_HEADER, session);
       return doFetch(input, { ...init, headers, credentials: init.credentials ?? credentials });
     },
     reconnect() {

@@ -21,10 +21,18 @@ export function globalEventSource(): EventSourceConstructor | undefined {
   return (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
 }
 
+/**
+ * The Node fallback's module name, held in a variable so that bundlers
+ * (Vite, Rollup, webpack, esbuild) leave it out of browser builds: a page has
+ * its own EventSource and never loads it.
+ */
+const NODE_EVENTSOURCE = "eventsource";
+
 /** The `eventsource` package's EventSource (Node), or an error saying what to pass. */
 export function loadEventSource(): Promise<EventSourceConstructor> {
-  return import("eventsource").then(
-    (module) => module.EventSource as unknown as EventSourceConstructor,
+  const name = NODE_EVENTSOURCE;
+  return import(/* @vite-ignore */ /* webpackIgnore: true */ name).then(
+    (module: { EventSource: unknown }) => module.EventSource as EventSourceConstructor,
     () => {
       throw new Error("sse-notif: no EventSource: pass the `eventsource` package's EventSource");
     },

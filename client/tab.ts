@@ -5,10 +5,12 @@
  * the lock from a silent one; when it gets the lock it runs the
  * {@link Leader}, resuming the session from the last event id it heard of.
  */
+
 import type { NotifClientOptions } from "./client.js";
 import { laterId } from "./cursor.js";
 import { Election } from "./election.js";
 import { BEAT, Leader, STALE } from "./leader.js";
+import { mayNameSession } from "./origin.js";
 import { SESSION_HEADER, TAB_HEADER, type TabId } from "./protocol.js";
 import { TabEvents } from "./tabevents.js";
 import { TabListens } from "./tablistens.js";
@@ -74,7 +76,7 @@ export class SharedTab {
     for (const [name, value] of Object.entries(this.#options.headers ?? {}))
       if (!headers.has(name)) headers.set(name, value);
     const session = this.report.status.session;
-    if (session !== undefined) {
+    if (session !== undefined && mayNameSession(input, this.#options.url)) {
       headers.set(SESSION_HEADER, session);
       headers.set(TAB_HEADER, this.id);
     }

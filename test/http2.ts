@@ -59,6 +59,7 @@ export async function startH2<Identity = string | null>(
   mode: H2Mode,
   options: HubOptions<Identity> = {},
   before?: (req: AnyRequest, res: AnyResponse) => void,
+  app?: (req: AnyRequest, res: AnyResponse) => void,
 ): Promise<H2Server<Identity>> {
   const hub = createHub<Identity>({
     identify: (req) => ((req.headers["x-user"] as string | undefined) ?? null) as Identity,
@@ -68,7 +69,9 @@ export async function startH2<Identity = string | null>(
   const serve = hub.handler("/notif");
   const onRequest = (req: AnyRequest, res: AnyResponse) => {
     before?.(req, res);
-    if (!serve(req, res)) res.writeHead(404).end("app");
+    if (serve(req, res)) return;
+    if (app) app(req, res);
+    else res.writeHead(404).end("app");
   };
   const server =
     mode === "h2c"
