@@ -11,6 +11,7 @@ import {
   type SessionId,
   type SessionStatus,
 } from "../client/protocol.js";
+import { endGradually } from "./closing.js";
 import { guarded, NotifError, toError } from "./errors.js";
 import { Fanout } from "./fanout.js";
 import { commentFrame, eventBody, idLine, retryFrame } from "./frames.js";
@@ -283,15 +284,16 @@ export class HubCore<Identity> {
     for (const join of joins) join?.start();
     const answers = await Promise.all(joins.map((join) => join?.answer));
     if (!positions || !relay) return undefined;
-    return answers.map((answer, i) => {
-      if (!answer) throw new Error("unreachable: a listen with positions read none");
-      const given = (items[i] as Resolved).since;
-      if (typeof given !== "string") return answer;
-      // an ill-formed position string is no position of this key: recovered false (SPEC §6)
-      const recovered = answer.recovered === true;
-      this.recoveries[recovered ? "recovered" : "lost"] += 1;
-      return recovered ? answer : { ...answer, recovered: false };
-    });
+    return answers.map((answer, i) => this.#answer(answer, (items[i] as Resolved).since));
+  }
+
+  /** An item's answer; counts the recoveries (SPEC §6: an ill-formed position recovers nothing). */
+  #answer(answer: ListenAnswer | undefined, since: string | null | undefined): ListenAnswer {
+    if (!answer) throw new Error("unreachable: a listen with positions read none");
+    if (typeof since !== "string") return answer;
+    const recovered = answer.recovered === true;
+    this.recoveries[recovered ? "recovered" : "lost"] += 1;
+    return recovered ? answer : { ...answer, recovered: false };
   }
 
   /** A key's position now (`/listen` answers for an item not listened after all). */
@@ -328,7 +330,12 @@ export class HubCore<Identity> {
   #closed: Promise<void> = Promise.resolve();
 
   async #close(): Promise<void> {
-    await this.#spreadStreamEnds();
+    // Streams end one by one over closeWindow; their sessions receive until then.
+    const open = [...this.registry.sessions()].filter((session) => session.stream);
+    await endGradually(open, this.options.closeWindow, (session) => {
+      this.fanout.deliverAwaited();
+      this.endSession(session, "closing");
+    });
     this.closed = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.fanout.deliverAwaited(); // acknowledged notifies: delivered before the streams end
@@ -336,29 +343,6 @@ export class HubCore<Identity> {
     await this.interest.clear();
     await this.remote?.close();
     await this.options.bus.close();
-  }
-
-  /**
-   * Ends the open streams one by one, evenly over `closeWindow` ms (the first
-   * at once), so that their clients reconnect elsewhere gradually; their
-   * sessions go on receiving until their stream ends.
-   */
-  async #spreadStreamEnds(): Promise<void> {
-    const window = this.options.closeWindow;
-    const open = [...this.registry.sessions()].filter((session) => session.stream);
-    if (window === 0 || open.length < 2) return;
-    for (let i = open.length - 1; i > 0; i -= 1) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [open[i], open[j]] = [open[j] as Session<Identity>, open[i] as Session<Identity>];
-    }
-    const step = window / open.length;
-    const start = Date.now();
-    for (const [i, session] of open.entries()) {
-      const wait = start + i * step - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      this.fanout.deliverAwaited();
-      this.endSession(session, "closing");
-    }
   }
 
   #release(topic: string): void {
