@@ -23,6 +23,8 @@ export interface Options {
   pacedSeconds: number;
   /** How long idle sessions are held before memory is measured, s. */
   holdSeconds: number;
+  /** How long each run waits at most for other processes to calm down, s. */
+  quietWait: number;
   out: string | undefined;
 }
 
@@ -34,6 +36,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --idle 10000            sessions for idle
   --workers N             client processes per run (default: one per 5,000 sessions)
   --repeat N              bursts per run, the least disturbed is shown (default: 3)
+  --quiet-wait S          seconds each run waits at most for a quiet host (default: 30)
   --out FILE              JSON results (default: bench/results/<date>.json)`;
 
 function list<T extends string>(
@@ -67,6 +70,7 @@ export function parseOptions(argv: string[]): Options | "help" {
       idle: { type: "string" },
       workers: { type: "string" },
       repeat: { type: "string" },
+      "quiet-wait": { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -87,6 +91,7 @@ export function parseOptions(argv: string[]): Options | "help" {
     pacedDeliveries: quick ? 10_000 : 30_000,
     pacedSeconds: quick ? 1 : 4,
     holdSeconds: quick ? 1 : 3,
+    quietWait: positive(values["quiet-wait"], 30, "quiet-wait"),
     out: values.out,
   };
 }

@@ -13,9 +13,6 @@ import { childFdLimit, choosePinning } from "./procs.js";
 import { disturbances, environment, LEGEND, table, writeJson } from "./report.js";
 import { type Context, type RunResult, runOne } from "./scenario.js";
 
-/** How long each run waits for other processes to calm down. */
-const QUIET_WAIT_MS = 30_000;
-
 interface Job {
   system: SystemName;
   scenario: ScenarioName;
@@ -70,8 +67,8 @@ async function main(): Promise<void> {
   const results: RunResult[] = [];
   const started = Date.now();
   for (const job of jobs(options)) {
-    if (!(await awaitQuietHost(QUIET_WAIT_MS)))
-      console.log("(host still busy after 30 s: running anyway)");
+    if (!(await awaitQuietHost(options.quietWait * 1e3)))
+      console.log(`(host still busy after ${options.quietWait} s: running anyway)`);
     process.stdout.write(`${job.system} ${job.scenario} ${job.sessions}: `);
     const result = await runOne(ctx, job.system, job.scenario, job.sessions);
     results.push(result);
