@@ -8,7 +8,7 @@
 import type { NotifierDef } from "./contract.js";
 import { makeHandlers } from "./handlers.js";
 import { Listens } from "./listens.js";
-import { mayNameSession } from "./origin.js";
+import { beaconSpeaksForOther, mayNameSession } from "./origin.js";
 import {
   lostKeys,
   PATHS,
@@ -292,7 +292,8 @@ export function makeStreamClient(options: StreamClientOptions, clock: Clock): No
   const onPageHide = (event: PageTransitionEvent): void => {
     if (session === undefined) return;
     const body = new Blob([JSON.stringify({ session })], { type: "application/json" });
-    if (!navigator.sendBeacon?.(base + PATHS.close, body)) sendClose(session);
+    const beacon = !beaconSpeaksForOther(base, options.withCredentials === true);
+    if (!beacon || !navigator.sendBeacon?.(base + PATHS.close, body)) sendClose(session);
     if (event.persisted) restart(true); // back from the page cache: a new session, recovering
   };
   const unwatchPageHide = options.pageHide === false ? () => {} : watchPageHide(onPageHide);

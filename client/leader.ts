@@ -4,6 +4,7 @@
  * counted by {@link TabRefs}, and each event relayed to the tabs that listen
  * on its key, but not to the tab a `notfor` left out.
  */
+
 import {
   createStreamClient,
   type EventSourceConstructor,
@@ -12,6 +13,7 @@ import {
 } from "./client.js";
 import type { NotifierDef } from "./contract.js";
 import { earlierId } from "./cursor.js";
+import { beaconSpeaksForOther } from "./origin.js";
 import { type ListenItem, PATHS, parseEventId, type TabId } from "./protocol.js";
 import { Routes } from "./routes.js";
 import { isIdentityError, toTabError } from "./tablistens.js";
@@ -178,7 +180,10 @@ export class Leader {
   close(): void {
     const session = this.#stream.session();
     const url = `${this.#host.options.url.replace(/\/+$/, "")}${PATHS.close}`;
-    if (session !== undefined && typeof navigator.sendBeacon === "function") {
+    const { withCredentials = false } = this.#host.options;
+    const beacon =
+      typeof navigator.sendBeacon === "function" && !beaconSpeaksForOther(url, withCredentials);
+    if (session !== undefined && beacon) {
       const body = new Blob([JSON.stringify({ session })], { type: "application/json" });
       if (navigator.sendBeacon(url, body)) this.#detached = true; // the beacon ends it
     }

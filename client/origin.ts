@@ -35,3 +35,16 @@ export function mayNameSession(input: string | URL | Request, hubUrl: string): b
   if (page !== undefined && target === new URL(page).origin) return true;
   return target === originOf(hubUrl, page);
 }
+
+/**
+ * True when a `sendBeacon` to the hub would not be the client's own request:
+ * a beacon always carries cookies, so with `withCredentials: false` and a
+ * hub on another origin it may speak for another identity than the stream
+ * (which sent none), and the hub refuses it. A `keepalive` fetch with the
+ * client's own credentials is sent instead.
+ */
+export function beaconSpeaksForOther(hubUrl: string, withCredentials: boolean): boolean {
+  if (withCredentials) return false;
+  const page = pageUrl();
+  return page !== undefined && originOf(hubUrl, page) !== new URL(page).origin;
+}
