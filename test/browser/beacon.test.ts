@@ -18,18 +18,7 @@ import express from "express";
 import { type Browser, chromium } from "playwright-core";
 import { createHub } from "../../server/index.js";
 import { until } from "../helpers.js";
-import { CHROMIUM, requireChromium } from "./tabs/setup.js";
-
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
+import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from "./tabs/setup.js";
 
 async function listen(app: express.Express): Promise<{ origin: string; server: http.Server }> {
   const server = http.createServer(app);
@@ -53,7 +42,7 @@ describe("page hide with a cross-origin hub, withCredentials false and a cookie 
       [vite, "build", "--config", "test/browser/beacon/vite.config.ts", "--outDir", dist],
       { cwd: root, env: { ...process.env, NODE_OPTIONS: "" } },
     );
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });
   after(async () => {
     await browser?.close();

@@ -6,7 +6,6 @@
  * h2 are checked byte for byte in test/e2e/http2.test.ts: EventSource hides
  * comments.)
  */
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,19 +14,7 @@ import { type Browser, chromium } from "playwright-core";
 import { defineNotifier } from "../../client/contract.js";
 import { until } from "../helpers.js";
 import { type H2Server, startH2 } from "../http2.js";
-
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-  "--ignore-certificate-errors",
-];
+import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from "./tabs/setup.js";
 
 /** A page with no bundle: the browser's EventSource and fetch, driven from the test. */
 const PAGE = `<!doctype html><meta charset="utf-8"><title>h2</title><script>
@@ -51,13 +38,12 @@ describe("HTTP/2 in Chromium", function () {
   let profile = "";
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
-      console.warn(`\n  SKIPPING the HTTP/2 browser test: ${CHROMIUM} is missing\n`);
-      this.skip();
-    }
+    requireChromium(this);
     profile = await mkdtemp(join(tmpdir(), "sse-notif-h2-"));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [...CHROMIUM_ARGS, "--ignore-certificate-errors"],
+    });
   });
   after(async () => {
     await browser?.close();

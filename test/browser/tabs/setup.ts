@@ -17,7 +17,8 @@ import { defineNotifier } from "../../../client/contract.js";
 import { createHub, type Hub, type HubOptions, type Notifier } from "../../../server/index.js";
 
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
+/** Chromium flags for tests as root on a closed network. */
+export const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
   "--disable-gpu",
@@ -36,7 +37,7 @@ export function requireChromium(context: Mocha.Context): void {
   if (existsSync(CHROMIUM)) return;
   if (process.env.CI) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
   console.warn(
-    `\n  SKIPPING the tab-sharing tests: ${CHROMIUM} is missing (apt-get install chromium)\n`,
+    `\n  SKIPPING the browser tests: ${CHROMIUM} is missing (apt-get install chromium)\n`,
   );
   context.skip();
 }
@@ -65,7 +66,7 @@ export async function buildPage(): Promise<string> {
 export const removeDir = (dir: string) => rm(dir, { recursive: true, force: true });
 
 export function launch(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }
 
 export interface TabsServer {
