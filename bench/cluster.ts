@@ -12,7 +12,7 @@ import { fork } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
-import { defineNotifier } from "../client/contract.js";
+import { defineNotifier } from "../protocol/contract.js";
 import { createHub } from "../server/index.js";
 import { type RedisBusOptions, redisBus } from "../server/redis.js";
 import { freePort, RedisProcess } from "../test/bus/helpers.js";

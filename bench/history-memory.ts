@@ -7,7 +7,7 @@
  *   npm run bench:history-memory      (needs Redis on 127.0.0.1:6379, or REDIS_URL)
  */
 import { createClient } from "redis";
-import { defineNotifier } from "../client/contract.js";
+import { defineNotifier } from "../protocol/contract.js";
 import { createHub } from "../server/index.js";
 import { topicChannel } from "../server/messages.js";
 import { redisBus } from "../server/redis.js";

@@ -11,7 +11,7 @@ import { fork } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
-import { defineNotifier } from "../client/contract.js";
+import { defineNotifier } from "../protocol/contract.js";
 import { createHub } from "../server/index.js";
 import { redisBus } from "../server/redis.js";
 

@@ -5,18 +5,18 @@
  * EventSource) and in Node (the `eventsource` package, passed in or found).
  */
 
-import type { NotifierDef } from "./contract.js";
-import { makeHandlers } from "./handlers.js";
-import { Listens } from "./listens.js";
-import { beaconSpeaksForOther, mayNameSession } from "./origin.js";
+import type { NotifierDef } from "../protocol/contract.js";
+import { toError } from "../protocol/to-error.js";
 import {
   lostKeys,
   PATHS,
   parseJson,
   SESSION_HEADER,
   type SessionEventData,
-  toError,
-} from "./protocol.js";
+} from "../protocol/wire.js";
+import { makeHandlers } from "./handlers.js";
+import { Listens } from "./listens.js";
+import { beaconSpeaksForOther, mayNameSession } from "./origin.js";
 import {
   type BackoffOptions,
   type Clock,

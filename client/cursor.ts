@@ -5,7 +5,7 @@
  * relayed, or a thawed old holder relays what it had queued); the cursor
  * takes each `<session>:<seq>` once.
  */
-import { type EventId, parseEventId } from "./protocol.js";
+import { type EventId, parseEventId } from "../protocol/wire.js";
 
 export class EventCursor {
   #last: EventId | undefined;

@@ -1,5 +1,12 @@
 /** sse-notif/client: the client of a hub, for browsers and Node. */
 
+export {
+  defineNotifier,
+  type KeyOf,
+  type NotifierDef,
+  type NotifOf,
+} from "../protocol/contract.js";
+export type { SessionStatus } from "../protocol/wire.js";
 export type {
   EventSourceConstructor,
   EventSourceLike,
@@ -10,8 +17,6 @@ export type {
   NotifState,
   NotifStatus,
 } from "./client.js";
-export { defineNotifier, type KeyOf, type NotifierDef, type NotifOf } from "./contract.js";
 export { createNotifClient } from "./create.js";
 export { RequestError } from "./listens.js";
-export type { SessionStatus } from "./protocol.js";
 export { onShare, type ShareInfo } from "./share.js";

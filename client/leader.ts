@@ -5,16 +5,16 @@
  * on its key, but not to the tab a `notfor` left out.
  */
 
+import type { NotifierDef } from "../protocol/contract.js";
+import { type ListenItem, PATHS, parseEventId, type TabId } from "../protocol/wire.js";
 import {
   createStreamClient,
   type EventSourceConstructor,
   type NotifStatus,
   type StreamClientOptions,
 } from "./client.js";
-import type { NotifierDef } from "./contract.js";
 import { earlierId } from "./cursor.js";
 import { beaconSpeaksForOther } from "./origin.js";
-import { type ListenItem, PATHS, parseEventId, type TabId } from "./protocol.js";
 import { Routes } from "./routes.js";
 import { isIdentityError, toTabError } from "./tablistens.js";
 import { TabRelay } from "./tabrelay.js";

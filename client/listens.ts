@@ -6,9 +6,10 @@
  * positions of a `200`, `"session"` (the session is gone), or throws a
  * `RequestError`.
  */
-import type { NotifierDef } from "./contract.js";
+import type { NotifierDef } from "../protocol/contract.js";
+import { toError } from "../protocol/to-error.js";
+import type { ListenItem } from "../protocol/wire.js";
 import { Positions } from "./positions.js";
-import { type ListenItem, toError } from "./protocol.js";
 import type { Backoff, Clock } from "./reconnect.js";
 import { Recovery, type RecoveryReport } from "./recovery.js";
 import { RequestError, type Send } from "./requests.js";

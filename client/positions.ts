@@ -4,8 +4,8 @@
  * after `recovered: true` the `since` it sent, until the replayed
  * notifications arrive. These are the `since` of the next re-listen. Pure.
  */
-import type { NotifierDef } from "./contract.js";
-import type { ListenAnswer } from "./protocol.js";
+import type { NotifierDef } from "../protocol/contract.js";
+import type { ListenAnswer } from "../protocol/wire.js";
 
 interface Place {
   pos: string | undefined;

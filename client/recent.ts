@@ -4,7 +4,7 @@
  * crossed the first events of the new stream) gets what it missed, or is
  * told it missed some. Pure.
  */
-import { parseEventId } from "./protocol.js";
+import { parseEventId } from "../protocol/wire.js";
 
 export interface RecentEvent {
   readonly id: string;

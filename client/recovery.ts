@@ -4,7 +4,7 @@
  * server recovered by position and which are lost (not recovered, or
  * refused). Survives a session lost again mid-way. Pure.
  */
-import type { ListenItem, LostKey } from "./protocol.js";
+import type { ListenItem, LostKey } from "../protocol/wire.js";
 
 /** The outcome of listening again on everything after a lost session. */
 export interface RecoveryReport {

@@ -8,7 +8,7 @@ import {
   type ListenAnswer,
   type ListenItem,
   PATHS,
-} from "./protocol.js";
+} from "../protocol/wire.js";
 
 /** A refused request: the server's error code and message. */
 export class RequestError extends Error {

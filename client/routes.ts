@@ -6,8 +6,8 @@
  * sent to every tab listening on that notifier, and the tabs filter them with
  * their own `keyId`. Pure.
  */
-import type { NotifierDef } from "./contract.js";
-import { canonicalJson } from "./keys.js";
+import type { NotifierDef } from "../protocol/contract.js";
+import { canonicalJson } from "../protocol/keys.js";
 import { TabRefs } from "./tabrefs.js";
 import type { TabListen } from "./tabs.js";
 

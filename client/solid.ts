@@ -14,9 +14,9 @@ import {
   untrack,
 } from "solid-js";
 import { isServer } from "solid-js/web";
+import type { NotifierDef } from "../protocol/contract.js";
+import { toError } from "../protocol/to-error.js";
 import type { NotifClient, NotifState, NotifStatus } from "./client.js";
-import type { NotifierDef } from "./contract.js";
-import { toError } from "./protocol.js";
 import { makeStatus } from "./status.js";
 
 export type { LostKey, NotifState, NotifStatus } from "./client.js";

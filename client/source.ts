@@ -3,7 +3,7 @@
  * `eventsource` package in Node), and opening the stream with the client's
  * headers, resuming from the last event id it saw.
  */
-import { PATHS } from "./protocol.js";
+import { PATHS } from "../protocol/wire.js";
 
 /** The part of the EventSource API the client uses (browser or `eventsource`). */
 export interface EventSourceLike {

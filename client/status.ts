@@ -2,9 +2,9 @@
  * The connection status a client reports to `onStatus` handlers and
  * `createNotifStatus`: state, session, and what a reconnection cost.
  */
-import type { LostKey } from "./protocol.js";
+import type { LostKey } from "../protocol/wire.js";
 
-export type { LostKey } from "./protocol.js";
+export type { LostKey } from "../protocol/wire.js";
 
 /** Connection state. */
 export type NotifState = "connecting" | "open" | "closed";

@@ -6,12 +6,12 @@
  * {@link Leader}, resuming the session from the last event id it heard of.
  */
 
+import { SESSION_HEADER, TAB_HEADER, type TabId } from "../protocol/wire.js";
 import type { NotifClientOptions } from "./client.js";
 import { laterId } from "./cursor.js";
 import { Election } from "./election.js";
 import { BEAT, Leader, STALE } from "./leader.js";
 import { mayNameSession } from "./origin.js";
-import { SESSION_HEADER, TAB_HEADER, type TabId } from "./protocol.js";
 import { TabEvents } from "./tabevents.js";
 import { TabListens } from "./tablistens.js";
 import {

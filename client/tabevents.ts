@@ -4,7 +4,7 @@
  * handler only the keys this tab listens to (the session gets the union of
  * every tab's) and never an event `notfor` left this tab out of.
  */
-import type { NotifierDef } from "./contract.js";
+import type { NotifierDef } from "../protocol/contract.js";
 import { EventCursor } from "./cursor.js";
 import { parseNotification } from "./routes.js";
 

@@ -3,9 +3,9 @@
  * within the tab, sent to the tab holding the stream on the first listen and
  * the last unlisten, settled when the holder answers. No I/O of its own.
  */
-import type { NotifierDef } from "./contract.js";
+import type { NotifierDef } from "../protocol/contract.js";
+import type { LostKey } from "../protocol/wire.js";
 import { RequestError } from "./listens.js";
-import type { LostKey } from "./protocol.js";
 import type { TabError, TabListen } from "./tabs.js";
 
 /** Sends a request to the holder; false when there is none yet (a `join` carries it later). */

@@ -6,7 +6,7 @@
  * events, its answers). Names of channels and locks, and the type guard for
  * what arrives. No I/O here.
  */
-import { isSessionId, isTabId, type ListenItem, type TabId } from "./protocol.js";
+import { isSessionId, isTabId, type ListenItem, type TabId } from "../protocol/wire.js";
 
 /** A listen answered with an error: enough to rebuild the `RequestError`. */
 export interface TabError {

@@ -3,7 +3,7 @@
  * gap…) to its `onStatus` handlers, as a client with a stream of its own
  * would, and how many tabs share the stream to its `onShare` handlers.
  */
-import type { LostKey } from "./protocol.js";
+import type { LostKey } from "../protocol/wire.js";
 import { makeStatus, type NotifStatus } from "./status.js";
 import type { TabStatus } from "./tabs.js";
 

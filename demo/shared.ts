@@ -1,5 +1,5 @@
 /** What the demo's server and page share: the rooms, the message types, the notifier. */
-import { defineNotifier } from "../client/contract.js";
+import { defineNotifier } from "../protocol/contract.js";
 
 export const ROOMS = ["general", "random", "solid"] as const;
 export type RoomName = (typeof ROOMS)[number];

@@ -9,7 +9,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
-import { defineNotifier } from "../client/contract.js";
+import { defineNotifier } from "../protocol/contract.js";
 import { createHub } from "../server/index.js";
 
 const rate = Number(process.env.SOAK_RATE ?? 200);

@@ -3,8 +3,8 @@
  * checks are pure; each fault is a `NotifError` with the protocol's code.
  */
 
-import { canonicalJson } from "../client/keys.js";
-import { isSessionId, type SessionId } from "../client/protocol.js";
+import { canonicalJson } from "../protocol/keys.js";
+import { isSessionId, type SessionId } from "../protocol/wire.js";
 import { NotifError, toError } from "./errors.js";
 import type { AnyRequest } from "./transport.js";
 

@@ -4,13 +4,13 @@
  * public API and `router.ts` in HTTP.
  */
 import { randomBytes } from "node:crypto";
-import { canonicalJson } from "../client/keys.js";
+import { canonicalJson } from "../protocol/keys.js";
 import {
   formatEventId,
   parseEventId,
   type SessionId,
   type SessionStatus,
-} from "../client/protocol.js";
+} from "../protocol/wire.js";
 import { endGradually } from "./closing.js";
 import { guarded, NotifError, toError } from "./errors.js";
 import { Fanout } from "./fanout.js";

@@ -1,4 +1,5 @@
-import { ERROR_STATUS, type ErrorBody, type ErrorCode, toError } from "../client/protocol.js";
+import { toError } from "../protocol/to-error.js";
+import { ERROR_STATUS, type ErrorBody, type ErrorCode } from "../protocol/wire.js";
 
 /**
  * The one error class of sse-notif: a `code` from the wire protocol's table,
@@ -26,7 +27,7 @@ export class NotifError extends Error {
   }
 }
 
-export { toError } from "../client/protocol.js";
+export { toError } from "../protocol/to-error.js";
 
 /**
  * Wraps a bus message handler so that nothing it throws escapes into the bus

@@ -3,7 +3,7 @@
  * Pure: no I/O. Data is always single-line JSON, so nothing in it can start a
  * new SSE field; names and ids are validated.
  */
-import { NOTIFIER_NAME } from "../client/contract.js";
+import { NOTIFIER_NAME } from "../protocol/contract.js";
 
 const SAFE_ID = /^[^\r\n\0]*$/;
 

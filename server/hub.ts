@@ -1,8 +1,8 @@
 /** `createHub`: the public face of a hub and of its notifiers. */
 import express, { type Router } from "express";
-import { type NotifierDef, RESERVED_NAMES } from "../client/contract.js";
-import { canonicalJson } from "../client/keys.js";
-import { isSessionId, SESSION_HEADER } from "../client/protocol.js";
+import { type NotifierDef, RESERVED_NAMES } from "../protocol/contract.js";
+import { canonicalJson } from "../protocol/keys.js";
+import { isSessionId, SESSION_HEADER } from "../protocol/wire.js";
 import type { BusStatus } from "./bus.js";
 import { HubCore } from "./core.js";
 import { NotifError } from "./errors.js";

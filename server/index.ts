@@ -1,5 +1,5 @@
 /** sse-notif/server: the hub, its Express router, and the bus interface. */
-export { defineNotifier, type NotifierDef } from "../client/contract.js";
+export { defineNotifier, type NotifierDef } from "../protocol/contract.js";
 export { type Bus, type BusContext, type BusStatus, InProcessBroker, inProcessBus } from "./bus.js";
 export { NotifError } from "./errors.js";
 export { createHub, type Hub, type HubStats, type Notifier } from "./hub.js";

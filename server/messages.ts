@@ -3,7 +3,7 @@
  * a node drops its own echo. Parsing is strict: a malformed message is
  * refused (and reported by the hub), never trusted.
  */
-import { type ErrorCode, isErrorCode, isSessionId, isTabId } from "../client/protocol.js";
+import { type ErrorCode, isErrorCode, isSessionId, isTabId } from "../protocol/wire.js";
 import type { Exclusion } from "./notifier.js";
 import type { SessionRequest } from "./requests.js";
 

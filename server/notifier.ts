@@ -3,9 +3,9 @@
  * distinct client value → every listening session. Order per key is kept even
  * when `prepare` is async: later notifications on a key wait for earlier ones.
  */
-import type { NotifierDef } from "../client/contract.js";
-import { canonicalJson } from "../client/keys.js";
-import { isTabId, TAB_HEADER } from "../client/protocol.js";
+import type { NotifierDef } from "../protocol/contract.js";
+import { canonicalJson } from "../protocol/keys.js";
+import { isTabId, TAB_HEADER } from "../protocol/wire.js";
 import { toError } from "./errors.js";
 import { eventHead, markNotFor, notificationJson } from "./frames.js";
 import type { NotifierCounts } from "./probe.js";

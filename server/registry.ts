@@ -3,7 +3,7 @@
  * listen, unlisten and lookup; a notify walks only the listeners of its topic.
  * A topic is one `(notifier, key)`: `topicOf(name, keyId)`.
  */
-import type { SessionId } from "../client/protocol.js";
+import type { SessionId } from "../protocol/wire.js";
 
 /** What the registry needs of a session. */
 export interface Member {

@@ -4,7 +4,7 @@
  * does (named by the session id), and the answer comes back. No sticky
  * sessions needed.
  */
-import type { SessionId } from "../client/protocol.js";
+import type { SessionId } from "../protocol/wire.js";
 import type { Bus } from "./bus.js";
 import { guarded, NotifError, toError } from "./errors.js";
 import { type NodeMessage, nodeChannel, parseNodeMessage } from "./messages.js";

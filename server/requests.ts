@@ -4,7 +4,7 @@
  * limit. The router calls it for local sessions; `remote.ts` for requests
  * forwarded from other nodes.
  */
-import type { SessionId } from "../client/protocol.js";
+import type { SessionId } from "../protocol/wire.js";
 import { checkKey, type ListenItem } from "./body.js";
 import type { AnyDelivery, HubCore, Resolved } from "./core.js";
 import { NotifError, toError } from "./errors.js";

@@ -6,7 +6,7 @@
  * Express cost per open stream).
  */
 import http2, { Http2ServerResponse } from "node:http2";
-import { PATHS, type SessionId } from "../client/protocol.js";
+import { PATHS, type SessionId } from "../protocol/wire.js";
 import { parseCloseBody, parseListenBody, readJson } from "./body.js";
 import type { HubCore } from "./core.js";
 import { NotifError, toError } from "./errors.js";

@@ -1,5 +1,5 @@
 /** A client session: its identity, listens, replay buffer and current stream. */
-import type { SessionId } from "../client/protocol.js";
+import type { SessionId } from "../protocol/wire.js";
 import type { Member } from "./registry.js";
 import { Retention } from "./retention.js";
 import type { Stream } from "./stream.js";

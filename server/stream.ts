@@ -4,7 +4,7 @@
  * drains, on HTTP/1.1 and HTTP/2 alike (`transport.ts`). A write that throws
  * cuts this stream and is reported; it never escapes.
  */
-import type { SessionId } from "../client/protocol.js";
+import type { SessionId } from "../protocol/wire.js";
 import { toError } from "./errors.js";
 import { idPrefix } from "./frames.js";
 import { releaseConnection } from "./release.js";

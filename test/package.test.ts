@@ -35,6 +35,15 @@ describe("package exports (built dist/)", () => {
     });
   }
 
+  it("exports from . only the shared notifier definition, no internals", () => {
+    const script = `console.log(JSON.stringify(Object.keys(await import("sse-notif")).sort()));`;
+    const names = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: new URL("..", import.meta.url),
+      encoding: "utf8",
+    }).trim();
+    expect(JSON.parse(names)).to.deep.equal(["defineNotifier"]);
+  });
+
   it("serves a notification end to end through the built modules", async () => {
     const express = (await import("express")).default;
     const { createHub, defineNotifier } = await import("sse-notif/server");

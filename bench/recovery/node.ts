@@ -2,7 +2,7 @@
 // default) behind node:http, counting the stream opens and listens it serves.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { createHub } from "../../server/index.js";
 import { redisBus } from "../../server/redis.js";
 import { serveParent } from "../ipc.js";

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { type Browser, chromium } from "playwright-core";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { until } from "../helpers.js";
 import { type H2Server, startH2 } from "../http2.js";
 import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from "./tabs/setup.js";

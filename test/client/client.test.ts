@@ -1,7 +1,7 @@
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
 import type { NotifStatus } from "../../client/index.js";
 import { RequestError } from "../../client/listens.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { client, closeAll, startServer, streamGate, until } from "../helpers.js";
 
 const chat = defineNotifier<{ room: string }, string>("chat");

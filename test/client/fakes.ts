@@ -1,7 +1,7 @@
 /** Fakes for the client's unit tests: a scripted `send` around a real `Listens`, promise probes. */
 import { Listens, type RequestError, type SendResult } from "../../client/listens.js";
-import type { ListenItem } from "../../client/protocol.js";
 import { BACKOFF_DEFAULTS, makeBackoff } from "../../client/reconnect.js";
+import type { ListenItem } from "../../protocol/wire.js";
 import { fakeClock } from "./clock.js";
 
 export interface Call {

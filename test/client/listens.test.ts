@@ -1,7 +1,7 @@
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
 import { RequestError } from "../../client/listens.js";
-import type { ListenItem } from "../../client/protocol.js";
+import { defineNotifier } from "../../protocol/contract.js";
+import type { ListenItem } from "../../protocol/wire.js";
 import { fakeServer, settle, watch } from "./fakes.js";
 
 const chat = defineNotifier<string, string>("chat");

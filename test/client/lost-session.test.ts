@@ -3,8 +3,8 @@
  * lists, each reproduced as the issue found it.
  */
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
 import type { NotifErrorContext, NotifStatus } from "../../client/index.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { client, closeAll, startServer, until } from "../helpers.js";
 
 const chat = defineNotifier<{ room: string }, string>("chat");

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { answers, flush, rig } from "./rig.js";
 
 const chat = defineNotifier<string, string>("chat");

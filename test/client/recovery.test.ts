@@ -1,7 +1,7 @@
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
 import { RequestError, type SendResult } from "../../client/listens.js";
 import type { RecoveryReport } from "../../client/recovery.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { fakeServer, settle, watch } from "./fakes.js";
 
 const chat = defineNotifier<string, string>("chat");

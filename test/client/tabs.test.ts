@@ -4,7 +4,6 @@
  * messages' type guard and a tab's own listens.
  */
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
 import { EventCursor, earlierId, laterId } from "../../client/cursor.js";
 import { RequestError } from "../../client/listens.js";
 import { RecentEvents } from "../../client/recent.js";
@@ -13,6 +12,7 @@ import { TabListens, type TabSend } from "../../client/tablistens.js";
 import { TabRefs } from "../../client/tabrefs.js";
 import { parseTabMessage, tabNames } from "../../client/tabs.js";
 import { TabReport } from "../../client/tabstatus.js";
+import { defineNotifier } from "../../protocol/contract.js";
 
 describe("tab sharing: pure pieces", () => {
   describe("TabRefs", () => {

@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { createCluster } from "redis";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { redisBus } from "../../server/redis.js";
 import { slotOf, taggedName } from "../../server/slots.js";
 import { busContract } from "../bus/contract.js";

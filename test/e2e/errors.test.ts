@@ -6,7 +6,7 @@
 
 import http from "node:http";
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { createHub, type HubOptions } from "../../server/index.js";
 import {
   closeAll,

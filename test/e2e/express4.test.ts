@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 // @ts-expect-error express 4 is installed under an alias, without its own types
 import express4 from "express4";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { createHub } from "../../server/index.js";
 import { listen, notifications, openRaw } from "../helpers.js";
 

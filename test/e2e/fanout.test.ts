@@ -1,6 +1,6 @@
 /** The notifying node's own listeners on a shared bus, when the bus misbehaves. */
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { type Bus, InProcessBroker, inProcessBus } from "../../server/bus.js";
 import { closeAll, listen, notifications, openRaw, startServer, until } from "../helpers.js";
 

@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { createHub } from "../../server/index.js";
 import { listen, notifications, openRaw } from "../helpers.js";
 

@@ -4,7 +4,7 @@
  * after the one that held it is gone.
  */
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import type { Bus } from "../../server/bus.js";
 import type { HubOptions } from "../../server/index.js";
 import { closeAll, openRaw, type RawStream, startServer, until } from "../helpers.js";

@@ -9,7 +9,7 @@ import http from "node:http";
 import type http2 from "node:http2";
 import https from "node:https";
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { closeAll, openRaw, until } from "../helpers.js";
 import { H2_MODES, type H2Server, openH2, postH2, startH2 } from "../http2.js";
 

@@ -5,7 +5,7 @@
  */
 import net from "node:net";
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { createHub, type HubOptions } from "../../server/index.js";
 import { closeAll, listen, notifications, openRaw, post, startServer, until } from "../helpers.js";
 import { openH2, postH2, startH2 } from "../http2.js";

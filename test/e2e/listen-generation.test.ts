@@ -5,7 +5,7 @@
  * that holds its echo lets it reach a session that listened (again) since.
  */
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { type Bus, InProcessBroker, inProcessBus } from "../../server/bus.js";
 import { closeAll, listen, notifications, openRaw, post, startServer, until } from "../helpers.js";
 

@@ -1,8 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { Registry } from "prom-client";
-import { defineNotifier } from "../../client/contract.js";
 import { type Demo, startDemo } from "../../demo/server.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { collectMetrics } from "../../server/metrics.js";
 import { closeAll, listen, notifications, openRaw, post, startServer, until } from "../helpers.js";
 

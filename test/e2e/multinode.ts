@@ -3,7 +3,7 @@
  * joined by a bus, with listens and notifies on either node.
  */
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import type { Bus } from "../../server/bus.js";
 import type { Hub } from "../../server/index.js";
 import {

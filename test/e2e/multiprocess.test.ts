@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { REDIS_URL, requireRedis } from "../bus/helpers.js";
 import { client, closeAll, until } from "../helpers.js";
 

@@ -4,7 +4,7 @@
  * marked for that tab, on this node and across the bus.
  */
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { InProcessBroker, inProcessBus } from "../../server/bus.js";
 import type { Hub, HubOptions } from "../../server/index.js";
 import { parseTopicMessage } from "../../server/messages.js";

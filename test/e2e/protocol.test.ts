@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { closeAll, listen, notifications, openRaw, startServer, until } from "../helpers.js";
 
 const chat = defineNotifier<string, string>("chat");

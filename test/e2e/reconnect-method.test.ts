@@ -1,6 +1,6 @@
 /** `client.reconnect()`: a new session (after a login or logout), listening again to everything. */
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { client, closeAll, startServer, until } from "../helpers.js";
 
 const chat = defineNotifier<string, string>("chat");

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { redisBus } from "../../server/redis.js";
 import { redisNames } from "../../server/redis-history.js";
 import { freePort, RedisProcess, requireRedis } from "../bus/helpers.js";

@@ -14,7 +14,7 @@ import session from "express-session";
 // @ts-expect-error express 4 is installed under an alias, without its own types
 import express4 from "express4";
 import helmet from "helmet";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { createHub, type Hub } from "../../server/index.js";
 import { closeAll, listen, notifications, openRaw, startServer, until } from "../helpers.js";
 

@@ -11,8 +11,8 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { createClient } from "redis";
-import { defineNotifier } from "../../client/contract.js";
-import { ERROR_STATUS, isErrorCode } from "../../client/protocol.js";
+import { defineNotifier } from "../../protocol/contract.js";
+import { ERROR_STATUS, isErrorCode } from "../../protocol/wire.js";
 import { type Bus, InProcessBroker, inProcessBus } from "../../server/bus.js";
 import { redisBus } from "../../server/redis.js";
 import { redisNames } from "../../server/redis-history.js";

@@ -9,7 +9,7 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { closeAll, startServer, type TestServer } from "../helpers.js";
 import { sortedJson } from "./model.js";
 import { type Answer, openSse, request, type SseConn, waitFor } from "./sse.js";

@@ -9,7 +9,7 @@
 import http from "node:http";
 import { expect } from "chai";
 import fc from "fast-check";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { closeAll, startServer } from "../helpers.js";
 import { type Child, type Memory, startChild } from "./child.js";
 import { openSse, type ParsedEvent, request, type SseConn, waitFor } from "./sse.js";

@@ -6,7 +6,7 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { defineNotifier } from "../../client/contract.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { createHub, type Hub } from "../../server/index.js";
 import { closeAll, startServer } from "../helpers.js";
 import { dispatch, fakeRequest } from "./fake.js";

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import type { SessionId } from "../../client/protocol.js";
+import type { SessionId } from "../../protocol/wire.js";
 import { type Member, Registry, topicOf } from "../../server/registry.js";
 
 function member(id: string, identityId = "null"): Member {

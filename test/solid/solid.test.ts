@@ -3,9 +3,9 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { expect } from "chai";
 import { createComputed, createRoot, createSignal } from "solid-js";
-import { defineNotifier } from "../../client/contract.js";
 import type { NotifStatus } from "../../client/index.js";
 import { createNotifSignal, createNotifState, createNotifStatus } from "../../client/solid.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { client, closeAll, startServer, until } from "../helpers.js";
 
 const chat = defineNotifier<{ room: string }, string>("chat");
@@ -207,7 +207,7 @@ describe("createNotifSignal", () => {
     const root = fileURLToPath(new URL("../..", import.meta.url));
     const script = `
       import { createRoot } from "solid-js";
-      import { defineNotifier } from "./client/contract.ts";
+      import { defineNotifier } from "./protocol/contract.ts";
       import { createNotifSignal, createNotifState, createNotifStatus } from "./client/solid.ts";
       const used = [];
       const client = new Proxy({}, { get: (_t, name) => { used.push(String(name)); return () => {}; } });

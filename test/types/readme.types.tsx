@@ -1,9 +1,9 @@
 /** README's examples, type-checked by `npm test` so that they stay true. */
 import express from "express";
 import { createEffect, createResource, For, on } from "solid-js";
-import { defineNotifier } from "../../client/contract.js";
 import { createNotifClient } from "../../client/index.js";
 import { createNotifSignal, createNotifState, createNotifStatus } from "../../client/solid.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { createHub } from "../../server/index.js";
 
 const chat = defineNotifier<{ room: string }, { from: string; text: string }>("chat");

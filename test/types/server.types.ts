@@ -2,8 +2,9 @@
  * Type tests, checked by `tsc --noEmit` in `npm test`: every line compiles,
  * and each `@ts-expect-error` line must fail to (else tsc reports it unused).
  */
-import { defineNotifier } from "../../client/contract.js";
+
 import { createNotifClient } from "../../client/index.js";
+import { defineNotifier } from "../../protocol/contract.js";
 import { createHub } from "../../server/index.js";
 
 const chat = defineNotifier<{ room: string }, { from: string; text: string }>("chat");

@@ -4,13 +4,13 @@
  */
 import type { Accessor } from "solid-js";
 import type { NotifClient } from "../../client/client.js";
-import { defineNotifier } from "../../client/contract.js";
 import {
   createNotifSignal,
   createNotifState,
   createNotifStatus,
   type NotifSignalOptions,
 } from "../../client/solid.js";
+import { defineNotifier } from "../../protocol/contract.js";
 
 declare const client: NotifClient;
 declare function expectType<T>(value: T): void;

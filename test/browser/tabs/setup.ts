@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import express from "express";
 import { type Browser, chromium } from "playwright-core";
-import { defineNotifier } from "../../../client/contract.js";
+import { defineNotifier } from "../../../protocol/contract.js";
 import { createHub, type Hub, type HubOptions, type Notifier } from "../../../server/index.js";
 
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";

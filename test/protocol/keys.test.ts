@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { canonicalJson, isJson } from "../../client/keys.js";
+import { canonicalJson, isJson } from "../../protocol/keys.js";
 
 describe("canonicalJson", () => {
   describe("accepted values", () => {

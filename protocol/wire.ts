@@ -198,11 +198,6 @@ export function isErrorBody(value: unknown): value is ErrorBody {
   );
 }
 
-/** Turns anything thrown into an `Error` (for error callbacks). */
-export function toError(thrown: unknown): Error {
-  return thrown instanceof Error ? thrown : new Error(String(thrown));
-}
-
 /** Parses JSON text; `undefined` when it is not a string of JSON. */
 export function parseJson(text: unknown): unknown {
   if (typeof text !== "string") return undefined;

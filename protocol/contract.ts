@@ -79,5 +79,3 @@ export function defineNotifier<Key = unknown, ClientNotif = unknown>(
 export type KeyOf<D> = D extends NotifierDef<infer K, unknown> ? K : never;
 /** The client notification type of a notifier definition. */
 export type NotifOf<D> = D extends NotifierDef<unknown, infer N> ? N : never;
-
-export { canonicalJson } from "./keys.js";

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { defineNotifier, NOTIFIER_NAME } from "../../client/contract.js";
+import { defineNotifier, NOTIFIER_NAME } from "../../protocol/contract.js";
 
 describe("defineNotifier", () => {
   describe("name", () => {

@@ -6,7 +6,7 @@ import {
   isSessionId,
   parseEventId,
   type SessionId,
-} from "../../client/protocol.js";
+} from "../../protocol/wire.js";
 
 const s = (id: string) => id as SessionId;
 
