@@ -17,8 +17,8 @@ import { Fanout } from "./fanout.js";
 import { commentFrame, eventBody, idLine, retryFrame } from "./frames.js";
 import type { History } from "./history.js";
 import { Interest } from "./interest.js";
-import { channelTopic, topicChannel } from "./messages.js";
-import type { Delivery } from "./notifier.js";
+import { channelTopic, type ListenAnswers, type SessionRequest, topicChannel } from "./messages.js";
+import type { AnyDelivery } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
 import { parsePosition } from "./positions.js";
 import { cutCounts, type RecoveryCounts } from "./probe.js";
@@ -26,23 +26,11 @@ import { type LocalItem, makeRecovery } from "./recovery.js";
 import { Registry } from "./registry.js";
 import type { ListenAnswer, Relay } from "./relay.js";
 import { nodeOf, Remote } from "./remote.js";
-import { applyRequest, type ListenAnswers, type SessionRequest } from "./requests.js";
+import { applyRequest, type Resolved } from "./requests.js";
 import { planResume } from "./retention.js";
 import { Session } from "./session.js";
 import { Flusher, Stream, type StreamEnd, type StreamHost } from "./stream.js";
 import type { AnyRequest, AnyResponse } from "./transport.js";
-
-// biome-ignore lint/suspicious/noExplicitAny: notifiers of every key and value type live in one map
-export type AnyDelivery = Delivery<any, any, any, any>;
-
-/** A listen item checked and resolved against its notifier. */
-export interface Resolved {
-  readonly delivery: AnyDelivery;
-  readonly key: unknown;
-  readonly topic: string;
-  /** From the request (`/listen` with positions, SPEC §6). */
-  readonly since?: string | null | undefined;
-}
 
 const HEARTBEAT = commentFrame();
 

@@ -5,17 +5,23 @@
  * one order per key whichever node notified. When the bus is down this
  * node's listeners get it at once, and the echo (if any) is then dropped.
  */
-import type { AnyDelivery, HubCore } from "./core.js";
+import type { Bus } from "./bus.js";
 import { NotifError, toError } from "./errors.js";
+import type { History } from "./history.js";
+import type { Interest } from "./interest.js";
 import {
+  type Exclusion,
   type NotifyMessage,
   parseTopicMessage,
   type TopicMessage,
   topicChannel,
 } from "./messages.js";
-import type { Audience, Exclusion } from "./notifier.js";
+import type { AnyDelivery, Audience } from "./notifier.js";
 import { formatPosition, parsePosition } from "./positions.js";
-import type { RelayEntry } from "./relay.js";
+import type { LocalItem } from "./recovery.js";
+import type { Registry } from "./registry.js";
+import type { Relay, RelayEntry } from "./relay.js";
+import type { Session } from "./session.js";
 
 /** How long an id of a notify delivered here is kept to drop its late echo. */
 const ECHO_WINDOW_MS = 60_000;
@@ -23,9 +29,28 @@ const ECHO_WINDOW_SIZE = 10_000;
 /** How long this node waits for its own notify to come back before it delivers it itself. */
 const ECHO_TIMEOUT_MS = 2_000;
 
-export class Fanout {
+/** What the fanout needs of the hub (the hub itself, narrowed). */
+export interface FanoutHost {
+  readonly options: {
+    readonly bus: Bus;
+    readonly onError: (error: Error, context: object) => void;
+  };
+  readonly nodeId: string;
+  /** Settles once the bus is started. */
+  readonly started: Promise<void>;
+  readonly closed: boolean;
+  readonly history: History<LocalItem> | undefined;
+  readonly relay: Relay | undefined;
   // biome-ignore lint/suspicious/noExplicitAny: the fanout serves a hub of any identity
-  readonly #core: HubCore<any>;
+  readonly registry: Registry<Session<any>>;
+  readonly interest: Interest;
+  readonly deliveries: ReadonlyMap<string, AnyDelivery>;
+  // biome-ignore lint/suspicious/noExplicitAny: see above
+  unlisten(session: Session<any>, topics: readonly string[]): void;
+}
+
+export class Fanout {
+  readonly #core: FanoutHost;
   /** This node's notifies delivered here without the bus (id → when): their echo is dropped. */
   readonly #deliveredHere = new Map<number, number>();
   /**
@@ -40,8 +65,7 @@ export class Fanout {
   >();
   #lastId = 0;
 
-  // biome-ignore lint/suspicious/noExplicitAny: see above
-  constructor(core: HubCore<any>) {
+  constructor(core: FanoutHost) {
     this.#core = core;
   }
 

@@ -3,9 +3,46 @@
  * a node drops its own echo. Parsing is strict: a malformed message is
  * refused (and reported by the hub), never trusted.
  */
-import { type ErrorCode, isErrorCode, isSessionId, isTabId } from "../protocol/wire.js";
-import type { Exclusion } from "./notifier.js";
-import type { SessionRequest } from "./requests.js";
+import {
+  type ErrorCode,
+  isErrorCode,
+  isSessionId,
+  isTabId,
+  type SessionId,
+} from "../protocol/wire.js";
+import type { ListenItem } from "./body.js";
+
+/** `notfor` resolved to ids, as it crosses the bus. */
+export interface Exclusion {
+  readonly session?: string;
+  readonly identity?: string;
+  /**
+   * With `session`: only this tab of the session is left out (the request
+   * came from a tab sharing the session, SPEC §7); the session still gets the
+   * event, marked for that tab.
+   */
+  readonly tab?: string;
+}
+
+export type Op = "listen" | "unlisten" | "close";
+
+/** A request on a session, as it may travel between nodes (JSON). */
+export interface SessionRequest {
+  readonly op: Op;
+  readonly session: SessionId;
+  /**
+   * Canonical JSON of the caller's identity. Absent for server code's own
+   * calls (`notifier.listen`), which are trusted: no identity check, no
+   * `parseKey`, no `authorize`.
+   */
+  readonly identityId?: string;
+  readonly items: readonly ListenItem[];
+}
+
+/** What a `/listen` with `since` answers (SPEC §6): one item per request item, in order. */
+export interface ListenAnswers {
+  readonly items: readonly { readonly pos: string; readonly recovered: boolean | null }[];
+}
 
 /** A server notification, published once on its topic's channel. */
 export interface NotifyMessage {

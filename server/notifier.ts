@@ -8,24 +8,13 @@ import { canonicalJson } from "../protocol/keys.js";
 import { isTabId, TAB_HEADER } from "../protocol/wire.js";
 import { toError } from "./errors.js";
 import { eventHead, markNotFor, notificationJson } from "./frames.js";
+import type { Exclusion } from "./messages.js";
 import type { NotifierCounts } from "./probe.js";
 import type { Session } from "./session.js";
 import type { AnyRequest } from "./transport.js";
 
 /** Who a notification is not for. */
 export type NotFor<Identity> = AnyRequest | { session: string } | { identity: Identity };
-
-/** `notfor` resolved to ids, as it crosses the bus. */
-export interface Exclusion {
-  readonly session?: string;
-  readonly identity?: string;
-  /**
-   * With `session`: only this tab of the session is left out (the request
-   * came from a tab sharing the session, SPEC §7); the session still gets the
-   * event, marked for that tab.
-   */
-  readonly tab?: string;
-}
 
 /** Options of `hub.notifier`. */
 export interface NotifierOptions<Key, ServerNotif, ClientNotif, Identity> {
@@ -329,3 +318,6 @@ export function resolveExclusion<Identity>(
   if ("identity" in notfor) return { identity: canonicalJson(notfor.identity) };
   throw new TypeError("sse-notif: notfor must be a request, { session } or { identity }");
 }
+
+// biome-ignore lint/suspicious/noExplicitAny: notifiers of every key and value type live in one map
+export type AnyDelivery = Delivery<any, any, any, any>;

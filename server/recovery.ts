@@ -3,12 +3,11 @@
  * in-process history on a local bus, the bus's history on a shared one.
  */
 import { type Bus, hasHistory } from "./bus.js";
-import type { AnyDelivery } from "./core.js";
 import { toError } from "./errors.js";
 import { gapEventBody } from "./frames.js";
 import { History, type HistoryLimits } from "./history.js";
 import { type NotifyMessage, parseTopicMessage, topicChannel } from "./messages.js";
-import type { Audience } from "./notifier.js";
+import type { AnyDelivery, Audience } from "./notifier.js";
 import type { Position } from "./positions.js";
 import type { TopicListeners } from "./registry.js";
 import { Relay, type RelayEntry, type RelayRead } from "./relay.js";

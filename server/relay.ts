@@ -9,10 +9,9 @@
  * session alone. Everything a topic delivers goes through its notifier's
  * per-key order queue, so async `prepare` keeps this order too.
  */
-import type { AnyDelivery } from "./core.js";
 import { NotifError, toError } from "./errors.js";
 import type { NotifyMessage } from "./messages.js";
-import type { Audience } from "./notifier.js";
+import type { AnyDelivery, Audience } from "./notifier.js";
 import { continuous, formatPosition, type Position } from "./positions.js";
 import type { TopicListeners } from "./registry.js";
 import type { Session } from "./session.js";

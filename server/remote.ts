@@ -7,8 +7,13 @@
 import type { SessionId } from "../protocol/wire.js";
 import type { Bus } from "./bus.js";
 import { guarded, NotifError, toError } from "./errors.js";
-import { type NodeMessage, nodeChannel, parseNodeMessage } from "./messages.js";
-import type { ListenAnswers, SessionRequest } from "./requests.js";
+import {
+  type ListenAnswers,
+  type NodeMessage,
+  nodeChannel,
+  parseNodeMessage,
+  type SessionRequest,
+} from "./messages.js";
 
 /** The node that holds a session: its id's prefix before the dot. */
 export function nodeOf(session: SessionId): string {

@@ -5,31 +5,39 @@
  * forwarded from other nodes.
  */
 import type { SessionId } from "../protocol/wire.js";
-import { checkKey, type ListenItem } from "./body.js";
-import type { AnyDelivery, HubCore, Resolved } from "./core.js";
+import { checkKey } from "./body.js";
 import { NotifError, toError } from "./errors.js";
+import type { ListenAnswers, SessionRequest } from "./messages.js";
+import type { AnyDelivery } from "./notifier.js";
 import { topicOf } from "./registry.js";
 import type { ListenAnswer } from "./relay.js";
 import type { Session } from "./session.js";
 
-export type Op = "listen" | "unlisten" | "close";
-
-/** A request on a session, as it may travel between nodes (JSON). */
-export interface SessionRequest {
-  readonly op: Op;
-  readonly session: SessionId;
-  /**
-   * Canonical JSON of the caller's identity. Absent for server code's own
-   * calls (`notifier.listen`), which are trusted: no identity check, no
-   * `parseKey`, no `authorize`.
-   */
-  readonly identityId?: string;
-  readonly items: readonly ListenItem[];
+/** A listen item checked and resolved against its notifier. */
+export interface Resolved {
+  readonly delivery: AnyDelivery;
+  readonly key: unknown;
+  readonly topic: string;
+  /** From the request (`/listen` with positions, SPEC §6). */
+  readonly since?: string | null | undefined;
 }
 
-/** What a `/listen` with `since` answers (SPEC §6): one item per request item, in order. */
-export interface ListenAnswers {
-  readonly items: readonly { readonly pos: string; readonly recovered: boolean | null }[];
+/** What applying a request needs of the hub (the hub itself, narrowed). */
+export interface RequestsHost<I> {
+  readonly options: {
+    readonly maxKeyBytes: number;
+    readonly onError: (error: Error, context: object) => void;
+  };
+  readonly registry: { session(id: SessionId): Session<I> | undefined };
+  readonly deliveries: ReadonlyMap<string, AnyDelivery>;
+  listen(
+    session: Session<I>,
+    items: readonly Resolved[],
+    positions?: boolean,
+  ): Promise<ListenAnswer[] | undefined>;
+  position(item: Resolved): Promise<{ pos: string }>;
+  unlisten(session: Session<I>, topics: readonly string[]): void;
+  endSession(session: Session<I>, why: "closing"): void;
 }
 
 /**
@@ -37,7 +45,7 @@ export interface ListenAnswers {
  * fault. Resolves to the answer items of a `/listen` that asked positions.
  */
 export async function applyRequest<I>(
-  core: HubCore<I>,
+  core: RequestsHost<I>,
   request: SessionRequest,
 ): Promise<ListenAnswers | undefined> {
   const session = core.registry.session(request.session);
@@ -96,7 +104,7 @@ function answers(items: readonly ListenAnswer[] | undefined): ListenAnswers | un
 
 /** Checks every notifier, then every key: one fault and nothing is applied. */
 function resolveItems<I>(
-  core: HubCore<I>,
+  core: RequestsHost<I>,
   items: SessionRequest["items"],
   trusted: boolean,
 ): Resolved[] {
@@ -128,7 +136,7 @@ function resolveItems<I>(
 }
 
 async function authorize<I>(
-  core: HubCore<I>,
+  core: RequestsHost<I>,
   session: Session<I>,
   items: Resolved[],
 ): Promise<void> {

@@ -10,7 +10,7 @@ import { PATHS, type SessionId } from "../protocol/wire.js";
 import { parseCloseBody, parseListenBody, readJson } from "./body.js";
 import type { HubCore } from "./core.js";
 import { NotifError, toError } from "./errors.js";
-import type { Op, SessionRequest } from "./requests.js";
+import type { Op, SessionRequest } from "./messages.js";
 import type { AnyRequest, AnyResponse } from "./transport.js";
 
 /** Serves one request if its (mount-relative) path is the hub's; false otherwise. */
