@@ -6,6 +6,7 @@ import {
   isErrorBody,
   isListenAnswers,
   type ListenAnswer,
+  type ListenBody,
   type ListenItem,
   PATHS,
 } from "../protocol/wire.js";
@@ -58,7 +59,8 @@ export function makePost(
  */
 export function makeSend(post: Post): Send {
   return async (path, id, items) => {
-    const res = await post(path, { session: id, items });
+    const listen: ListenBody = { session: id, items };
+    const res = await post(path, listen);
     if (res.status === 204) return "ok";
     const body: unknown = await res.json().catch(() => undefined);
     if (res.status === 200) return isListenAnswers(body, items.length) ? body : "ok";

@@ -8,6 +8,7 @@
  */
 import type { NotifierDef } from "../protocol/contract.js";
 import { canonicalJson } from "../protocol/keys.js";
+import type { NotificationEventData } from "../protocol/wire.js";
 import { TabRefs } from "./tabrefs.js";
 import type { TabListen } from "./tabs.js";
 
@@ -61,14 +62,12 @@ function safeCanonical(key: unknown): string | undefined {
 }
 
 /** The data of a notification event, or undefined when it is none. */
-export function parseNotification(
-  text: unknown,
-): { key: unknown; data: unknown; notfor?: unknown } | undefined {
+export function parseNotification(text: unknown): NotificationEventData | undefined {
   if (typeof text !== "string") return undefined;
   try {
     const value: unknown = JSON.parse(text);
     return typeof value === "object" && value !== null && "key" in value
-      ? (value as { key: unknown; data: unknown })
+      ? (value as NotificationEventData)
       : undefined;
   } catch {
     return undefined;

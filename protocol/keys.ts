@@ -55,13 +55,3 @@ function writeObject(value: object, seen: Set<object>): string {
   seen.delete(value);
   return text;
 }
-
-/** True when `value` is JSON (what {@link canonicalJson} accepts). */
-export function isJson(value: unknown): boolean {
-  try {
-    canonicalJson(value);
-    return true;
-  } catch {
-    return false;
-  }
-}

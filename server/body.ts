@@ -4,7 +4,7 @@
  */
 
 import { canonicalJson } from "../protocol/keys.js";
-import { isSessionId, type SessionId } from "../protocol/wire.js";
+import { isSessionId, type ListenItem, type SessionId } from "../protocol/wire.js";
 import { NotifError, toError } from "./errors.js";
 import type { AnyRequest } from "./transport.js";
 
@@ -14,12 +14,7 @@ export interface ListenRequest {
   readonly items: readonly ListenItem[];
 }
 
-/** One item: `since` is absent, `null` (asks the key's position) or a position's text. */
-export interface ListenItem {
-  readonly notifier: string;
-  readonly key: unknown;
-  readonly since?: string | null;
-}
+export type { ListenItem };
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 

@@ -32,11 +32,6 @@ export class Interest {
     this.#onError = onError;
   }
 
-  /** Number of topics subscribed or being subscribed. */
-  get size(): number {
-    return this.#entries.size;
-  }
-
   /** Is the topic's channel subscribed (as far as the bus said)? */
   subscribed(topic: string): boolean {
     return this.#entries.get(topic)?.unsubscribe !== undefined;

@@ -115,13 +115,13 @@ function byteLength(body: string): number {
 
 /** What resuming after `seq` gives: a full replay, a gap, or nothing (a seq never sent). */
 export type ResumePlan =
-  | { readonly type: "resumed"; readonly from: number }
-  | { readonly type: "gap"; readonly from: number; readonly lastEvicted: number }
+  | { readonly type: "resumed" }
+  | { readonly type: "gap"; readonly lastEvicted: number }
   | { readonly type: "invalid" };
 
 /** Decides how a client that has every event up to `seq` resumes. */
 export function planResume(retention: Retention, seq: number): ResumePlan {
   if (seq > retention.last) return { type: "invalid" };
-  if (seq + 1 >= retention.first) return { type: "resumed", from: seq + 1 };
-  return { type: "gap", from: retention.first, lastEvicted: retention.first - 1 };
+  if (seq + 1 >= retention.first) return { type: "resumed" };
+  return { type: "gap", lastEvicted: retention.first - 1 };
 }

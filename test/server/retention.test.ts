@@ -96,19 +96,19 @@ describe("Retention", () => {
 describe("planResume", () => {
   it("resumes right after the last event when nothing is missing", () => {
     const retention = filled(3, 5);
-    expect(planResume(retention, 5)).to.deep.equal({ type: "resumed", from: 6 });
+    expect(planResume(retention, 5)).to.deep.equal({ type: "resumed" });
   });
 
   it("resumes from the oldest kept event when the client has the one before it", () => {
     const retention = filled(3, 5); // keeps 3, 4, 5
-    expect(planResume(retention, 2)).to.deep.equal({ type: "resumed", from: 3 });
-    expect(planResume(retention, 3)).to.deep.equal({ type: "resumed", from: 4 });
+    expect(planResume(retention, 2)).to.deep.equal({ type: "resumed" });
+    expect(planResume(retention, 3)).to.deep.equal({ type: "resumed" });
   });
 
   it("says gap one seq below that, naming the last evicted event", () => {
     const retention = filled(3, 5);
-    expect(planResume(retention, 1)).to.deep.equal({ type: "gap", from: 3, lastEvicted: 2 });
-    expect(planResume(retention, 0)).to.deep.equal({ type: "gap", from: 3, lastEvicted: 2 });
+    expect(planResume(retention, 1)).to.deep.equal({ type: "gap", lastEvicted: 2 });
+    expect(planResume(retention, 0)).to.deep.equal({ type: "gap", lastEvicted: 2 });
   });
 
   it("says invalid for a seq the session never sent", () => {
@@ -119,21 +119,21 @@ describe("planResume", () => {
 
   it("resumes a session that sent nothing yet from seq 0 only", () => {
     const retention = new Retention(3);
-    expect(planResume(retention, 0)).to.deep.equal({ type: "resumed", from: 1 });
+    expect(planResume(retention, 0)).to.deep.equal({ type: "resumed" });
     expect(planResume(retention, 1)).to.deep.equal({ type: "invalid" });
   });
 
   it("with capacity 0 resumes only a client that has everything", () => {
     const retention = filled(0, 2);
-    expect(planResume(retention, 2)).to.deep.equal({ type: "resumed", from: 3 });
-    expect(planResume(retention, 1)).to.deep.equal({ type: "gap", from: 3, lastEvicted: 2 });
+    expect(planResume(retention, 2)).to.deep.equal({ type: "resumed" });
+    expect(planResume(retention, 1)).to.deep.equal({ type: "gap", lastEvicted: 2 });
   });
 
   it("after clear, says gap for any seq before the last", () => {
     const retention = filled(3, 5);
     retention.clear();
-    expect(planResume(retention, 5)).to.deep.equal({ type: "resumed", from: 6 });
-    expect(planResume(retention, 4)).to.deep.equal({ type: "gap", from: 6, lastEvicted: 5 });
+    expect(planResume(retention, 5)).to.deep.equal({ type: "resumed" });
+    expect(planResume(retention, 4)).to.deep.equal({ type: "gap", lastEvicted: 5 });
   });
 });
 
@@ -145,8 +145,8 @@ describe("Retention bounded in bytes (retentionBytes)", () => {
     retention.push("é"); // 2 bytes: "aaaa" goes
     expect([retention.first, retention.bytes]).to.deep.equal([2, 8]);
     expect(kept(retention)).to.deep.equal(["bbbb", "cc", "é"]);
-    expect(planResume(retention, 0)).to.deep.equal({ type: "gap", from: 2, lastEvicted: 1 });
-    expect(planResume(retention, 1)).to.deep.equal({ type: "resumed", from: 2 });
+    expect(planResume(retention, 0)).to.deep.equal({ type: "gap", lastEvicted: 1 });
+    expect(planResume(retention, 1)).to.deep.equal({ type: "resumed" });
   });
 
   it("keeps none of the backlog when one event is over maxBytes alone", () => {
@@ -154,7 +154,7 @@ describe("Retention bounded in bytes (retentionBytes)", () => {
     retention.push("abc");
     expect(retention.push("x".repeat(11))).to.equal(2);
     expect([retention.first, retention.last, retention.bytes]).to.deep.equal([3, 2, 0]);
-    expect(planResume(retention, 1)).to.deep.equal({ type: "gap", from: 3, lastEvicted: 2 });
+    expect(planResume(retention, 1)).to.deep.equal({ type: "gap", lastEvicted: 2 });
     retention.push("ok");
     expect(kept(retention)).to.deep.equal(["ok"]);
   });
