@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import { defineNotifier } from "../../protocol/index.js";
+import type { SessionId } from "../../protocol/wire.js";
 import { Delivery, type NotifierHost } from "../../server/notifier.js";
 import { Registry } from "../../server/registry.js";
 import { Session } from "../../server/session.js";
@@ -46,7 +47,7 @@ function setup(
   };
   const delivery = new Delivery(chat, { prepare }, host);
   const join = (id: string, identity: string) => {
-    const session = new Session(id, identity, JSON.stringify(identity), 100);
+    const session = new Session(id as SessionId, identity, JSON.stringify(identity), 100);
     registry.add(session);
     registry.listen(session, TOPIC);
     return session;
