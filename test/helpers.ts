@@ -106,6 +106,20 @@ export interface RawStream {
 
 const raws: RawStream[] = [];
 
+/**
+ * Opens a session's stream at `${url}/events` and waits for its session
+ * event; `who` is the `x-user` (the test servers' identity) or the headers.
+ */
+export async function openSession(
+  url: string,
+  who?: string | Record<string, string>,
+): Promise<RawStream> {
+  const headers = typeof who === "string" ? { "x-user": who } : (who ?? {});
+  const raw = await openRaw(`${url}/events`, headers);
+  await raw.event(0);
+  return raw;
+}
+
 /** Opens `GET url` and parses the SSE stream incrementally. */
 export function openRaw(url: string, headers: Record<string, string> = {}): Promise<RawStream> {
   return new Promise((resolve, reject) => {

@@ -1,7 +1,16 @@
 import { expect } from "chai";
 import { defineNotifier } from "../../protocol/contract.js";
 import type { Hub } from "../../server/index.js";
-import { closeAll, listen, notifications, openRaw, post, startServer, until } from "../helpers.js";
+import {
+  closeAll,
+  listen,
+  notifications,
+  openRaw,
+  openSession,
+  post,
+  startServer,
+  until,
+} from "../helpers.js";
 
 const chat = defineNotifier<string, string>("chat");
 
@@ -17,19 +26,13 @@ function recordingPrepare(hub: Hub<string | null>) {
   return { n, calls };
 }
 
-async function stream(url: string, user?: string) {
-  const raw = await openRaw(`${url}/events`, user ? { "x-user": user } : {});
-  await raw.event(0);
-  return raw;
-}
-
 describe("delivery", () => {
   afterEach(closeAll);
 
   it("delivers each notify after a 204 listen exactly once, in notify order", async () => {
     const { url, hub } = await startServer();
     const n = hub.notifier(chat);
-    const raw = await stream(url);
+    const raw = await openSession(url);
     await listen(url, raw.session(), "chat", "a");
     await listen(url, raw.session(), "chat", "a"); // twice is once
     for (let i = 0; i < 200; i += 1) await n.notify("a", `m${i}`);
@@ -46,7 +49,7 @@ describe("delivery", () => {
   it("stops sending on a key once /unlisten answered", async () => {
     const { url, hub } = await startServer();
     const n = hub.notifier(chat);
-    const raw = await stream(url);
+    const raw = await openSession(url);
     await listen(url, raw.session(), "chat", "a");
     await n.notify("a", "before");
     const res = await post(`${url}/unlisten`, {
@@ -66,7 +69,7 @@ describe("delivery", () => {
   it("loses nothing across stream reconnects within retention", async () => {
     const { url, hub } = await startServer({ retention: 1_000 });
     const n = hub.notifier(chat);
-    let raw = await stream(url);
+    let raw = await openSession(url);
     const session = raw.session();
     await listen(url, session, "chat", "a");
     const received: string[] = [];
@@ -98,7 +101,9 @@ describe("delivery", () => {
           return identity === "eve" ? undefined : `${value} for ${identity}`;
         },
       });
-      const streams = await Promise.all(["ann", "ann", "bob", "eve"].map((u) => stream(url, u)));
+      const streams = await Promise.all(
+        ["ann", "ann", "bob", "eve"].map((u) => openSession(url, u)),
+      );
       for (const [i, raw] of streams.entries()) {
         await listen(url, raw.session(), "chat", "a", {
           "x-user": ["ann", "ann", "bob", "eve"][i],
@@ -132,8 +137,8 @@ describe("delivery", () => {
           return value;
         },
       });
-      const good = await stream(url, "good");
-      const bad = await stream(url, "bad");
+      const good = await openSession(url, "good");
+      const bad = await openSession(url, "bad");
       await listen(url, good.session(), "chat", "a", { "x-user": "good" });
       await listen(url, bad.session(), "chat", "a", { "x-user": "bad" });
       await n.notify("a", "x");
@@ -154,8 +159,8 @@ describe("delivery", () => {
           return `${value}`;
         },
       });
-      const slow = await stream(url, "slow");
-      const fast = await stream(url, "fast");
+      const slow = await openSession(url, "slow");
+      const fast = await openSession(url, "fast");
       await listen(url, slow.session(), "chat", "a", { "x-user": "slow" });
       await listen(url, fast.session(), "chat", "a", { "x-user": "fast" });
       for (let i = 0; i < 10; i += 1) void n.notify("a", String(i));
@@ -178,7 +183,7 @@ describe("delivery", () => {
           return value;
         },
       });
-      const raw = await stream(url);
+      const raw = await openSession(url);
       await listen(url, raw.session(), "chat", "a");
       await n.notify("a", "held");
       await post(`${url}/unlisten`, { session: raw.session(), notifier: "chat", key: "a" });
@@ -196,13 +201,13 @@ describe("delivery", () => {
       const server = await startServer();
       const n = server.hub.notifier(chat);
       const users = ["ann", "ann", "bob"];
-      const streams = await Promise.all(users.map((u) => stream(server.url, u)));
+      const streams = await Promise.all(users.map((u) => openSession(server.url, u)));
       for (const [i, raw] of streams.entries()) {
         await listen(server.url, raw.session(), "chat", "a", { "x-user": users[i] as string });
       }
       return { ...server, n, streams };
     }
-    const got = (raw: Awaited<ReturnType<typeof stream>>) => notifications(raw).map((e) => e.data);
+    const got = (raw: Awaited<ReturnType<typeof openSession>>) => notifications(raw).map((e) => e.data);
 
     it("{ session } excludes that session only", async () => {
       const { n, streams } = await three();
@@ -228,8 +233,8 @@ describe("delivery", () => {
           res.sendStatus(204);
         });
       });
-      const me = await stream(server.url);
-      const you = await stream(server.url);
+      const me = await openSession(server.url);
+      const you = await openSession(server.url);
       await listen(server.url, me.session(), "chat", "a");
       await listen(server.url, you.session(), "chat", "a");
       const res = await fetch(`${server.origin}/say`, {
@@ -247,8 +252,8 @@ describe("delivery", () => {
     it("works with prepare too, and skips the prepare call of an excluded identity", async () => {
       const { url, hub } = await startServer();
       const { n, calls } = recordingPrepare(hub);
-      const ann = await stream(url, "ann");
-      const bob = await stream(url, "bob");
+      const ann = await openSession(url, "ann");
+      const bob = await openSession(url, "bob");
       await listen(url, ann.session(), "chat", "a", { "x-user": "ann" });
       await listen(url, bob.session(), "chat", "a", { "x-user": "bob" });
       await n.notify("a", "x", { notfor: { identity: "ann" } });
@@ -261,9 +266,9 @@ describe("delivery", () => {
     it("notifier.listen and unlisten act as the endpoints do; unlistenIdentity drops every session of an identity", async () => {
       const { url, hub } = await startServer();
       const n = hub.notifier(chat);
-      const a1 = await stream(url, "ann");
-      const a2 = await stream(url, "ann");
-      const b = await stream(url, "bob");
+      const a1 = await openSession(url, "ann");
+      const a2 = await openSession(url, "ann");
+      const b = await openSession(url, "bob");
       for (const raw of [a1, a2, b]) await n.listen(raw.session(), "k");
       expect(n.listeners("k")).to.equal(3);
       await n.unlisten(a2.session(), "k");
@@ -286,7 +291,9 @@ describe("delivery", () => {
   it("costs a notify only its key's listeners", async () => {
     const { url, hub } = await startServer();
     const { n, calls } = recordingPrepare(hub);
-    const streams = await Promise.all(Array.from({ length: 50 }, (_, i) => stream(url, `u${i}`)));
+    const streams = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => openSession(url, `u${i}`)),
+    );
     await Promise.all(
       streams.map((raw, i) => listen(url, raw.session(), "chat", `k${i}`, { "x-user": `u${i}` })),
     );
@@ -310,8 +317,8 @@ describe("delivery: bounds on the app's hooks", () => {
       prepare: (identity: string | null, value: string) =>
         identity === "stuck" ? new Promise<string>(() => {}) : value,
     });
-    const stuck = await stream(url, "stuck");
-    const fine = await stream(url, "fine");
+    const stuck = await openSession(url, "stuck");
+    const fine = await openSession(url, "fine");
     await listen(url, stuck.session(), "chat", "a", { "x-user": "stuck" });
     await listen(url, fine.session(), "chat", "a", { "x-user": "fine" });
     await n.notify("a", "one");
@@ -328,7 +335,7 @@ describe("delivery: bounds on the app's hooks", () => {
   it("takes an identify that returns undefined as anonymous (null)", async () => {
     const { url, hub } = await startServer({ identify: () => undefined as unknown as null });
     hub.notifier(chat);
-    const raw = await stream(url);
+    const raw = await openSession(url);
     expect((await listen(url, raw.session(), "chat", "a")).status).to.equal(204);
   });
 });
@@ -350,7 +357,7 @@ describe("delivery: unlisten against a listen still being authorized", () => {
         return true;
       },
     });
-    const raw = await stream(url);
+    const raw = await openSession(url);
     const pending = listen(url, raw.session(), "chat", "a");
     await until(() => waiting === 1, 2_000, "the listen to wait on authorize");
     const unlisten = await post(`${url}/unlisten`, {

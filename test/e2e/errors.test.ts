@@ -8,14 +8,7 @@ import http from "node:http";
 import { expect } from "chai";
 import { defineNotifier } from "../../protocol/contract.js";
 import { createHub, type HubOptions } from "../../server/index.js";
-import {
-  closeAll,
-  notifications,
-  openRaw,
-  type RawStream,
-  startServer,
-  until,
-} from "../helpers.js";
+import { closeAll, notifications, openRaw, openSession, startServer, until } from "../helpers.js";
 
 const chatDef = defineNotifier<string, string>("chat");
 const docDef = defineNotifier<{ id: number }, string>("doc");
@@ -76,12 +69,6 @@ function expectError(answer: Answer, status: number, code: string): void {
   expect(body.error.message).to.be.a("string").that.is.not.empty;
 }
 
-async function stream(url: string, user?: string): Promise<RawStream> {
-  const raw = await openRaw(`${url}/events`, user === undefined ? {} : { "x-user": user });
-  await raw.event(0);
-  return raw;
-}
-
 /**
  * A server with two notifiers: `chat` (string keys, parseKey refuses others,
  * authorize refuses "secret") and `doc` (authorize answers a promise of false
@@ -106,7 +93,7 @@ async function setup(options: HubOptions<Identity> = {}) {
       return key.id !== 0;
     },
   });
-  const ann = await stream(server.url, "ann");
+  const ann = await openSession(server.url, "ann");
   const session = ann.session();
   /** POSTs JSON as `user` (ann by default; null for no x-user header). */
   const send = (
@@ -210,7 +197,7 @@ describe("errors (SPEC §4)", () => {
     it("refuses a listen when authorize answers a truthy non-boolean", async () => {
       const server = await startServer<Identity>();
       server.hub.notifier(chatDef, { authorize: () => 1 as unknown as boolean });
-      const raw = await stream(server.url);
+      const raw = await openSession(server.url);
       const answer = await rawPost(
         `${server.url}/listen`,
         JSON.stringify({ session: raw.session(), notifier: "chat", key: "a" }),
@@ -504,7 +491,7 @@ describe("errors (SPEC §4)", () => {
     it("limits each session on its own", async () => {
       const { url, send, session } = await setup({ maxKeysPerSession: 1 });
       await send("/listen", { session, notifier: "chat", key: "a" });
-      const other = await stream(url, "ann");
+      const other = await openSession(url, "ann");
       const answer = await send("/listen", {
         session: other.session(),
         notifier: "chat",
@@ -747,7 +734,7 @@ describe("errors (SPEC §4)", () => {
         },
       });
       expect((await send("/listen", { session, notifier: "chat", key: "a" })).status).to.equal(204);
-      const bob = await stream(url, "bob");
+      const bob = await openSession(url, "bob");
       const before = hub.stats();
       const burst: Promise<Answer>[] = [];
       for (let round = 0; round < 5; round += 1) {

@@ -7,7 +7,10 @@ import { expect } from "chai";
 import { defineNotifier } from "../../protocol/contract.js";
 import type { Bus } from "../../server/bus.js";
 import type { HubOptions } from "../../server/index.js";
-import { closeAll, openRaw, type RawStream, startServer, until } from "../helpers.js";
+import { closeAll, openSession, type RawStream, startServer, until } from "../helpers.js";
+
+/** A session's stream, open (the suite's one helper, under this suite's name). */
+export { openSession as stream } from "../helpers.js";
 
 export const chat = defineNotifier<string, string>("chat");
 
@@ -22,11 +25,6 @@ export async function rawListen(url: string, body: unknown, headers: Record<stri
 }
 
 /** A new stream, its session id known. */
-export async function stream(url: string, headers: Record<string, string> = {}) {
-  const raw = await openRaw(`${url}/events`, headers);
-  await raw.event(0);
-  return raw;
-}
 
 /** Event blocks after the session event, as text (ids included). */
 export function after0(raw: RawStream): string {
@@ -59,7 +57,7 @@ export function historySuite(
 
     it("answers since: null with the key's position, then numbers notifies from it", async () => {
       const { url, n } = await node();
-      const raw = await stream(url);
+      const raw = await openSession(url);
       const session = raw.session();
       const answer = await rawListen(url, { session, notifier: "chat", key: "a", since: null });
       expect(answer.status).to.equal(200);
@@ -79,14 +77,14 @@ export function historySuite(
 
     it("recovers on a new session every notification after since, exactly once and in order, then live ones", async () => {
       const { url, n } = await node();
-      const first = await stream(url);
+      const first = await openSession(url);
       await rawListen(url, { session: first.session(), notifier: "chat", key: "a" });
       await n.notify("a", "m1");
       const pos1 = JSON.parse((await first.event(1)).data).pos as string;
       first.close();
       await n.notify("a", "m2");
       await n.notify("a", "m3");
-      const second = await stream(url);
+      const second = await openSession(url);
       const session = second.session();
       const answer = await rawListen(url, {
         session,
@@ -107,7 +105,7 @@ export function historySuite(
     it("answers items in order: null without since in a batch, false for unknown, foreign, ahead or garbage positions, and replays none of those", async () => {
       const { url, n } = await node();
       const keys = ["plain", "unknown", "foreign", "ahead", "garbage", "same"];
-      const first = await stream(url);
+      const first = await openSession(url);
       await rawListen(url, {
         session: first.session(),
         items: keys.map((key) => ({ notifier: "chat", key })),
@@ -116,7 +114,7 @@ export function historySuite(
       await until(() => first.events.length === 1 + keys.length, 3_000, "all six");
       const posOf = (key: string) =>
         first.events.map((e) => JSON.parse(e.data)).find((d) => d.key === key)?.pos as string;
-      const second = await stream(url);
+      const second = await openSession(url);
       const session = second.session();
       const answer = await rawListen(url, {
         session,
@@ -149,7 +147,7 @@ export function historySuite(
 
     it("refuses an ill-typed since with 400 and applies nothing of the batch", async () => {
       const { url, hub } = await node();
-      const raw = await stream(url);
+      const raw = await openSession(url);
       for (const since of [1, true, {}, ["a-1"]]) {
         const answer = await rawListen(url, {
           session: raw.session(),
@@ -168,7 +166,7 @@ export function historySuite(
 
     it("answers 204 to a listen without since, as before", async () => {
       const { url } = await node();
-      const raw = await stream(url);
+      const raw = await openSession(url);
       const answer = await rawListen(url, { session: raw.session(), notifier: "chat", key: "a" });
       expect(answer.status).to.equal(204);
       expect(answer.text).to.equal("");
@@ -176,7 +174,7 @@ export function historySuite(
 
     it("with history: false ignores since, answers 204 and sends no pos", async () => {
       const { url, n } = await node({ history: false });
-      const raw = await stream(url);
+      const raw = await openSession(url);
       const session = raw.session();
       const answer = await rawListen(url, { session, notifier: "chat", key: "a", since: "ab-1" });
       expect(answer.status).to.equal(204);
@@ -189,7 +187,7 @@ export function historySuite(
 
     it("says recovered: false for a key whose history was trimmed, and recovers the others", async () => {
       const { url, n } = await node({ history: { size: 2 } });
-      const first = await stream(url);
+      const first = await openSession(url);
       await rawListen(url, {
         session: first.session(),
         items: [
@@ -204,7 +202,7 @@ export function historySuite(
       first.close();
       for (const text of ["b2", "b3", "b4"]) await n.notify("busy", text);
       await n.notify("calm", "c2");
-      const second = await stream(url);
+      const second = await openSession(url);
       const answer = await rawListen(url, {
         session: second.session(),
         items: [
@@ -226,13 +224,13 @@ export function historySuite(
 
     it("says recovered: false once a key's history expired (ttl)", async () => {
       const { url, n } = await node({ history: { ttl: 200 } });
-      const first = await stream(url);
+      const first = await openSession(url);
       await rawListen(url, { session: first.session(), notifier: "chat", key: "a" });
       await n.notify("a", "old");
       const pos = JSON.parse((await first.event(1)).data).pos as string;
       first.close();
       await new Promise((resolve) => setTimeout(resolve, 400)); // the ttl itself is under test
-      const second = await stream(url);
+      const second = await openSession(url);
       const answer = await rawListen(url, {
         session: second.session(),
         items: [{ notifier: "chat", key: "a", since: pos }],
@@ -249,7 +247,7 @@ export function historySuite(
           value === "secret" && identity !== "ann" ? undefined : `${value} for ${identity}`,
       });
       const { url } = server;
-      const old = await stream(url, { "x-user": "bob" });
+      const old = await openSession(url, { "x-user": "bob" });
       const bob = { "x-user": "bob" };
       await rawListen(url, { session: old.session(), notifier: "chat", key: "a" }, bob);
       await n.notify("a", "hello");
@@ -258,7 +256,7 @@ export function historySuite(
       await n.notify("a", "secret");
       await n.notify("a", "not for bob", { notfor: { identity: "bob" } });
       await n.notify("a", "after");
-      const fresh = await stream(url, { "x-user": "bob" });
+      const fresh = await openSession(url, { "x-user": "bob" });
       const answer = await rawListen(
         url,
         { session: fresh.session(), items: [{ notifier: "chat", key: "a", since: pos }] },
@@ -276,13 +274,13 @@ export function historySuite(
 
     it("merges live notifies made while the history is read: none lost, none twice, in order", async () => {
       const { url, n } = await node({ history: { size: 1_000 } });
-      const first = await stream(url);
+      const first = await openSession(url);
       await rawListen(url, { session: first.session(), notifier: "chat", key: "a" });
       await n.notify("a", "0");
       const pos = JSON.parse((await first.event(1)).data).pos as string;
       first.close();
       for (let i = 1; i <= 50; i += 1) await n.notify("a", String(i));
-      const second = await stream(url);
+      const second = await openSession(url);
       let i = 51;
       let stop = false;
       const pump = (async () => {

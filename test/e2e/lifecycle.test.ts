@@ -1,15 +1,18 @@
 import { expect } from "chai";
 import { defineNotifier } from "../../protocol/contract.js";
-import { closeAll, listen, notifications, openRaw, post, startServer, until } from "../helpers.js";
+import {
+  closeAll,
+  listen,
+  notifications,
+  openRaw,
+  openSession,
+  post,
+  startServer,
+  until,
+} from "../helpers.js";
 
 const chat = defineNotifier<string, string>("chat");
 const empty = { sessions: 0, streams: 0, keys: 0, listens: 0 };
-
-async function stream(url: string) {
-  const raw = await openRaw(`${url}/events`);
-  await raw.event(0);
-  return raw;
-}
 
 function counts(stats: { sessions: number; streams: number; keys: number; listens: number }) {
   const { sessions, streams, keys, listens } = stats;
@@ -22,7 +25,7 @@ describe("cleanup", () => {
   it("ends a session on POST /close, with its stream and listens", async () => {
     const { url, hub } = await startServer();
     hub.notifier(chat);
-    const raw = await stream(url);
+    const raw = await openSession(url);
     await listen(url, raw.session(), "chat", "a");
     await listen(url, raw.session(), "chat", "b");
     expect(counts(hub.stats())).to.deep.equal({ sessions: 1, streams: 1, keys: 2, listens: 2 });
@@ -34,7 +37,7 @@ describe("cleanup", () => {
 
   it("accepts /close as navigator.sendBeacon sends it (a Blob of type application/json)", async () => {
     const { url, hub } = await startServer();
-    const raw = await stream(url);
+    const raw = await openSession(url);
     const res = await fetch(`${url}/close`, {
       method: "POST",
       body: new Blob([JSON.stringify({ session: raw.session() })], { type: "application/json" }),
@@ -46,8 +49,8 @@ describe("cleanup", () => {
   it("ends a session sessionTimeout after its stream dropped, not while it is open", async () => {
     const { url, hub } = await startServer({ sessionTimeout: 150 });
     hub.notifier(chat);
-    const kept = await stream(url);
-    const dropped = await stream(url);
+    const kept = await openSession(url);
+    const dropped = await openSession(url);
     await listen(url, kept.session(), "chat", "a");
     await listen(url, dropped.session(), "chat", "a");
     dropped.close();
@@ -63,7 +66,7 @@ describe("cleanup", () => {
   it("hub.close() ends every stream and session, rejects notify, answers 503 after", async () => {
     const { url, hub } = await startServer();
     const n = hub.notifier(chat);
-    const raws = await Promise.all([stream(url), stream(url)]);
+    const raws = await Promise.all([openSession(url), openSession(url)]);
     for (const raw of raws) await listen(url, raw.session(), "chat", "a");
     await hub.close();
     await Promise.all(raws.map((raw) => raw.ended()));
@@ -82,7 +85,7 @@ describe("cleanup", () => {
   it("leaves no session, key or listen after many sessions come and go", async () => {
     const { url, hub } = await startServer({ sessionTimeout: 50 });
     hub.notifier(chat);
-    const raws = await Promise.all(Array.from({ length: 30 }, () => stream(url)));
+    const raws = await Promise.all(Array.from({ length: 30 }, () => openSession(url)));
     await Promise.all(raws.map((raw, i) => listen(url, raw.session(), "chat", `k${i % 7}`)));
     for (const [i, raw] of raws.entries()) {
       if (i % 2) raw.close();
@@ -99,8 +102,8 @@ describe("backpressure", () => {
   it("cuts a client that stops reading once maxBufferedBytes wait, and it resumes with gap", async () => {
     const { url, hub } = await startServer({ maxBufferedBytes: 64 * 1024, retention: 50 });
     const n = hub.notifier(chat);
-    const slow = await stream(url);
-    const fast = await stream(url);
+    const slow = await openSession(url);
+    const fast = await openSession(url);
     await listen(url, slow.session(), "chat", "a");
     await listen(url, fast.session(), "chat", "a");
     slow.pause();
@@ -126,7 +129,7 @@ describe("backpressure", () => {
   it("replays a backlog larger than maxBufferedBytes as the socket drains, without cutting", async () => {
     const { url, hub } = await startServer({ maxBufferedBytes: 16 * 1024, retention: 1_000 });
     const n = hub.notifier(chat);
-    const first = await stream(url);
+    const first = await openSession(url);
     await listen(url, first.session(), "chat", "a");
     first.close();
     await until(() => hub.stats().streams === 0);

@@ -4,7 +4,16 @@ import { Registry } from "prom-client";
 import { type Demo, startDemo } from "../../demo/server.js";
 import { defineNotifier } from "../../protocol/contract.js";
 import { collectMetrics } from "../../server/metrics.js";
-import { closeAll, listen, notifications, openRaw, post, startServer, until } from "../helpers.js";
+import {
+  closeAll,
+  listen,
+  notifications,
+  openRaw,
+  openSession,
+  post,
+  startServer,
+  until,
+} from "../helpers.js";
 
 const chat = defineNotifier<string, string>("chat");
 const doc = defineNotifier<number, { v: number }>("doc");
@@ -24,12 +33,6 @@ async function scrape(register: Registry): Promise<Map<string, number>> {
   return parseScrape(await register.metrics());
 }
 
-async function stream(url: string, user?: string) {
-  const raw = await openRaw(`${url}/events`, user ? { "x-user": user } : {});
-  await raw.event(0);
-  return raw;
-}
-
 describe("metrics (sse-notif/metrics)", () => {
   afterEach(closeAll);
 
@@ -38,7 +41,7 @@ describe("metrics (sse-notif/metrics)", () => {
     const { url, hub } = await startServer();
     collectMetrics(hub, { register });
     const n = hub.notifier(chat);
-    const [a, b] = [await stream(url), await stream(url)];
+    const [a, b] = [await openSession(url), await openSession(url)];
     await listen(url, a.session(), "chat", "x");
     await listen(url, b.session(), "chat", "x");
     await listen(url, b.session(), "chat", "y");
@@ -73,7 +76,7 @@ describe("metrics (sse-notif/metrics)", () => {
     const { url, hub } = await startServer({ maxBufferedBytes: 64 * 1024, retention: 50 });
     collectMetrics(hub, { register, prefix: "app_notif_" });
     const n = hub.notifier(chat);
-    const slow = await stream(url);
+    const slow = await openSession(url);
     await listen(url, slow.session(), "chat", "a");
     slow.pause();
     const big = "x".repeat(10_000);
@@ -113,8 +116,8 @@ describe("metrics (sse-notif/metrics)", () => {
       },
     });
     hub.notifier(chat);
-    const ann = await stream(url, "ann");
-    const mallory = await stream(url, "mallory");
+    const ann = await openSession(url, "ann");
+    const mallory = await openSession(url, "mallory");
     await listen(url, ann.session(), "doc", 1, { "x-user": "ann" });
     await listen(url, mallory.session(), "doc", 1, { "x-user": "mallory" });
     await n.notify(1, { v: 1 });
@@ -143,16 +146,16 @@ describe("metrics (sse-notif/metrics)", () => {
       if (!item) throw new Error("no item in the answer");
       return item;
     };
-    const first = await stream(url);
+    const first = await openSession(url);
     const start = await since(first.session(), null);
     expect(start.recovered).to.equal(null);
     await n.notify("k", "one");
     await n.notify("k", "two");
-    const later = await stream(url);
+    const later = await openSession(url);
     expect((await since(later.session(), start.pos)).recovered).to.equal(true);
     await later.event(2);
     expect(notifications(later).map((e) => e.data)).to.deep.equal(["one", "two"]);
-    const lost = await stream(url);
+    const lost = await openSession(url);
     expect((await since(lost.session(), "no position of this key")).recovered).to.equal(false);
     const m = await scrape(register);
     expect(m.get('sse_notif_recoveries_total{result="recovered"}')).to.equal(1);
@@ -165,12 +168,12 @@ describe("metrics (sse-notif/metrics)", () => {
     collectMetrics(hub, { register });
     const n = hub.notifier(chat);
     const series = async () => [...(await scrape(register)).keys()].sort();
-    const streams = [await stream(url, "user-0")];
+    const streams = [await openSession(url, "user-0")];
     await listen(url, streams[0]?.session() ?? "", "chat", "key-0", { "x-user": "user-0" });
     await n.notify("key-0", "v");
     const few = await series();
     for (let i = 1; i < 30; i++) {
-      const raw = await stream(url, `user-${i}`);
+      const raw = await openSession(url, `user-${i}`);
       streams.push(raw);
       await listen(url, raw.session(), "chat", `key-${i}`, { "x-user": `user-${i}` });
       await n.notify(`key-${i}`, "v");

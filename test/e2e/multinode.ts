@@ -11,7 +11,7 @@ import {
   closeAll,
   listen,
   notifications,
-  openRaw,
+  openSession,
   post,
   startServer,
   until,
@@ -81,19 +81,13 @@ export function multiNodeSuite(
       return { nodes: made, calls };
     }
 
-    async function stream(url: string, user?: string) {
-      const raw = await openRaw(`${url}/events`, user ? { "x-user": user } : {});
-      await raw.event(0);
-      return raw;
-    }
-
     it("delivers a notify from any node to listeners on every node, each prepared on its own node", async () => {
       const {
         nodes: [a, b],
         calls,
       } = await nodes(2, { prepare: true });
-      const onA = await stream(a!.url, "ann");
-      const onB = await stream(b!.url, "bob");
+      const onA = await openSession(a!.url, "ann");
+      const onB = await openSession(b!.url, "bob");
       await listen(a!.url, onA.session(), "chat", "k", { "x-user": "ann" });
       await listen(b!.url, onB.session(), "chat", "k", { "x-user": "bob" });
       await a!.n.notify("k", "from a");
@@ -115,8 +109,8 @@ export function multiNodeSuite(
       const {
         nodes: [a, b],
       } = await nodes();
-      const onA = await stream(a!.url);
-      const onB = await stream(b!.url);
+      const onA = await openSession(a!.url);
+      const onB = await openSession(b!.url);
       await listen(a!.url, onA.session(), "chat", "k");
       await listen(b!.url, onB.session(), "chat", "k");
       for (let i = 0; i < 60; i += 1) await (i % 2 ? b : a)!.n.notify("k", `m${i}`);
@@ -134,7 +128,7 @@ export function multiNodeSuite(
       const {
         nodes: [a, b],
       } = await nodes();
-      const onB = await stream(b!.url);
+      const onB = await openSession(b!.url);
       await listen(b!.url, onB.session(), "chat", "mine");
       for (let i = 0; i < 5; i += 1) await a!.n.notify(`other${i}`, "x");
       await a!.n.notify("mine", "y");
@@ -153,7 +147,7 @@ export function multiNodeSuite(
       const {
         nodes: [a, b],
       } = await nodes();
-      const onB = await stream(b!.url, "ann");
+      const onB = await openSession(b!.url, "ann");
       const session = onB.session();
       const headers = { "x-user": "ann" };
       expect((await listen(a!.url, session, "chat", "k", headers)).status).to.equal(204);
@@ -194,7 +188,7 @@ export function multiNodeSuite(
         requestTimeout: 1_000,
       });
       const n = fresh.hub.notifier(chat);
-      const raw = await stream(fresh.url); // the node may still be joining the bus
+      const raw = await openSession(fresh.url); // the node may still be joining the bus
       expect((await listen(a!.url, raw.session(), "chat", "k")).status).to.equal(204);
       expect(n.listeners("k")).to.equal(1);
     });
@@ -203,7 +197,7 @@ export function multiNodeSuite(
       const {
         nodes: [a, b],
       } = await nodes();
-      const onB = await stream(b!.url, "ann");
+      const onB = await openSession(b!.url, "ann");
       const session = onB.session();
       const foreign = await listen(a!.url, session, "chat", "k", { "x-user": "eve" });
       expect(foreign.status).to.equal(403);
@@ -219,7 +213,7 @@ export function multiNodeSuite(
       const {
         nodes: [a, b],
       } = await nodes();
-      const onB = await stream(b!.url);
+      const onB = await openSession(b!.url);
       await a!.n.listen(onB.session(), "k");
       expect(b!.n.listeners("k")).to.equal(1);
       await a!.n.notify("k", "hi");
@@ -232,9 +226,9 @@ export function multiNodeSuite(
       const {
         nodes: [a, b],
       } = await nodes();
-      const ann = await stream(b!.url, "ann");
-      const bob = await stream(b!.url, "bob");
-      const bob2 = await stream(a!.url, "bob");
+      const ann = await openSession(b!.url, "ann");
+      const bob = await openSession(b!.url, "bob");
+      const bob2 = await openSession(a!.url, "bob");
       for (const [raw, user, node] of [
         [ann, "ann", b],
         [bob, "bob", b],
@@ -256,8 +250,8 @@ export function multiNodeSuite(
       const {
         nodes: [a, b],
       } = await nodes();
-      const onA = await stream(a!.url, "ann");
-      const onB = await stream(b!.url, "ann");
+      const onA = await openSession(a!.url, "ann");
+      const onB = await openSession(b!.url, "ann");
       await listen(a!.url, onA.session(), "chat", "k", { "x-user": "ann" });
       await listen(b!.url, onB.session(), "chat", "k", { "x-user": "ann" });
       await a!.n.unlistenIdentity("ann", "k");

@@ -10,7 +10,7 @@ import http from "node:http";
 import { expect } from "chai";
 import fc from "fast-check";
 import { defineNotifier } from "../../protocol/contract.js";
-import { closeAll, startServer } from "../helpers.js";
+import { closeAll, startServer, until } from "../helpers.js";
 import { type Child, type Memory, startChild } from "./child.js";
 import { openSse, type ParsedEvent, request, type SseConn, waitFor } from "./sse.js";
 
@@ -322,11 +322,3 @@ describe("reliability: slow and hostile clients", function () {
     expect(hub.stats().keys).to.equal(301);
   });
 });
-
-async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const started = performance.now();
-  while (!(await check())) {
-    if (performance.now() - started > ms) throw new Error(`timed out after ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
