@@ -207,7 +207,8 @@ describe("delivery", () => {
       }
       return { ...server, n, streams };
     }
-    const got = (raw: Awaited<ReturnType<typeof openSession>>) => notifications(raw).map((e) => e.data);
+    const got = (raw: Awaited<ReturnType<typeof openSession>>) =>
+      notifications(raw).map((e) => e.data);
 
     it("{ session } excludes that session only", async () => {
       const { n, streams } = await three();
