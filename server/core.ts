@@ -1,51 +1,41 @@
 /**
- * The hub's state and its one way of doing each thing: open a stream, end a
- * session, listen, unlisten, deliver from the bus. `hub.ts` wraps it in the
- * public API and `router.ts` in HTTP.
+ * The hub's composition: its collaborators wired together (sessions.ts,
+ * fanout.ts for the bus, relay.ts through recovery.ts for positions,
+ * remote.ts for other nodes, requests.ts), the bus started and left, and
+ * the one way of doing what several of them share: route a request to its
+ * session's node, listen, unlisten, close. `hub.ts` wraps it in the public
+ * API and `router.ts` in HTTP.
  */
 import { randomBytes } from "node:crypto";
 import { canonicalJson } from "../protocol/keys.js";
-import {
-  formatEventId,
-  parseEventId,
-  type SessionId,
-  type SessionStatus,
-} from "../protocol/wire.js";
+import type { SessionId } from "../protocol/wire.js";
 import { endGradually } from "./closing.js";
 import { guarded, NotifError, toError } from "./errors.js";
 import { Fanout } from "./fanout.js";
-import { commentFrame, eventBody, idLine, retryFrame } from "./frames.js";
 import type { History } from "./history.js";
 import { Interest } from "./interest.js";
 import { channelTopic, type ListenAnswers, type SessionRequest, topicChannel } from "./messages.js";
 import type { AnyDelivery } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
 import { parsePosition } from "./positions.js";
-import { cutCounts, type RecoveryCounts } from "./probe.js";
+import type { RecoveryCounts } from "./probe.js";
 import { type LocalItem, makeRecovery } from "./recovery.js";
 import { Registry } from "./registry.js";
 import type { ListenAnswer, Relay } from "./relay.js";
 import { nodeOf, Remote } from "./remote.js";
 import { applyRequest, type Resolved } from "./requests.js";
-import { planResume } from "./retention.js";
-import { Session } from "./session.js";
-import { Flusher, Stream, type StreamEnd, type StreamHost } from "./stream.js";
+import type { Session } from "./session.js";
+import { Sessions } from "./sessions.js";
+import type { StreamEnd } from "./stream.js";
 import type { AnyRequest, AnyResponse } from "./transport.js";
-
-const HEARTBEAT = commentFrame();
-
-/** A new, unguessable session id: the node id, a dot, 144 random bits. */
-function newSessionId(nodeId: string): SessionId {
-  return `${nodeId}.${randomBytes(18).toString("base64url")}` as SessionId;
-}
 
 export class HubCore<Identity> {
   readonly options: ResolvedOptions<Identity>;
   readonly nodeId = randomBytes(6).toString("base64url");
   readonly registry = new Registry<Session<Identity>>();
   readonly deliveries = new Map<string, AnyDelivery>();
-  /** Shared by every stream of this hub. */
-  readonly #streamHost: StreamHost;
+  /** Sessions and streams here: open, resume, expire, heartbeat. */
+  readonly sessions: Sessions<Identity>;
   readonly interest: Interest;
   /** Notifications through the bus (the echo, other nodes' messages). */
   readonly fanout: Fanout;
@@ -57,30 +47,20 @@ export class HubCore<Identity> {
   readonly relay: Relay | undefined;
   /** The in-process history, on a local bus. */
   readonly history: History<LocalItem> | undefined;
-  readonly #detached = new Set<Session<Identity>>();
   readonly #timers: NodeJS.Timeout[] = [];
-  streams = 0;
-  sent = 0;
-  dropped = 0;
-  /** `gap` events told because a key's notifications were lost (SPEC §5.8). */
-  gaps = 0;
-  /** `hub.close()` was called: no new request, no notify; streams end over `closeWindow`. */
-  closing = false;
-  /** Streams ended, by why (for metrics). */
-  readonly cuts = cutCounts();
   /** `since` listens answered (for metrics). */
   readonly recoveries: RecoveryCounts = { recovered: 0, lost: 0 };
-  closed = false;
+  #closing = false;
+  #closed = false;
 
   constructor(options: ResolvedOptions<Identity>) {
     this.options = options;
-    this.#streamHost = {
-      maxBufferedBytes: options.maxBufferedBytes,
-      flusher: new Flusher(),
-      counters: this,
-      onEnd: (stream, why) => this.#streamEnded(stream.owner as Session<Identity>, stream, why),
-      onError: options.onError,
-    };
+    this.sessions = new Sessions({
+      options,
+      nodeId: this.nodeId,
+      registry: this.registry,
+      release: (topic) => this.#release(topic),
+    });
     this.fanout = new Fanout(this);
     const recovery = makeRecovery({
       bus: options.bus,
@@ -89,9 +69,6 @@ export class HubCore<Identity> {
       deliver: (delivery, topic, entry, audience) =>
         this.fanout.deliverEntry(delivery, topic, entry, audience),
       onError: options.onError,
-      lost: () => {
-        this.gaps += 1;
-      },
       unlisten: (session, topic) => this.unlisten(session as Session<Identity>, [topic]),
     });
     this.relay = recovery?.relay;
@@ -111,7 +88,16 @@ export class HubCore<Identity> {
     this.started = this.#start();
     const sweepEvery = Math.max(10, Math.min(1_000, Math.floor(options.sessionTimeout / 4)));
     this.#timers.push(setInterval(() => this.#sweep(), sweepEvery).unref());
-    this.#timers.push(setInterval(() => this.#heartbeat(), options.heartbeat).unref());
+    this.#timers.push(setInterval(() => this.sessions.heartbeat(), options.heartbeat).unref());
+  }
+
+  /** `hub.close()` was called: no new request, no notify; streams end over `closeWindow`. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+  /** The hub is closed: every stream ended. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   identityId(identity: Identity): string {
@@ -178,69 +164,7 @@ export class HubCore<Identity> {
 
   /** Serves `GET /events` for a client of this identity. */
   openStream(req: AnyRequest, res: AnyResponse, identity: Identity, lastEventId: unknown): void {
-    const identityId = this.identityId(identity);
-    if (res.destroyed || req.socket?.destroyed) return; // the client left while we identified it
-    const last = parseEventId(lastEventId);
-    const old = last ? this.registry.session(last.session) : undefined;
-    const plan =
-      old && last && old.identityId === identityId
-        ? planResume(old.retention, last.seq)
-        : undefined;
-    let session: Session<Identity>;
-    let status: SessionStatus;
-    let cursor: number;
-    if (old && last && plan && plan.type !== "invalid") {
-      session = old;
-      status = plan.type;
-      cursor = plan.type === "gap" ? plan.lastEvicted : last.seq;
-      if (plan.type === "gap") this.dropped += plan.lastEvicted - last.seq;
-    } else {
-      this.#admit(identityId);
-      const { retention, retentionBytes } = this.options;
-      session = new Session(
-        newSessionId(this.nodeId),
-        identity,
-        identityId,
-        retention,
-        retentionBytes,
-      );
-      this.registry.add(session);
-      status = "new";
-      cursor = 0;
-    }
-    session.stream?.cut("replaced");
-    // Jittered per stream (±25%), so that the clients of a restarted node do not all come back at once.
-    const retry = Math.round(this.options.retry * (0.75 + Math.random() * 0.5));
-    const head =
-      retryFrame(retry) +
-      idLine(formatEventId(session.id, cursor)) +
-      eventBody("session", JSON.stringify({ session: session.id, status }));
-    this.streams += 1; // counted before: a stream may end (a write failed) while it opens
-    const stream = new Stream(res, head, cursor, session, this.#streamHost);
-    if (stream.ended) {
-      this.#detach(session); // kept for sessionTimeout, as after any cut
-      return;
-    }
-    session.stream = stream;
-    this.#detached.delete(session);
-  }
-
-  /** Refuses a new session over `maxSessions`, or `maxSessionsPerIdentity` for a non-null identity. */
-  #admit(identityId: string): void {
-    const { maxSessions, maxSessionsPerIdentity } = this.options;
-    if (this.registry.sessionCount >= maxSessions) {
-      throw new NotifError(
-        "too_many_sessions",
-        `this server holds its maximum of ${maxSessions} sessions: retry later`,
-      );
-    }
-    const own = identityId === "null" ? 0 : (this.registry.sessionsOf(identityId)?.size ?? 0);
-    if (own >= maxSessionsPerIdentity) {
-      throw new NotifError(
-        "too_many_sessions",
-        `this identity already has ${maxSessionsPerIdentity} sessions here: close some pages, or wait ${this.options.sessionTimeout} ms for abandoned ones to expire`,
-      );
-    }
+    this.sessions.open(req, res, identity, this.identityId(identity), lastEventId);
   }
 
   /**
@@ -300,22 +224,17 @@ export class HubCore<Identity> {
 
   /** Ends a session now: its stream, its listens, its replay buffer. */
   endSession(session: Session<Identity>, why: StreamEnd): void {
-    if (session.ended) return;
-    session.stream?.cut(why);
-    session.ended = true;
-    this.#detached.delete(session);
-    for (const topic of this.registry.remove(session)) this.#release(topic);
-    session.retention.clear();
+    this.sessions.end(session, why);
   }
 
   async close(): Promise<void> {
-    if (this.closing) return this.#closed;
-    this.closing = true;
-    this.#closed = this.#close();
-    return this.#closed;
+    if (this.#closing) return this.#closedAll;
+    this.#closing = true;
+    this.#closedAll = this.#close();
+    return this.#closedAll;
   }
 
-  #closed: Promise<void> = Promise.resolve();
+  #closedAll: Promise<void> = Promise.resolve();
 
   async #close(): Promise<void> {
     // Streams end one by one over closeWindow; their sessions receive until then.
@@ -324,7 +243,7 @@ export class HubCore<Identity> {
       this.fanout.deliverAwaited();
       this.endSession(session, "closing");
     });
-    this.closed = true;
+    this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.fanout.deliverAwaited(); // acknowledged notifies: delivered before the streams end
     for (const session of [...this.registry.sessions()]) this.endSession(session, "closing");
@@ -338,33 +257,9 @@ export class HubCore<Identity> {
     if (this.options.bus.kind !== "local") this.interest.release(topic);
   }
 
-  #streamEnded(session: Session<Identity>, stream: Stream, why: StreamEnd): void {
-    this.streams -= 1;
-    this.cuts[why] += 1;
-    if (session.stream !== stream) return;
-    session.stream = undefined;
-    session.written = stream.cursor;
-    if (why !== "closing") this.#detach(session);
-  }
-
-  #detach(session: Session<Identity>): void {
-    if (session.ended) return;
-    session.detachedAt = Date.now();
-    this.#detached.add(session);
-  }
-
   #sweep(): void {
     this.fanout.deliverAwaited(false);
     this.history?.sweep();
-    const deadline = Date.now() - this.options.sessionTimeout;
-    for (const session of this.#detached) {
-      if (session.detachedAt > deadline) continue;
-      this.dropped += session.retention.last - session.written;
-      this.endSession(session, "closing");
-    }
-  }
-
-  #heartbeat(): void {
-    for (const session of this.registry.sessions()) session.stream?.comment(HEARTBEAT);
+    this.sessions.sweep();
   }
 }

@@ -104,11 +104,11 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
     const { registry } = core;
     return {
       sessions: registry.sessionCount,
-      streams: core.streams,
+      streams: core.sessions.streams,
       keys: registry.topicCount,
       listens: registry.listenCount,
-      sent: core.sent,
-      dropped: core.dropped,
+      sent: core.sessions.sent,
+      dropped: core.sessions.dropped,
       bus: bus.status(),
     };
   }
@@ -167,7 +167,7 @@ export function createHub<Identity = null>(options: HubOptions<Identity> = {}): 
 
   const probe: HubProbe = {
     stats,
-    cuts: core.cuts,
+    cuts: core.sessions.cuts,
     recoveries: core.recoveries,
     notifiers: () => [...core.deliveries].map(([name, d]) => [name, d.counts] as const),
     observeNotifies(observer) {

@@ -26,8 +26,6 @@ export interface RecoveryHost {
   listeners(topic: string): TopicListeners<Session> | undefined;
   deliver(delivery: AnyDelivery, topic: string, entry: RelayEntry, audience: Audience): void;
   onError(error: Error, context: object): void;
-  /** Counts a `gap` told to a session. */
-  lost(): void;
   /** Takes back a session's listen on a topic (a `since` listen that failed). */
   unlisten(session: Session, topic: string): void;
 }
@@ -65,7 +63,6 @@ export function makeRecovery(host: RecoveryHost): Recovery | undefined {
     read,
     deliver: host.deliver,
     tellGap(session, lost) {
-      host.lost();
       session.push(gapEventBody(session.id, lost));
     },
     unlisten: host.unlisten,
