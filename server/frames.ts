@@ -81,3 +81,16 @@ export function idLine(id: string): string {
 export function idPrefix(session: string): string {
   return idLine(`${session}:`).slice(0, -1);
 }
+
+/** One event as a stream writes it: its id line (`prefix` from {@link idPrefix}, then `seq`) and its body. */
+export function eventFrame(prefix: string, seq: number, body: string): string {
+  return `${prefix}${seq}\n${body}`;
+}
+
+/**
+ * A notification's body from its parts: `head` from {@link eventHead}, the
+ * key's and the value's JSON (`JSON.stringify` output: one line), and its position.
+ */
+export function notificationBody(head: string, keyJson: string, dataJson: string, pos?: string) {
+  return `${head}${notificationJson(keyJson, dataJson, pos)}\n\n`;
+}

@@ -7,7 +7,7 @@ import type { NotifierDef } from "../protocol/contract.js";
 import { canonicalJson } from "../protocol/keys.js";
 import { isTabId, TAB_HEADER } from "../protocol/wire.js";
 import { toError } from "./errors.js";
-import { eventHead, markNotFor, notificationJson } from "./frames.js";
+import { eventHead, markNotFor, notificationBody } from "./frames.js";
 import type { Exclusion } from "./messages.js";
 import type { NotifierCounts } from "./probe.js";
 import type { Session } from "./session.js";
@@ -265,7 +265,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     try {
       const json = audience.valueJson ?? JSON.stringify(value);
       if (json === undefined) throw new TypeError("the client notification is not JSON");
-      return `${this.#eventHead}${notificationJson(keyJson, json, audience.pos)}\n\n`;
+      return notificationBody(this.#eventHead, keyJson, json, audience.pos);
     } catch (error) {
       this.#host.onError(toError(error), {
         notifier: this.def.name,

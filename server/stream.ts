@@ -6,7 +6,7 @@
  */
 import type { SessionId } from "../protocol/wire.js";
 import { toError } from "./errors.js";
-import { idPrefix } from "./frames.js";
+import { eventFrame, idPrefix } from "./frames.js";
 import { releaseConnection } from "./release.js";
 import type { Retention } from "./retention.js";
 import { type AnyResponse, openSink, type Sink } from "./transport.js";
@@ -118,7 +118,7 @@ export class Stream {
     }
     this.#cursor = seq;
     this.#host.counters.sent += 1;
-    this.#queue(`${this.#idPrefix}${seq}\n${body}`);
+    this.#queue(eventFrame(this.#idPrefix, seq, body));
   }
 
   /** Queues raw text (a heartbeat comment). */
@@ -192,7 +192,7 @@ export class Stream {
       }
       this.#cursor = seq;
       this.#host.counters.sent += 1;
-      if (!this.#write(`${this.#idPrefix}${seq}\n${body}`)) return;
+      if (!this.#write(eventFrame(this.#idPrefix, seq, body))) return;
       if (this.#out.writableLength >= REPLAY_CHUNK) {
         this.#out.once("drain", this.#pump);
         return;

@@ -2,8 +2,12 @@ import { expect } from "chai";
 import {
   commentFrame,
   eventBody,
+  eventFrame,
+  eventHead,
   idLine,
+  idPrefix,
   markNotFor,
+  notificationBody,
   notificationJson,
   retryFrame,
 } from "../../server/frames.js";
@@ -130,5 +134,15 @@ describe("SSE frames", () => {
   it("makes a whole notification event from its parts", () => {
     const text = idLine("s:3") + eventBody("doc", notificationJson("42", '{"t":"x"}'));
     expect(text).to.equal('id: s:3\nevent: doc\ndata: {"key":42,"data":{"t":"x"}}\n\n');
+  });
+
+  it("makes the same event as a stream writes it: id prefix, seq, and a body built once", () => {
+    const body = notificationBody(eventHead("doc"), "42", '{"t":"x"}', "e1-7");
+    expect(eventFrame(idPrefix("s"), 3, body)).to.equal(
+      'id: s:3\nevent: doc\ndata: {"key":42,"data":{"t":"x"},"pos":"e1-7"}\n\n',
+    );
+    expect(eventFrame(idPrefix("s"), 3, notificationBody(eventHead("doc"), "42", "1"))).to.equal(
+      idLine("s:3") + eventBody("doc", notificationJson("42", "1")),
+    );
   });
 });
