@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { canonicalJson } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
 import { endGradually } from "./closing.js";
-import { guarded, NotifError, toError } from "./errors.js";
+import { guarded, NotifError, toError, unknownSession } from "./errors.js";
 import { Fanout } from "./fanout.js";
 import type { History } from "./history.js";
 import { Interest } from "./interest.js";
@@ -147,10 +147,7 @@ export class HubCore<Identity> {
     if (this.registry.session(request.session)) return applyRequest(this, request);
     const node = this.#remoteNode(request.session);
     if (node === undefined || !this.remote) {
-      throw new NotifError(
-        "unknown_session",
-        "no such live session: open a new stream with GET /events",
-      );
+      throw unknownSession();
     }
     await this.started;
     return this.remote.request(node, request);

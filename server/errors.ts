@@ -29,6 +29,14 @@ export class NotifError extends Error {
 
 export { toError } from "../protocol/to-error.js";
 
+/** The 410 of a request on a session no node holds (expired, closed, or its node is gone). */
+export function unknownSession(): NotifError {
+  return new NotifError(
+    "unknown_session",
+    "no such live session: open a new stream with GET /events",
+  );
+}
+
 /**
  * Wraps a bus message handler so that nothing it throws escapes into the bus
  * (where it would be an uncaught exception): it goes to `onError`.

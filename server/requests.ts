@@ -6,7 +6,7 @@
  */
 import type { SessionId } from "../protocol/wire.js";
 import { checkKey } from "./body.js";
-import { NotifError, toError } from "./errors.js";
+import { NotifError, toError, unknownSession } from "./errors.js";
 import type { ListenAnswers, SessionRequest } from "./messages.js";
 import type { AnyDelivery } from "./notifier.js";
 import { topicOf } from "./registry.js";
@@ -50,10 +50,7 @@ export async function applyRequest<I>(
 ): Promise<ListenAnswers | undefined> {
   const session = core.registry.session(request.session);
   if (!session) {
-    throw new NotifError(
-      "unknown_session",
-      "no such live session: open a new stream with GET /events",
-    );
+    throw unknownSession();
   }
   const trusted = request.identityId === undefined;
   if (!trusted && request.identityId !== session.identityId) {

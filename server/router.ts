@@ -9,7 +9,7 @@ import http2, { Http2ServerResponse } from "node:http2";
 import { PATHS, type SessionId } from "../protocol/wire.js";
 import { parseCloseBody, parseListenBody, readJson } from "./body.js";
 import type { HubCore } from "./core.js";
-import { NotifError, toError } from "./errors.js";
+import { NotifError, toError, unknownSession } from "./errors.js";
 import type { Op, SessionRequest } from "./messages.js";
 import type { AnyRequest, AnyResponse } from "./transport.js";
 
@@ -46,10 +46,7 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
     items: SessionRequest["items"],
   ) {
     if (!core.reachable(session)) {
-      throw new NotifError(
-        "unknown_session",
-        "no such live session: open a new stream with GET /events",
-      );
+      throw unknownSession();
     }
     const identityId = core.identityId(await identify(req, path));
     return core.route({ op, session, identityId, items });
