@@ -49,17 +49,16 @@ export async function applyRequest<I>(
   request: SessionRequest,
 ): Promise<ListenAnswers | undefined> {
   const session = core.registry.session(request.session);
-  if (!session) {
-    throw unknownSession();
-  }
-  const trusted = request.identityId === undefined;
-  if (!trusted && request.identityId !== session.identityId) {
+  if (!session) throw unknownSession();
+  const caller = callerOf(request);
+  if (caller.kind === "client" && caller.identityId !== session.identityId) {
     throw new NotifError("forbidden", "this session belongs to another identity");
   }
   if (request.op === "close") {
     core.endSession(session, "closing");
     return;
   }
+  const trusted = caller.kind === "server";
   const items = resolveItems(core, request.items, trusted);
   if (request.op === "unlisten") {
     core.unlisten(
@@ -70,7 +69,31 @@ export async function applyRequest<I>(
   }
   const positions = request.items.some((item) => "since" in item && item.since !== undefined);
   if (trusted) return answers(await core.listen(session, items, positions));
-  // An unlisten answered while authorize runs wins over this earlier listen.
+  return answers(await listenAuthorized(core, session, items, positions));
+}
+
+/** Who asks: server code (`notifier.listen`: trusted, nothing checked) or a client of one identity. */
+export type Caller =
+  | { readonly kind: "server" }
+  | { readonly kind: "client"; readonly identityId: string };
+
+/** A request's caller: server code's own requests carry no identity (on the bus too). */
+export function callerOf(request: SessionRequest): Caller {
+  const { identityId } = request;
+  return identityId === undefined ? { kind: "server" } : { kind: "client", identityId };
+}
+
+/**
+ * A client's listen: `authorize` first; an item unlistened while it ran is
+ * not listened (an unlisten answered meanwhile wins), and its answer is the
+ * key's position.
+ */
+async function listenAuthorized<I>(
+  core: RequestsHost<I>,
+  session: Session<I>,
+  items: Resolved[],
+  positions: boolean,
+): Promise<ListenAnswer[] | undefined> {
   const since = session.pauseRevocations();
   let kept: Resolved[];
   try {
@@ -81,17 +104,14 @@ export async function applyRequest<I>(
   }
   if (session.ended) throw new NotifError("unknown_session", "the session ended meanwhile");
   const given = await core.listen(session, kept, positions);
-  if (!given || kept.length === items.length) return answers(given);
-  // An item unlistened while authorize ran is not listened: its answer is the key's position.
-  return answers(
-    await Promise.all(
-      items.map(async (item) => {
-        const i = kept.indexOf(item);
-        return i >= 0
-          ? (given[i] as ListenAnswer)
-          : { ...(await core.position(item)), recovered: null };
-      }),
-    ),
+  if (!given || kept.length === items.length) return given;
+  return Promise.all(
+    items.map(async (item) => {
+      const i = kept.indexOf(item);
+      return i >= 0
+        ? (given[i] as ListenAnswer)
+        : { ...(await core.position(item)), recovered: null };
+    }),
   );
 }
 
