@@ -186,28 +186,40 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
       },
     };
     for (const entry of results) {
-      if (!isThenable(entry.result)) continue;
-      job.pending += 1;
-      const identityId = entry.sessions[0]?.identityId ?? "";
-      let timer: NodeJS.Timeout | undefined;
-      const settle = (result: unknown) => {
-        if (timer === undefined) return; // settled already (or timed out)
-        clearTimeout(timer);
-        timer = undefined;
-        entry.result = result;
-        job.pending -= 1;
-        this.#drain(topic);
-      };
-      const fail = (error: unknown) => {
-        if (timer !== undefined) this.#prepareFailed(error, topic, identityId);
-        settle(undefined);
-      };
-      // A prepare that never settles would hold back every later notify on this key.
-      const ms = this.#host.prepareTimeout;
-      timer = setTimeout(() => fail(new Error(`prepare did not settle within ${ms} ms`)), ms);
-      entry.result.then(settle, fail);
+      if (isThenable(entry.result)) this.#await(topic, job, entry, entry.result);
     }
     this.#schedule(topic, job);
+  }
+
+  /**
+   * Holds `job` until an identity's async `prepare` settles (a rejection
+   * blocks that identity), or `prepareTimeout` passes: one that never settles
+   * would hold back every later notify on its key.
+   */
+  #await(
+    topic: string,
+    job: Job,
+    entry: { sessions: Session[]; result: unknown },
+    result: PromiseLike<unknown>,
+  ): void {
+    job.pending += 1;
+    const identityId = entry.sessions[0]?.identityId ?? "";
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (value: unknown) => {
+      if (timer === undefined) return; // settled already (or timed out)
+      clearTimeout(timer);
+      timer = undefined;
+      entry.result = value;
+      job.pending -= 1;
+      this.#drain(topic);
+    };
+    const fail = (error: unknown) => {
+      if (timer !== undefined) this.#prepareFailed(error, topic, identityId);
+      settle(undefined);
+    };
+    const ms = this.#host.prepareTimeout;
+    timer = setTimeout(() => fail(new Error(`prepare did not settle within ${ms} ms`)), ms);
+    result.then(settle, fail);
   }
 
   #schedule(topic: string, job: Job): void {
