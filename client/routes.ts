@@ -63,7 +63,7 @@ function safeCanonical(key: unknown): string | undefined {
 /** The data of a notification event, or undefined when it is none. */
 export function parseNotification(
   text: unknown,
-): { key: unknown; data: unknown; notfor?: unknown } | undefined {
+): { key: unknown; data: unknown; notfor?: unknown; pos?: unknown } | undefined {
   if (typeof text !== "string") return undefined;
   try {
     const value: unknown = JSON.parse(text);

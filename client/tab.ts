@@ -3,7 +3,9 @@
  * with the highest `term` it hears of, reaches it through `BroadcastChannel`
  * (itself directly when it is the holder), watches its heartbeat and takes
  * the lock from a silent one; when it gets the lock it runs the
- * {@link Leader}, resuming the session from the last event id it heard of.
+ * {@link Leader}, resuming the session from the last event id it heard of
+ * (or recovering it by the tabs' positions). Back from the page cache, it
+ * joins again, declaring its listens and positions anew.
  */
 
 import { SESSION_HEADER, TAB_HEADER, type TabId } from "../protocol/wire.js";
@@ -13,6 +15,7 @@ import { Election } from "./election.js";
 import { BEAT, Leader, STALE } from "./leader.js";
 import { mayNameSession } from "./origin.js";
 import { TabEvents } from "./tabevents.js";
+import { HeldTopics } from "./tabheld.js";
 import { TabListens } from "./tablistens.js";
 import {
   type DirectMessage,
@@ -20,6 +23,7 @@ import {
   newTabId,
   parseTabMessage,
   type RequestMessage,
+  type TabListen,
   type TabNames,
   tabNames,
 } from "./tabs.js";
@@ -39,6 +43,8 @@ export class SharedTab {
   readonly #own: BroadcastChannel;
   readonly #election: Election;
   readonly #tabChannels = new Map<string, BroadcastChannel>();
+  /** What the server may hold for the session, as the holder tells. */
+  readonly #held = new HeldTopics();
   #term = 0;
   #holder: string | undefined;
   #heard = Date.now();
@@ -53,7 +59,10 @@ export class SharedTab {
     const url = new URL(options.url.replace(/\/+$/, ""), location.href).href;
     this.#names = tabNames(location.origin, url);
     this.#resume = readStorage();
-    this.listens = new TabListens((request) => this.#request({ ...request, from: this.id }));
+    this.listens = new TabListens(
+      (request) => this.#request({ ...request, from: this.id }),
+      (topic) => this.events.positions.forget(topic),
+    );
     this.events = new TabEvents(this.id, (topic) => this.listens.wants(topic));
     this.report = new TabReport(this.listens);
     this.#channel = new BroadcastChannel(this.#names.channel);
@@ -132,8 +141,8 @@ export class SharedTab {
   };
 
   readonly #onPageShow = (event: PageTransitionEvent): void => {
+    // Back from the page cache: the holder sends what this tab missed, or it is recovered by position.
     if (!event.persisted || this.#closed || !this.#hidden) return;
-    this.report.missedSome(); // back from the page cache: this tab missed what came meanwhile
     this.#join();
   };
 
@@ -161,12 +170,13 @@ export class SharedTab {
       broadcast: (message) => this.#broadcast(message),
       alive: (tabs) => this.#election.alive(tabs),
       present: () => this.#election.present(),
+      held: () => this.#held.entries(),
     });
     this.#leader = leader;
     this.#broadcast({ type: "lead", term: this.#term, tab: this.id });
     this.listens.newHolder();
     const after = this.events.cursor.last;
-    leader.handle({ type: "join", from: this.id, listens: this.listens.all(), after });
+    leader.handle({ type: "join", from: this.id, listens: this.#declared(), after });
     this.#checkOwnership(leader);
     this.report.share({ leader: true });
   }
@@ -207,10 +217,18 @@ export class SharedTab {
       this.listens.newHolder();
       const after = this.events.cursor.last;
       if (tab !== this.id)
-        this.#post({ type: "join", from: this.id, listens: this.listens.all(), after });
+        this.#post({ type: "join", from: this.id, listens: this.#declared(), after });
       this.report.holderGone();
     }
     return term === this.#term && tab === this.#holder;
+  }
+
+  /** This tab's listens, with its positions, for a new holder. */
+  #declared(): TabListen[] {
+    return this.listens.all().map((listen) => {
+      const place = this.events.positions.place(listen.topic);
+      return place ? { ...listen, pos: place.pos, at: place.at } : listen;
+    });
   }
 
   #onShared(data: unknown): void {
@@ -227,6 +245,7 @@ export class SharedTab {
     if (message.type === "beat" || message.type === "status")
       this.report.share({ tabs: message.tabs });
     if (message.type === "status") this.report.holder(message.status);
+    if (message.type === "held") this.#held.apply(message);
   }
 
   #onDirect(data: unknown): void {
@@ -242,6 +261,8 @@ export class SharedTab {
         break;
       case "listened":
         if (message.at !== undefined && !message.error) this.events.cursor.accept(message.at);
+        if (!message.error && this.listens.wants(message.topic))
+          this.events.positions.listened(message.topic, message.pos, message.at);
         this.listens.listened(message.topic, message.error);
         break;
       case "unlistened":

@@ -29,8 +29,10 @@ export class TabReport {
   readonly #statusHandlers = new Set<(status: NotifStatus) => void>();
   readonly #shareHandlers = new Set<(info: ShareInfo) => void>();
   #share: ShareInfo = { shared: true, leader: false, tabs: 1 };
-  /** Back from the page cache: the next open status is a gap (this tab missed what came). */
+  /** The holder told of a gap while connecting: the next open status is one. */
   #gapOnce = false;
+  /** The session of the last open status. */
+  #opened: string | undefined;
 
   constructor(mine: TabKeys) {
     this.#mine = mine;
@@ -49,10 +51,13 @@ export class TabReport {
 
   /**
    * The holder's status, as this tab sees it: a gap names only this tab's
-   * keys, and is none for this tab when it names only other tabs' keys.
+   * keys, and is none for this tab when it names only other tabs' keys (on
+   * a new session, every key of this tab was then recovered).
    */
   holder(status: TabStatus): void {
     const value = status as unknown as NotifStatus;
+    const opened = this.#opened;
+    if (value.state === "open") this.#opened = value.session;
     if (this.#gapOnce && value.state === "open") {
       this.#gapOnce = false;
       this.set({ ...value, resumed: false, recovered: false, gap: true, lost: this.#mine.keys() });
@@ -64,9 +69,12 @@ export class TabReport {
     }
     const all = Array.isArray(value.lost) ? value.lost : [];
     const lost = all.length === 0 ? this.#mine.keys() : all.filter((k) => this.#mine.wantsKey(k));
-    this.set(
-      all.length > 0 && lost.length === 0 ? { ...value, gap: false, lost } : { ...value, lost },
-    );
+    if (all.length === 0 || lost.length > 0) {
+      this.set({ ...value, lost });
+      return;
+    }
+    const recovered = opened !== undefined && value.session !== opened;
+    this.set({ ...value, recovered, gap: false, lost });
   }
 
   /** This tab missed events: the next open status says so. */
