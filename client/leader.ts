@@ -216,6 +216,10 @@ export class Leader {
 
   #join(tab: string, listens: readonly TabListen[], after: string | undefined): void {
     const isNew = !this.#refs.has(tab);
+    // Confirmed before, not held now (released while the tab was in the page cache): maybe missed.
+    const dropped = this.#gathering
+      ? []
+      : listens.filter((l) => l.confirmed && !this.#held.has(l.topic));
     this.#refs.join(tab);
     const { remove } = this.#refs.diff(
       tab,
@@ -226,6 +230,10 @@ export class Leader {
     if (this.#gathering) this.#since.offer(listens);
     if (after !== undefined && this.#gathering) this.#resume = earlierId(this.#resume, after);
     if (after !== undefined) this.#relay.catchUp(tab, listens, after, this.#gathering);
+    if (dropped.length > 0) {
+      const lost = dropped.map(({ item }) => ({ notifier: item.notifier, key: item.key }));
+      this.#host.sendTo(tab, { type: "gap", term: this.#host.term, lost });
+    }
     const { term } = this.#host;
     if (isNew) this.#tellHeld(this.#held.listens(), [], true);
     this.#host.broadcast({

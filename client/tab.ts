@@ -39,8 +39,8 @@ export class SharedTab {
   readonly report: TabReport;
   readonly #options: NotifClientOptions;
   readonly #names: TabNames;
-  readonly #channel: BroadcastChannel;
-  readonly #own: BroadcastChannel;
+  #channel!: BroadcastChannel;
+  #own!: BroadcastChannel;
   readonly #election: Election;
   readonly #tabChannels = new Map<string, BroadcastChannel>();
   /** What the server may hold for the session, as the holder tells. */
@@ -65,10 +65,6 @@ export class SharedTab {
     );
     this.events = new TabEvents(this.id, (topic) => this.listens.wants(topic));
     this.report = new TabReport(this.listens);
-    this.#channel = new BroadcastChannel(this.#names.channel);
-    this.#own = new BroadcastChannel(this.#names.tabChannel(this.id));
-    this.#channel.onmessage = (event) => this.#onShared(event.data);
-    this.#own.onmessage = (event) => this.#onDirect(event.data);
     this.#election = new Election(this.#names, this.id, {
       onLead: () => this.#onLead(),
       onLost: () => this.#stepDown(),
@@ -106,15 +102,17 @@ export class SharedTab {
     clearInterval(this.#timer);
     removeEventListener("pagehide", this.#onPageHide);
     removeEventListener("pageshow", this.#onPageShow);
-    this.#channel.close();
-    this.#own.close();
     this.listens.close();
     this.report.closed();
   }
 
-  /** Starts (again) to take part: presence, the wait for the lock, a ping to find the holder. */
+  /** Starts (again) to take part: channels, presence, the wait for the lock, a ping to find the holder. */
   #join(): void {
     this.#hidden = false;
+    this.#channel = new BroadcastChannel(this.#names.channel);
+    this.#own = new BroadcastChannel(this.#names.tabChannel(this.id));
+    this.#channel.onmessage = (event) => this.#onShared(event.data);
+    this.#own.onmessage = (event) => this.#onDirect(event.data);
     this.#heard = Date.now();
     void this.#election.start();
     this.#post({ type: "ping", from: this.id });
@@ -122,7 +120,6 @@ export class SharedTab {
 
   /** Stops taking part: hands the stream over, or ends the session when no tab is left. */
   #leave(): void {
-    this.#hidden = true;
     const leader = this.#leader;
     this.#leader = undefined;
     if (leader && leader.tabs > 1) {
@@ -131,9 +128,14 @@ export class SharedTab {
       this.#resume = laterId(last, this.#resume);
     } else if (leader) leader.close();
     else this.#post({ type: "leave", from: this.id });
+    this.#hidden = true;
     writeStorage(laterId(this.#resume, this.events.cursor.last));
     this.#holder = undefined;
     this.#election.stop();
+    // Closed, so that a page in the back/forward cache hears nothing (which would evict it).
+    for (const channel of [this.#channel, this.#own, ...this.#tabChannels.values()])
+      channel.close();
+    this.#tabChannels.clear();
   }
 
   readonly #onPageHide = (): void => {
@@ -269,7 +271,7 @@ export class SharedTab {
         this.listens.unlistened(message.req);
         break;
       case "gap":
-        this.report.gap();
+        this.report.gap(message.lost);
         break;
     }
   }
@@ -304,7 +306,7 @@ export class SharedTab {
   }
 
   #post(message: HolderMessage | RequestMessage): void {
-    if (!this.#closed) this.#channel.postMessage(message);
+    if (!this.#closed && !this.#hidden) this.#channel.postMessage(message);
   }
 }
 

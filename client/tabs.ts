@@ -6,7 +6,14 @@
  * events, its answers). Names of channels and locks, and the type guard for
  * what arrives. No I/O here.
  */
-import { isSessionId, isTabId, type ListenItem, type TabId } from "../protocol/wire.js";
+import {
+  isSessionId,
+  isTabId,
+  type ListenItem,
+  type LostKey,
+  lostKeys,
+  type TabId,
+} from "../protocol/wire.js";
 
 /** A listen answered with an error: enough to rebuild the `RequestError`. */
 export interface TabError {
@@ -112,8 +119,11 @@ export type DirectMessage =
       readonly pos?: string;
     }
   | { readonly type: "unlistened"; readonly term: number; readonly req: number }
-  /** This tab missed events the holder can no longer send it: its status reports a gap. */
-  | { readonly type: "gap"; readonly term: number };
+  /**
+   * This tab missed events the holder can no longer send it: its status
+   * reports a gap, of the keys in `lost` (every key of the tab without it).
+   */
+  | { readonly type: "gap"; readonly term: number; readonly lost?: readonly LostKey[] };
 
 export type TabMessage = HolderMessage | RequestMessage | DirectMessage;
 
@@ -208,7 +218,7 @@ const CHECKS: Record<TabMessage["type"], Check> = {
     isOptionalId(m.at) &&
     isOptionalId(m.pos),
   unlistened: (m) => direct(m) && Number.isSafeInteger(m.req),
-  gap: direct,
+  gap: (m) => direct(m) && (m.lost === undefined || lostKeys(m.lost) !== undefined),
 };
 
 /** The message in `data`, or undefined when it is none (another version, garbage). */

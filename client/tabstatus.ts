@@ -30,7 +30,7 @@ export class TabReport {
   readonly #shareHandlers = new Set<(info: ShareInfo) => void>();
   #share: ShareInfo = { shared: true, leader: false, tabs: 1 };
   /** The holder told of a gap while connecting: the next open status is one. */
-  #gapOnce = false;
+  #missed: readonly LostKey[] | undefined;
   /** The session of the last open status. */
   #opened: string | undefined;
 
@@ -58,9 +58,11 @@ export class TabReport {
     const value = status as unknown as NotifStatus;
     const opened = this.#opened;
     if (value.state === "open") this.#opened = value.session;
-    if (this.#gapOnce && value.state === "open") {
-      this.#gapOnce = false;
-      this.set({ ...value, resumed: false, recovered: false, gap: true, lost: this.#mine.keys() });
+    const missed = value.state === "open" ? this.#missed : undefined;
+    if (value.state === "open") this.#missed = undefined;
+    const lost = missed?.filter((key) => this.#mine.wantsKey(key)) ?? [];
+    if (lost.length > 0) {
+      this.set({ ...value, resumed: false, recovered: false, gap: true, lost });
       return;
     }
     if (!value.gap) {
@@ -68,18 +70,19 @@ export class TabReport {
       return;
     }
     const all = Array.isArray(value.lost) ? value.lost : [];
-    const lost = all.length === 0 ? this.#mine.keys() : all.filter((k) => this.#mine.wantsKey(k));
-    if (all.length === 0 || lost.length > 0) {
-      this.set({ ...value, lost });
+    const named = all.length === 0 ? this.#mine.keys() : all.filter((k) => this.#mine.wantsKey(k));
+    if (all.length === 0 || named.length > 0) {
+      this.set({ ...value, lost: named });
       return;
     }
     const recovered = opened !== undefined && value.session !== opened;
-    this.set({ ...value, recovered, gap: false, lost });
+    this.set({ ...value, recovered, gap: false, lost: named });
   }
 
   /** This tab missed events: the next open status says so. */
-  missedSome(): void {
-    this.#gapOnce = true;
+  missedSome(lost: readonly LostKey[] = this.#mine.keys()): void {
+    const keys = new Map([...(this.#missed ?? []), ...lost].map((k) => [JSON.stringify(k), k]));
+    this.#missed = [...keys.values()];
   }
 
   /** The holder went: connecting again (as a stream of one's own does when it drops). */
@@ -87,17 +90,12 @@ export class TabReport {
     if (this.status.state === "open") this.set(makeStatus("connecting", this.status.session));
   }
 
-  /** This tab missed events the holder could not send it. */
-  gap(): void {
-    if (this.status.state !== "open") this.missedSome();
-    else
-      this.set({
-        ...this.status,
-        resumed: false,
-        recovered: false,
-        gap: true,
-        lost: this.#mine.keys(),
-      });
+  /** This tab missed events the holder could not send it: of `lost`, or of every key. */
+  gap(lost?: readonly LostKey[]): void {
+    const mine = lost ? lost.filter((key) => this.#mine.wantsKey(key)) : this.#mine.keys();
+    if (lost && mine.length === 0) return;
+    if (this.status.state !== "open") this.missedSome(mine);
+    else this.set({ ...this.status, resumed: false, recovered: false, gap: true, lost: mine });
   }
 
   closed(): void {
