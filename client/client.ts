@@ -15,7 +15,7 @@ import {
   type SessionEventData,
 } from "../protocol/wire.js";
 import { makeHandlers } from "./handlers.js";
-import { Listens } from "./listens.js";
+import { type HandOver, Listens } from "./listens.js";
 import { beaconSpeaksForOther, mayNameSession } from "./origin.js";
 import {
   type BackoffOptions,
@@ -102,6 +102,17 @@ export interface StreamClientOptions extends NotifClientOptions {
    * @default true
    */
   pageHide?: boolean;
+  /**
+   * This client takes over a session another tab held (share.ts): the
+   * positions to recover from if it is gone, what the server may hold if not.
+   */
+  handOver?: HandOver;
+}
+
+/** A stream client, as the tab holding a shared stream uses it. */
+export interface StreamClient extends NotifClient {
+  /** Where the client stands on `key` (SPEC §6): its position, `null` when none is known. */
+  position<K>(def: NotifierDef<K, unknown>, key: K): string | null;
 }
 
 /** A connection to a hub. */
@@ -132,12 +143,12 @@ export interface NotifClient {
  * @example
  * const client = createStreamClient({ url: "/notif" });
  */
-export function createStreamClient(options: StreamClientOptions): NotifClient {
+export function createStreamClient(options: StreamClientOptions): StreamClient {
   return makeStreamClient(options, realClock);
 }
 
 /** {@link createStreamClient} on a given clock (tests replace timers and randomness). */
-export function makeStreamClient(options: StreamClientOptions, clock: Clock): NotifClient {
+export function makeStreamClient(options: StreamClientOptions, clock: Clock): StreamClient {
   if (typeof options?.url !== "string")
     throw new TypeError("sse-notif: createNotifClient needs a url");
   const base = options.url.replace(/\/+$/, "");
@@ -167,6 +178,7 @@ export function makeStreamClient(options: StreamClientOptions, clock: Clock): No
       onError(error, item ? { type: "refused", ...item } : { type: "request" }),
     backoff: makeBackoff(backoff, clock),
     clock,
+    handOver: options.handOver,
   });
 
   function emit(change?: StatusChange): void {
@@ -306,6 +318,7 @@ export function makeStreamClient(options: StreamClientOptions, clock: Clock): No
       return listens.listen(def, key);
     },
     unlisten: (def, key) => listens.unlisten(def, key),
+    position: (def, key) => listens.position(def, key),
     on(def, handler) {
       useName(def.name);
       return handlers.add(def.name, handler as (key: unknown, value: unknown) => void);

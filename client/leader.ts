@@ -2,7 +2,9 @@
  * The tab that holds a shared stream: one stream client (the session, its
  * listens, its reconnects) for every tab, the union of the tabs' listens
  * counted by {@link TabRefs}, and each event relayed to the tabs that listen
- * on its key, but not to the tab a `notfor` left out.
+ * on its key. Taking over, it resumes the session, unlistening what the
+ * server holds and no tab wants, or, the session gone, recovers every key
+ * from the earliest position the tabs had of it.
  */
 
 import type { NotifierDef } from "../protocol/contract.js";
@@ -11,11 +13,14 @@ import {
   createStreamClient,
   type EventSourceConstructor,
   type NotifStatus,
+  type StreamClient,
   type StreamClientOptions,
 } from "./client.js";
 import { earlierId } from "./cursor.js";
+import type { HandOver } from "./listens.js";
 import { beaconSpeaksForOther } from "./origin.js";
 import { Routes } from "./routes.js";
+import { HeldTopics } from "./tabheld.js";
 import { isIdentityError, toTabError } from "./tablistens.js";
 import { TabRelay } from "./tabrelay.js";
 import type {
@@ -26,6 +31,7 @@ import type {
   TabListen,
   TabStatus,
 } from "./tabs.js";
+import { TabSince } from "./tabsince.js";
 import { type Tap, tapEventSource } from "./tap.js";
 
 /** What the holder needs from its tab. */
@@ -42,6 +48,8 @@ export interface LeaderHost {
   alive(tabs: string[]): Promise<Set<string>>;
   /** Every tab alive now. */
   present(): Promise<string[]>;
+  /** What the server may hold for the session, as the previous holder said. */
+  held(): [string, ListenItem][];
 }
 
 /** Ms between heartbeats; tabs that hear none for {@link STALE} steal the lock. */
@@ -67,7 +75,13 @@ export class Leader {
   /** Notifiers the stream client has a handler for. */
   readonly #named = new Set<string>();
   readonly #tap: Tap;
-  readonly #stream;
+  readonly #stream: StreamClient;
+  /** What the server may hold for the session (every tab is told). */
+  readonly #held = new HeldTopics();
+  /** Taking over: the tabs' positions, should the session be gone. */
+  readonly #since: TabSince;
+  /** Topics held before that no tab re-declared were let go (once the stream opened). */
+  #pruned = false;
   #status: TabStatus = { state: "connecting", session: undefined };
   #resume: string | undefined;
   #detached = false;
@@ -79,6 +93,8 @@ export class Leader {
     this.#host = host;
     this.#resume = host.resumeFrom;
     this.#relay = new TabRelay(host, this.#routes);
+    this.#since = new TabSince(host.resumeFrom);
+    for (const [topic, item] of host.held()) this.#held.add({ topic, item });
     const options = host.options;
     const Real =
       options.EventSource ??
@@ -97,6 +113,7 @@ export class Leader {
       ...options,
       EventSource: this.#tap.EventSource,
       pageHide: false,
+      handOver: host.resumeFrom === undefined ? undefined : this.#handOver(),
       // Handing over closes this client but not the session the next holder resumes.
       fetch: (input, init) =>
         this.#detached && String(input).endsWith(PATHS.close)
@@ -108,6 +125,12 @@ export class Leader {
       setInterval(() => this.beat(), BEAT),
       setInterval(() => void this.#prune(), STALE),
     );
+  }
+
+  /** What the stream client takes over: read when the session answers, after the tabs joined. */
+  #handOver(): HandOver {
+    const before = this.#held.entries();
+    return { since: (topic) => this.#since.since(topic), held: () => before };
   }
 
   /** Waits (a little) for every alive tab to join, then opens the stream. */
@@ -193,16 +216,26 @@ export class Leader {
 
   #join(tab: string, listens: readonly TabListen[], after: string | undefined): void {
     const isNew = !this.#refs.has(tab);
+    // Confirmed before, not held now (released while the tab was in the page cache): maybe missed.
+    const dropped = this.#gathering
+      ? []
+      : listens.filter((l) => l.confirmed && !this.#held.has(l.topic));
     this.#refs.join(tab);
     const { remove } = this.#refs.diff(
       tab,
       listens.map((l) => l.topic),
     );
-    for (const [, held] of remove) this.#release(held);
+    for (const [topic, held] of remove) this.#release(topic, held);
     for (const listen of listens) this.#listen(tab, listen);
+    if (this.#gathering) this.#since.offer(listens);
     if (after !== undefined && this.#gathering) this.#resume = earlierId(this.#resume, after);
-    if (after !== undefined) this.#relay.catchUp(tab, listens, after);
+    if (after !== undefined) this.#relay.catchUp(tab, listens, after, this.#gathering);
+    if (dropped.length > 0) {
+      const lost = dropped.map(({ item }) => ({ notifier: item.notifier, key: item.key }));
+      this.#host.sendTo(tab, { type: "gap", term: this.#host.term, lost });
+    }
     const { term } = this.#host;
+    if (isNew) this.#tellHeld(this.#held.listens(), [], true);
     this.#host.broadcast({
       type: "status",
       term,
@@ -222,19 +255,23 @@ export class Leader {
         this.#named.add(def.name);
         this.#stream.on(def, () => {}); // so that the stream client tracks what it gets
       }
+      if (this.#held.add({ topic, item })) this.#tellHeld([{ topic, item }], []);
       const ready = this.#listenOrRenew(def, item.key).then(
         () => undefined,
         (error: unknown) => {
           if (this.#refs.get(tab, topic) === held) this.#refs.remove(tab, topic);
+          this.#letGo(topic);
           return toTabError(error);
         },
       );
       held = { item, def, ready };
       this.#refs.add(tab, topic, held);
     }
+    const { def, item: listened } = held;
     void held.ready.then((error) => {
       const at = this.#relay.cursor.last;
-      this.#host.sendTo(tab, { type: "listened", term: this.#host.term, topic, error, at });
+      const pos = error ? undefined : (this.#stream.position(def, listened.key) ?? undefined);
+      this.#host.sendTo(tab, { type: "listened", term: this.#host.term, topic, error, at, pos });
     });
   }
 
@@ -264,15 +301,32 @@ export class Leader {
       done();
       return;
     }
-    void this.#stream.unlisten(held.def, held.item.key).then(done, done);
+    void this.#stream
+      .unlisten(held.def, held.item.key)
+      .finally(() => this.#letGo(topic))
+      .then(done, done);
   }
 
-  #release(held: Held): void {
-    void this.#stream.unlisten(held.def, held.item.key).catch(() => {});
+  #release(topic: string, held: Held): void {
+    void this.#stream
+      .unlisten(held.def, held.item.key)
+      .finally(() => this.#letGo(topic))
+      .catch(() => {});
+  }
+
+  /** The server no longer holds `topic`, unless a tab wants it again: every tab is told. */
+  #letGo(topic: string): void {
+    if (!this.#refs.wanted(topic) && this.#held.remove(topic)) this.#tellHeld([], [topic]);
+  }
+
+  #tellHeld(add: TabListen[], remove: string[], all = false): void {
+    if (this.#detached) return;
+    const { term, tab } = this.#host;
+    this.#host.broadcast({ type: "held", term, tab, add, remove, all });
   }
 
   #leave(tab: string): void {
-    for (const [, held] of this.#refs.leave(tab)) this.#release(held);
+    for (const [topic, held] of this.#refs.leave(tab)) this.#release(topic, held);
     this.beat();
   }
 
@@ -291,12 +345,11 @@ export class Leader {
   }
 
   #onStatus(status: NotifStatus): void {
-    const resumedFrom = parseEventId(this.#host.resumeFrom)?.session;
-    const moved = resumedFrom !== undefined && status.session !== resumedFrom && status.session;
-    // A handover that could not resume the session: the tabs may have missed events.
-    const unrecovered = moved && !status.gap && !status.recovered;
-    // lost: [] names every key: each tab reports its own (tabstatus.ts).
-    this.#status = unrecovered ? { ...status, gap: true, lost: [] } : { ...status };
+    this.#status = { ...status };
+    if (status.state === "open" && !this.#pruned) {
+      this.#pruned = true; // what no tab re-declared: gone with the old session, or unlistened now
+      for (const [topic] of this.#held.entries()) this.#letGo(topic);
+    }
     const { term, tab } = this.#host;
     this.#host.broadcast({ type: "status", term, tab, status: this.#status, tabs: this.tabs });
   }

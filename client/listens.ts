@@ -26,6 +26,23 @@ export interface ListensHost {
   /** Spaces the retries of failed requests. */
   readonly backoff: Backoff;
   readonly clock: Clock;
+  /** What a previous client of the session left, when this one takes it over. */
+  readonly handOver?: HandOver;
+}
+
+/**
+ * What the tab that held a shared stream before this client left it (SPEC
+ * §7): read once, when the first session answers, resumed or not.
+ */
+export interface HandOver {
+  /**
+   * Where the tabs stood on `topic` (the earliest of them): recovered from
+   * if the session is gone. `null`: it was listened to, at no known
+   * position; `undefined`: not listened to before (a new listen).
+   */
+  since(topic: string): string | null | undefined;
+  /** What the server may hold for the session: if it resumes, what no one wants is unlistened. */
+  held(): Iterable<[string, ListenItem]>;
 }
 
 interface Waiter {
@@ -60,6 +77,8 @@ export class Listens {
   #scheduled = false;
   #running = false;
   #closed = false;
+  /** The handover (if any) was applied. */
+  #tookOver = false;
   #retry: unknown;
 
   constructor(host: ListensHost) {
@@ -79,6 +98,7 @@ export class Listens {
    */
   useSession(session: string, fresh: boolean): Promise<RecoveryReport | undefined> {
     if (fresh) this.#forget();
+    this.#takeOver(fresh);
     this.#session = session;
     if (this.#closed) return Promise.resolve(undefined);
     return new Promise((resolve) => {
@@ -102,6 +122,35 @@ export class Listens {
   /** The keys wanted now, as `lost` names them. */
   wanted(): ListenItem[] {
     return [...this.#desired.values()].map(({ item }) => item);
+  }
+
+  /**
+   * The first session of a client that took a session over: resumed, the
+   * server holds what the previous client held (what no one wants goes);
+   * gone, every key listened to before is recovered from the tabs' positions.
+   */
+  #takeOver(fresh: boolean): void {
+    const handOver = this.#host.handOver;
+    if (!handOver || this.#tookOver) return;
+    this.#tookOver = true;
+    if (!fresh) {
+      for (const [topic, item] of handOver.held())
+        if (!this.#desired.has(topic) && !this.#acked.has(topic)) this.#acked.set(topic, item);
+      return;
+    }
+    const before: [string, ListenItem][] = [];
+    for (const [topic, want] of this.#desired) {
+      const since = handOver.since(topic);
+      if (since === undefined) continue;
+      if (since !== null) this.#positions.observe(topic, since);
+      before.push([topic, want.item]);
+    }
+    this.#recovery.begin(before);
+  }
+
+  /** Where the client stands on `def`/`key`: the `since` of its next re-listen (SPEC §6). */
+  position<K>(def: NotifierDef<K, unknown>, key: K): string | null {
+    return this.#positions.since(`${def.name}:${def.keyId(key)}`);
   }
 
   /** The server holds nothing for this client any more: keep what to recover, settle unlistens. */

@@ -24,6 +24,11 @@ export class RecentEvents {
     this.#max = max;
   }
 
+  /** The session of the stream held, once it started. */
+  get session(): string | undefined {
+    return this.#session;
+  }
+
   /** Has a stream started (a `session` event came)? */
   get started(): boolean {
     return this.#session !== undefined;

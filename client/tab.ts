@@ -3,7 +3,9 @@
  * with the highest `term` it hears of, reaches it through `BroadcastChannel`
  * (itself directly when it is the holder), watches its heartbeat and takes
  * the lock from a silent one; when it gets the lock it runs the
- * {@link Leader}, resuming the session from the last event id it heard of.
+ * {@link Leader}, resuming the session from the last event id it heard of
+ * (or recovering it by the tabs' positions). Back from the page cache, it
+ * joins again, declaring its listens and positions anew.
  */
 
 import { SESSION_HEADER, TAB_HEADER, type TabId } from "../protocol/wire.js";
@@ -13,6 +15,7 @@ import { Election } from "./election.js";
 import { BEAT, Leader, STALE } from "./leader.js";
 import { mayNameSession } from "./origin.js";
 import { TabEvents } from "./tabevents.js";
+import { HeldTopics } from "./tabheld.js";
 import { TabListens } from "./tablistens.js";
 import {
   type DirectMessage,
@@ -20,6 +23,7 @@ import {
   newTabId,
   parseTabMessage,
   type RequestMessage,
+  type TabListen,
   type TabNames,
   tabNames,
 } from "./tabs.js";
@@ -35,10 +39,12 @@ export class SharedTab {
   readonly report: TabReport;
   readonly #options: NotifClientOptions;
   readonly #names: TabNames;
-  readonly #channel: BroadcastChannel;
-  readonly #own: BroadcastChannel;
+  #channel!: BroadcastChannel;
+  #own!: BroadcastChannel;
   readonly #election: Election;
   readonly #tabChannels = new Map<string, BroadcastChannel>();
+  /** What the server may hold for the session, as the holder tells. */
+  readonly #held = new HeldTopics();
   #term = 0;
   #holder: string | undefined;
   #heard = Date.now();
@@ -53,13 +59,12 @@ export class SharedTab {
     const url = new URL(options.url.replace(/\/+$/, ""), location.href).href;
     this.#names = tabNames(location.origin, url);
     this.#resume = readStorage();
-    this.listens = new TabListens((request) => this.#request({ ...request, from: this.id }));
+    this.listens = new TabListens(
+      (request) => this.#request({ ...request, from: this.id }),
+      (topic) => this.events.positions.forget(topic),
+    );
     this.events = new TabEvents(this.id, (topic) => this.listens.wants(topic));
     this.report = new TabReport(this.listens);
-    this.#channel = new BroadcastChannel(this.#names.channel);
-    this.#own = new BroadcastChannel(this.#names.tabChannel(this.id));
-    this.#channel.onmessage = (event) => this.#onShared(event.data);
-    this.#own.onmessage = (event) => this.#onDirect(event.data);
     this.#election = new Election(this.#names, this.id, {
       onLead: () => this.#onLead(),
       onLost: () => this.#stepDown(),
@@ -97,15 +102,17 @@ export class SharedTab {
     clearInterval(this.#timer);
     removeEventListener("pagehide", this.#onPageHide);
     removeEventListener("pageshow", this.#onPageShow);
-    this.#channel.close();
-    this.#own.close();
     this.listens.close();
     this.report.closed();
   }
 
-  /** Starts (again) to take part: presence, the wait for the lock, a ping to find the holder. */
+  /** Starts (again) to take part: channels, presence, the wait for the lock, a ping to find the holder. */
   #join(): void {
     this.#hidden = false;
+    this.#channel = new BroadcastChannel(this.#names.channel);
+    this.#own = new BroadcastChannel(this.#names.tabChannel(this.id));
+    this.#channel.onmessage = (event) => this.#onShared(event.data);
+    this.#own.onmessage = (event) => this.#onDirect(event.data);
     this.#heard = Date.now();
     void this.#election.start();
     this.#post({ type: "ping", from: this.id });
@@ -113,7 +120,6 @@ export class SharedTab {
 
   /** Stops taking part: hands the stream over, or ends the session when no tab is left. */
   #leave(): void {
-    this.#hidden = true;
     const leader = this.#leader;
     this.#leader = undefined;
     if (leader && leader.tabs > 1) {
@@ -122,9 +128,14 @@ export class SharedTab {
       this.#resume = laterId(last, this.#resume);
     } else if (leader) leader.close();
     else this.#post({ type: "leave", from: this.id });
+    this.#hidden = true;
     writeStorage(laterId(this.#resume, this.events.cursor.last));
     this.#holder = undefined;
     this.#election.stop();
+    // Closed, so that a page in the back/forward cache hears nothing (which would evict it).
+    for (const channel of [this.#channel, this.#own, ...this.#tabChannels.values()])
+      channel.close();
+    this.#tabChannels.clear();
   }
 
   readonly #onPageHide = (): void => {
@@ -132,8 +143,8 @@ export class SharedTab {
   };
 
   readonly #onPageShow = (event: PageTransitionEvent): void => {
+    // Back from the page cache: the holder sends what this tab missed, or it is recovered by position.
     if (!event.persisted || this.#closed || !this.#hidden) return;
-    this.report.missedSome(); // back from the page cache: this tab missed what came meanwhile
     this.#join();
   };
 
@@ -161,12 +172,13 @@ export class SharedTab {
       broadcast: (message) => this.#broadcast(message),
       alive: (tabs) => this.#election.alive(tabs),
       present: () => this.#election.present(),
+      held: () => this.#held.entries(),
     });
     this.#leader = leader;
     this.#broadcast({ type: "lead", term: this.#term, tab: this.id });
     this.listens.newHolder();
     const after = this.events.cursor.last;
-    leader.handle({ type: "join", from: this.id, listens: this.listens.all(), after });
+    leader.handle({ type: "join", from: this.id, listens: this.#declared(), after });
     this.#checkOwnership(leader);
     this.report.share({ leader: true });
   }
@@ -207,10 +219,18 @@ export class SharedTab {
       this.listens.newHolder();
       const after = this.events.cursor.last;
       if (tab !== this.id)
-        this.#post({ type: "join", from: this.id, listens: this.listens.all(), after });
+        this.#post({ type: "join", from: this.id, listens: this.#declared(), after });
       this.report.holderGone();
     }
     return term === this.#term && tab === this.#holder;
+  }
+
+  /** This tab's listens, with its positions, for a new holder. */
+  #declared(): TabListen[] {
+    return this.listens.all().map((listen) => {
+      const place = this.events.positions.place(listen.topic);
+      return place ? { ...listen, pos: place.pos, at: place.at } : listen;
+    });
   }
 
   #onShared(data: unknown): void {
@@ -227,6 +247,7 @@ export class SharedTab {
     if (message.type === "beat" || message.type === "status")
       this.report.share({ tabs: message.tabs });
     if (message.type === "status") this.report.holder(message.status);
+    if (message.type === "held") this.#held.apply(message);
   }
 
   #onDirect(data: unknown): void {
@@ -242,13 +263,15 @@ export class SharedTab {
         break;
       case "listened":
         if (message.at !== undefined && !message.error) this.events.cursor.accept(message.at);
+        if (!message.error && this.listens.wants(message.topic))
+          this.events.positions.listened(message.topic, message.pos, message.at);
         this.listens.listened(message.topic, message.error);
         break;
       case "unlistened":
         this.listens.unlistened(message.req);
         break;
       case "gap":
-        this.report.gap();
+        this.report.gap(message.lost);
         break;
     }
   }
@@ -283,7 +306,7 @@ export class SharedTab {
   }
 
   #post(message: HolderMessage | RequestMessage): void {
-    if (!this.#closed) this.#channel.postMessage(message);
+    if (!this.#closed && !this.#hidden) this.#channel.postMessage(message);
   }
 }
 

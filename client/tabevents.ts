@@ -1,17 +1,20 @@
 /**
  * A sharing tab's side of its events: the handlers `client.on` registered,
- * the cursor that takes each relayed event once, and the filter that hands a
- * handler only the keys this tab listens to (the session gets the union of
+ * the cursor that takes each relayed event once, the positions that take
+ * each notification once (across a recovery too), and the filter that hands
+ * a handler only the keys this tab listens to (the session gets the union of
  * every tab's) and never an event `notfor` left this tab out of.
  */
 import type { NotifierDef } from "../protocol/contract.js";
 import { EventCursor } from "./cursor.js";
 import { parseNotification } from "./routes.js";
+import { TabPositions } from "./tabpositions.js";
 
 type Handler = (key: unknown, value: unknown) => void;
 
 export class TabEvents {
   readonly cursor = new EventCursor();
+  readonly positions = new TabPositions();
   readonly #tab: string;
   readonly #wants: (topic: string) => boolean;
   readonly #handlers = new Map<string, Set<Handler>>();
@@ -39,14 +42,15 @@ export class TabEvents {
     if (!this.cursor.accept(id)) return;
     const def = this.#defs.get(name);
     const data = parseNotification(text);
-    if (!def || !data || data.notfor === this.#tab) return;
+    if (!def || !data) return;
     let topic: string;
     try {
       topic = `${name}:${def.keyId(data.key)}`;
     } catch {
       return; // a key this notifier's keyId refuses is none this tab listens to
     }
-    if (!this.#wants(topic)) return;
+    if (!this.#wants(topic) || !this.positions.take(topic, data.pos, id)) return;
+    if (data.notfor === this.#tab) return; // its position still counts: it is not owed again
     for (const handler of [...(this.#handlers.get(name) ?? [])]) {
       try {
         handler(data.key, data.data);

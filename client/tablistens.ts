@@ -22,6 +22,7 @@ interface Want {
 
 export class TabListens {
   readonly #send: TabSend;
+  readonly #dropped: (topic: string) => void;
   readonly #wants = new Map<string, Want>();
   readonly #unlistens = new Map<number, () => void>();
   /** How each notifier listened to tells keys apart. */
@@ -29,8 +30,10 @@ export class TabListens {
   #req = 0;
   #closed = false;
 
-  constructor(send: TabSend) {
+  /** `dropped`: called when this tab no longer listens to a topic (unlistened, refused). */
+  constructor(send: TabSend, dropped: (topic: string) => void = () => {}) {
     this.#send = send;
+    this.#dropped = dropped;
   }
 
   listen<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
@@ -61,6 +64,7 @@ export class TabListens {
     want.count -= 1;
     if (want.count > 0) return Promise.resolve();
     this.#wants.delete(topic);
+    this.#dropped(topic);
     for (const waiter of want.waiters) waiter.resolve(); // unlistened before it was listened
     const req = ++this.#req;
     if (!this.#send({ type: "unlisten", req, ...want.listen })) return Promise.resolve();
@@ -102,6 +106,7 @@ export class TabListens {
     const waiters = want.waiters.splice(0);
     if (error) {
       this.#wants.delete(topic);
+      this.#dropped(topic);
       const failure = new RequestError(error.status, error.code, error.message);
       for (const waiter of waiters) waiter.reject(failure);
       return;

@@ -1,9 +1,11 @@
 /**
  * The holder's relay of its stream's events to the tabs: in stream order,
- * each event once, to the tabs that listen on its key (a `skip` to the tab
- * `notfor` left out), and the catch-up of a tab that joins late from the
- * events relayed lately, or a `gap` when they are no longer all held.
+ * each event once, to the tabs that listen on its key (the tab `notfor` left
+ * out drops it, but takes its position), and the catch-up of a tab that
+ * joins late from the events relayed lately, or a `gap` when they are no
+ * longer all held.
  */
+import { parseEventId } from "../protocol/wire.js";
 import { EventCursor } from "./cursor.js";
 import { RecentEvents } from "./recent.js";
 import type { Routes } from "./routes.js";
@@ -12,6 +14,8 @@ import type { DirectMessage, TabListen } from "./tabs.js";
 
 export interface TabRelayHost {
   readonly term: number;
+  /** The event id the stream resumes from: a stream of another session is a new one. */
+  readonly resumeFrom: string | undefined;
   sendTo(tab: string, message: DirectMessage): void;
 }
 
@@ -39,31 +43,35 @@ export class TabRelay<V> {
     const data = parseNotification(text);
     if (!data) return;
     this.#recent.add(id, name, text);
-    for (const tab of this.#routes.targets(name, data.key))
-      this.#relay(tab, name, id, text, data.notfor);
+    for (const tab of this.#routes.targets(name, data.key)) this.#relay(tab, name, id, text);
   }
 
-  /** Sends a joining tab what it missed of its confirmed listens, or tells it it missed some. */
-  catchUp(tab: string, listens: readonly TabListen[], after: string): void {
+  /**
+   * Sends a joining tab what it missed of its confirmed listens, or tells it
+   * it missed some; with `byPosition` (the tab's positions were handed to
+   * the stream), a new session recovers them by position instead, and the
+   * status says what was lost.
+   */
+  catchUp(tab: string, listens: readonly TabListen[], after: string, byPosition = false): void {
     if (!this.#recent.started) {
-      this.#waiting.push(() => this.catchUp(tab, listens, after));
+      this.#waiting.push(() => this.catchUp(tab, listens, after, byPosition));
       return;
     }
     const missed = this.#recent.after(after);
     if (!missed) {
-      this.#host.sendTo(tab, { type: "gap", term: this.#host.term });
+      const resumed = parseEventId(this.#host.resumeFrom)?.session;
+      const recovering = byPosition && this.#recent.session !== resumed;
+      if (!recovering) this.#host.sendTo(tab, { type: "gap", term: this.#host.term });
       return;
     }
     for (const event of missed) {
       const data = parseNotification(event.text);
       if (data && this.#routes.among(listens, event.name, data.key))
-        this.#relay(tab, event.name, event.id, event.text, data.notfor);
+        this.#relay(tab, event.name, event.id, event.text);
     }
   }
 
-  #relay(tab: string, name: string, id: string, text: string, notfor: unknown): void {
-    const term = this.#host.term;
-    if (tab === notfor) this.#host.sendTo(tab, { type: "skip", term, id });
-    else this.#host.sendTo(tab, { type: "event", term, name, id, text });
+  #relay(tab: string, name: string, id: string, text: string): void {
+    this.#host.sendTo(tab, { type: "event", term: this.#host.term, name, id, text });
   }
 }

@@ -6,7 +6,14 @@
  * events, its answers). Names of channels and locks, and the type guard for
  * what arrives. No I/O here.
  */
-import { isSessionId, isTabId, type ListenItem, type TabId } from "../protocol/wire.js";
+import {
+  isSessionId,
+  isTabId,
+  type ListenItem,
+  type LostKey,
+  lostKeys,
+  type TabId,
+} from "../protocol/wire.js";
 
 /** A listen answered with an error: enough to rebuild the `RequestError`. */
 export interface TabError {
@@ -21,6 +28,10 @@ export interface TabListen {
   readonly item: ListenItem;
   /** In a `join`: the tab had it confirmed already (so it may be owed events it missed). */
   readonly confirmed?: boolean;
+  /** In a `join`: the key's position in this tab (SPEC §6), to recover from if the session is gone. */
+  readonly pos?: string;
+  /** In a `join`: the event id that brought `pos` (how tabs' positions are ordered). */
+  readonly at?: string;
 }
 
 /** Status as the holder's stream client reports it (the `onStatus` value). */
@@ -52,6 +63,19 @@ export type HolderMessage =
       readonly tab: TabId;
       readonly status: TabStatus;
       readonly tabs: number;
+    }
+  /**
+   * What the server may hold for the session changed: `add` and `remove` of
+   * topics, or (`all`) the whole of it in `add`. Every tab keeps it, so that
+   * a successor unlistens what the server holds and no tab wants.
+   */
+  | {
+      readonly type: "held";
+      readonly term: number;
+      readonly tab: TabId;
+      readonly add: readonly TabListen[];
+      readonly remove: readonly string[];
+      readonly all: boolean;
     };
 
 /** From a tab to whichever tab holds the stream. */
@@ -91,10 +115,15 @@ export type DirectMessage =
        * it wants up to there (the ones before came on this channel first).
        */
       readonly at: string | undefined;
+      /** The key's position then (SPEC §6), when the tab has none of this session yet. */
+      readonly pos?: string;
     }
   | { readonly type: "unlistened"; readonly term: number; readonly req: number }
-  /** This tab missed events the holder can no longer send it: its status reports a gap. */
-  | { readonly type: "gap"; readonly term: number };
+  /**
+   * This tab missed events the holder can no longer send it: its status
+   * reports a gap, of the keys in `lost` (every key of the tab without it).
+   */
+  | { readonly type: "gap"; readonly term: number; readonly lost?: readonly LostKey[] };
 
 export type TabMessage = HolderMessage | RequestMessage | DirectMessage;
 
@@ -135,10 +164,15 @@ type Check = (value: Record<string, unknown>) => boolean;
 
 const isTerm = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
 const isOptionalId = (v: unknown) => v === undefined || typeof v === "string";
+const isStrings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === "string");
 const isItem = (v: unknown): v is ListenItem =>
   isRecord(v) && typeof v.notifier === "string" && "key" in v;
 const isListen = (v: unknown): v is TabListen =>
-  isRecord(v) && typeof v.topic === "string" && isItem(v.item);
+  isRecord(v) &&
+  typeof v.topic === "string" &&
+  isItem(v.item) &&
+  isOptionalId(v.pos) &&
+  isOptionalId(v.at);
 const isError = (v: unknown) =>
   v === undefined ||
   (isRecord(v) &&
@@ -158,6 +192,12 @@ const CHECKS: Record<TabMessage["type"], Check> = {
   beat: (m) => fromHolder(m) && isOptionalId(m.last) && Number.isSafeInteger(m.tabs),
   resign: (m) => fromHolder(m) && isOptionalId(m.last),
   status: (m) => fromHolder(m) && isStatus(m.status) && Number.isSafeInteger(m.tabs),
+  held: (m) =>
+    fromHolder(m) &&
+    Array.isArray(m.add) &&
+    m.add.every(isListen) &&
+    isStrings(m.remove) &&
+    typeof m.all === "boolean",
   join: (m) =>
     fromTab(m) && Array.isArray(m.listens) && m.listens.every(isListen) && isOptionalId(m.after),
   listen: (m) => fromTab(m) && isListen(m),
@@ -172,9 +212,13 @@ const CHECKS: Record<TabMessage["type"], Check> = {
     typeof m.text === "string",
   skip: (m) => direct(m) && typeof m.id === "string",
   listened: (m) =>
-    direct(m) && typeof m.topic === "string" && isError(m.error) && isOptionalId(m.at),
+    direct(m) &&
+    typeof m.topic === "string" &&
+    isError(m.error) &&
+    isOptionalId(m.at) &&
+    isOptionalId(m.pos),
   unlistened: (m) => direct(m) && Number.isSafeInteger(m.req),
-  gap: direct,
+  gap: (m) => direct(m) && (m.lost === undefined || lostKeys(m.lost) !== undefined),
 };
 
 /** The message in `data`, or undefined when it is none (another version, garbage). */

@@ -29,8 +29,10 @@ export class TabReport {
   readonly #statusHandlers = new Set<(status: NotifStatus) => void>();
   readonly #shareHandlers = new Set<(info: ShareInfo) => void>();
   #share: ShareInfo = { shared: true, leader: false, tabs: 1 };
-  /** Back from the page cache: the next open status is a gap (this tab missed what came). */
-  #gapOnce = false;
+  /** The holder told of a gap while connecting: the next open status is one. */
+  #missed: readonly LostKey[] | undefined;
+  /** The session of the last open status. */
+  #opened: string | undefined;
 
   constructor(mine: TabKeys) {
     this.#mine = mine;
@@ -49,13 +51,18 @@ export class TabReport {
 
   /**
    * The holder's status, as this tab sees it: a gap names only this tab's
-   * keys, and is none for this tab when it names only other tabs' keys.
+   * keys, and is none for this tab when it names only other tabs' keys (on
+   * a new session, every key of this tab was then recovered).
    */
   holder(status: TabStatus): void {
     const value = status as unknown as NotifStatus;
-    if (this.#gapOnce && value.state === "open") {
-      this.#gapOnce = false;
-      this.set({ ...value, resumed: false, recovered: false, gap: true, lost: this.#mine.keys() });
+    const opened = this.#opened;
+    if (value.state === "open") this.#opened = value.session;
+    const missed = value.state === "open" ? this.#missed : undefined;
+    if (value.state === "open") this.#missed = undefined;
+    const lost = missed?.filter((key) => this.#mine.wantsKey(key)) ?? [];
+    if (lost.length > 0) {
+      this.set({ ...value, resumed: false, recovered: false, gap: true, lost });
       return;
     }
     if (!value.gap) {
@@ -63,15 +70,19 @@ export class TabReport {
       return;
     }
     const all = Array.isArray(value.lost) ? value.lost : [];
-    const lost = all.length === 0 ? this.#mine.keys() : all.filter((k) => this.#mine.wantsKey(k));
-    this.set(
-      all.length > 0 && lost.length === 0 ? { ...value, gap: false, lost } : { ...value, lost },
-    );
+    const named = all.length === 0 ? this.#mine.keys() : all.filter((k) => this.#mine.wantsKey(k));
+    if (all.length === 0 || named.length > 0) {
+      this.set({ ...value, lost: named });
+      return;
+    }
+    const recovered = opened !== undefined && value.session !== opened;
+    this.set({ ...value, recovered, gap: false, lost: named });
   }
 
   /** This tab missed events: the next open status says so. */
-  missedSome(): void {
-    this.#gapOnce = true;
+  missedSome(lost: readonly LostKey[] = this.#mine.keys()): void {
+    const keys = new Map([...(this.#missed ?? []), ...lost].map((k) => [JSON.stringify(k), k]));
+    this.#missed = [...keys.values()];
   }
 
   /** The holder went: connecting again (as a stream of one's own does when it drops). */
@@ -79,17 +90,12 @@ export class TabReport {
     if (this.status.state === "open") this.set(makeStatus("connecting", this.status.session));
   }
 
-  /** This tab missed events the holder could not send it. */
-  gap(): void {
-    if (this.status.state !== "open") this.missedSome();
-    else
-      this.set({
-        ...this.status,
-        resumed: false,
-        recovered: false,
-        gap: true,
-        lost: this.#mine.keys(),
-      });
+  /** This tab missed events the holder could not send it: of `lost`, or of every key. */
+  gap(lost?: readonly LostKey[]): void {
+    const mine = lost ? lost.filter((key) => this.#mine.wantsKey(key)) : this.#mine.keys();
+    if (lost && mine.length === 0) return;
+    if (this.status.state !== "open") this.missedSome(mine);
+    else this.set({ ...this.status, resumed: false, recovered: false, gap: true, lost: mine });
   }
 
   closed(): void {

@@ -7,6 +7,16 @@ import { expect } from "chai";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { until } from "../helpers.js";
 import {
+  events,
+  flow as flowOn,
+  freezer as freezerOf,
+  type Harness,
+  info,
+  leaderOf,
+  openTab,
+  takenOver as takenOverOn,
+} from "./tabs/drive.js";
+import {
   buildPage,
   launch,
   removeDir,
@@ -15,20 +25,6 @@ import {
   type TabsServer,
 } from "./tabs/setup.js";
 
-interface Harness {
-  start(options: { share?: boolean; keys: string[] }): Promise<void>;
-  listen(key: string): Promise<string>;
-  unlisten(key: string): Promise<void>;
-  events(): string[];
-  statuses(): { state: string; resumed: boolean; gap: boolean }[];
-  info(): { leader: boolean; tabs: number; shared: boolean; state: string; session?: string };
-  ping(): Promise<number>;
-  listenWho(key: string): Promise<string>;
-  login(user: string): Promise<void>;
-  reconnect(): void;
-  say(key: string, text: string): Promise<number>;
-  close(): void;
-}
 declare const harness: Harness;
 
 describe("tabs sharing one stream (Chromium)", function () {
@@ -57,18 +53,7 @@ describe("tabs sharing one stream (Chromium)", function () {
     await server?.close();
   });
 
-  /** A new tab, started (listening on `keys`). */
-  async function tab(keys: string[], share?: boolean): Promise<Page> {
-    const page = await context.newPage();
-    const n = context.pages().length;
-    if (process.env.TABS_DEBUG) page.on("console", (m) => console.log(`[tab ${n}] ${m.text()}`));
-    await page.goto(server.url);
-    await page.waitForFunction(() => typeof harness !== "undefined");
-    await page.evaluate((o) => harness.start(o), { share, keys });
-    return page;
-  }
-  const events = (page: Page) => page.evaluate(() => harness.events());
-  const info = (page: Page) => page.evaluate(() => harness.info());
+  const tab = (keys: string[], share?: boolean) => openTab(context, server, keys, share);
   const stats = () => server.hub.stats();
 
   it("8 tabs: one stream, one session, each tab gets exactly its keys", async () => {
@@ -101,76 +86,10 @@ describe("tabs sharing one stream (Chromium)", function () {
     await until(async () => (await info(pages[0] as Page)).tabs === 8, 3_000, "8 tabs counted");
   });
 
-  /** The tab holding the stream, among `pages`. */
-  async function leaderOf(pages: Page[]): Promise<Page> {
-    const found = await until<Page | undefined>(
-      async () => {
-        const infos = await Promise.all(pages.map(info));
-        const leaders = pages.filter((_, i) => infos[i]?.leader);
-        return leaders.length === 1 ? leaders[0] : undefined;
-      },
-      5_000,
-      "one leader",
-    );
-    return found as Page;
-  }
-
-  /**
-   * Freezes a tab with CDP `Page.setWebLifecycleState`. Headless Chromium
-   * accepts the command but goes on running the page's timers and tasks (no
-   * `freeze` event), so the tab's JavaScript is also stopped with
-   * `Debugger.pause`: to the other tabs it then looks exactly like a frozen
-   * one (silent, holding its lock and its stream), and on thaw its queued
-   * tasks run, as a frozen page's do.
-   */
-  async function freezer(page: Page) {
-    const cdp = await context.newCDPSession(page);
-    await page.evaluate(() => {
-      document.addEventListener("freeze", () => {
-        (window as { wasFrozen?: boolean }).wasFrozen = true;
-      });
-    });
-    let paused = false;
-    return {
-      async freeze() {
-        await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
-        const really = await Promise.race([
-          page.evaluate(() => (window as { wasFrozen?: boolean }).wasFrozen === true),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 500)),
-        ]);
-        if (really) return;
-        await cdp.send("Debugger.enable");
-        await cdp.send("Debugger.pause");
-        paused = true;
-      },
-      async thaw() {
-        await cdp.send("Page.setWebLifecycleState", { state: "active" });
-        if (paused) await cdp.send("Debugger.resume");
-      },
-    };
-  }
-
-  /** Has one of `pages` taken the stream over (open), and does the server hold that one only? */
-  async function takenOver(pages: Page[]): Promise<boolean> {
-    const infos = await Promise.all(pages.map(info));
-    const open = infos.some((i) => i.leader && i.state === "open");
-    return open && stats().streams === 1 && stats().sessions === 1;
-  }
-
-  /** Notifies `key` `count` times at `perSecond` while `during` runs. */
-  async function flow(key: string, count: number, perSecond: number, during: () => Promise<void>) {
-    let sent = 0;
-    const sending = (async () => {
-      for (; sent < count; sent += 1) {
-        await server.chat.notify(key, String(sent));
-        await new Promise((resolve) => setTimeout(resolve, 1000 / perSecond));
-      }
-    })();
-    await until(() => sent >= count / 4, 10_000, "a quarter sent");
-    await during();
-    await sending;
-    return Array.from({ length: count }, (_, i) => `${key}:${i}`);
-  }
+  const freezer = (page: Page) => freezerOf(context, page);
+  const takenOver = (pages: Page[]) => takenOverOn(server, pages);
+  const flow = (key: string, count: number, perSecond: number, during: () => Promise<void>) =>
+    flowOn(server, key, count, perSecond, during);
 
   it("closing the leader while 20 notifies/s flow: every tab gets each once, in order", async () => {
     const pages = [await tab(["a"]), await tab(["a"]), await tab(["a"])];
@@ -206,42 +125,6 @@ describe("tabs sharing one stream (Chromium)", function () {
       expect(await events(page)).to.deep.equal(want);
     }
     expect(stats().sessions).to.equal(1);
-  });
-
-  it("a takeover that finds the session gone reports a gap in every tab", async () => {
-    const pages = [await tab(["a"]), await tab(["a"])];
-    const leader = await leaderOf(pages);
-    const other = pages.find((p) => p !== leader) as Page;
-    const session = (await info(other)).session as string;
-    const frozen = await freezer(leader);
-    await frozen.freeze();
-    const closed = await fetch(`${server.url}/notif/close`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ session }),
-    });
-    expect(closed.status).to.equal(204);
-    await server.chat.notify("a", "lost");
-    await until(async () => (await info(other)).leader, 3_000, "the takeover");
-    await until(async () => (await info(other)).session !== session, 3_000, "a new session");
-    await until(
-      async () => (await other.evaluate(() => harness.statuses())).some((s) => s.gap),
-      3_000,
-      "a gap reported",
-    );
-    await server.chat.notify("a", "new");
-    await until(async () => (await events(other)).includes("a:new"), 3_000, "live again");
-    await frozen.thaw();
-    // The thawed tab missed "a:new" on a session it never saw: it is told (gap), then live.
-    await until(
-      async () => (await leader.evaluate(() => harness.statuses())).at(-1)?.gap,
-      5_000,
-      "the thawed tab's gap",
-    );
-    await server.chat.notify("a", "later");
-    await until(async () => (await events(leader)).includes("a:later"), 5_000, "the thawed tab");
-    expect(await events(other)).to.deep.equal(["a:new", "a:later"]);
-    expect(await events(leader)).to.not.include("a:lost");
   });
 
   it("a frozen leader is replaced; thawed, it steps down and repeats nothing", async () => {

@@ -1,5 +1,10 @@
 /** Fakes for the client's unit tests: a scripted `send` around a real `Listens`, promise probes. */
-import { Listens, type RequestError, type SendResult } from "../../client/listens.js";
+import {
+  type HandOver,
+  Listens,
+  type RequestError,
+  type SendResult,
+} from "../../client/listens.js";
 import { BACKOFF_DEFAULTS, makeBackoff } from "../../client/reconnect.js";
 import type { ListenItem } from "../../protocol/wire.js";
 import { fakeClock } from "./clock.js";
@@ -15,7 +20,10 @@ export interface Call {
  * A fake `send`: records every call. With `respond`, answers each call at
  * once; otherwise the test answers it.
  */
-export function fakeServer(respond?: (call: Omit<Call, "answer">) => SendResult | Error) {
+export function fakeServer(
+  respond?: (call: Omit<Call, "answer">) => SendResult | Error,
+  handOver?: HandOver,
+) {
   const calls: Call[] = [];
   const lost: number[] = [];
   const networkErrors: Error[] = [];
@@ -38,6 +46,7 @@ export function fakeServer(respond?: (call: Omit<Call, "answer">) => SendResult 
     error: (error, item) => (item ? refused.push([error, item]) : networkErrors.push(error)),
     backoff: makeBackoff(BACKOFF_DEFAULTS, clock),
     clock,
+    handOver,
   });
   return { listens, calls, lost, networkErrors, refused, clock };
 }

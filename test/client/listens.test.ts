@@ -399,6 +399,84 @@ describe("Listens (client reconcile loop)", () => {
     });
   });
 
+  describe("taking a session over (a tab taking over a shared stream)", () => {
+    const items = (calls: { items: ListenItem[] }[]) => calls.flatMap((c) => c.items);
+    /** Answers a /listen with a position per item, recovered when `since` is one of `kept`. */
+    const history =
+      (kept: string[]) =>
+      ({ path, items: sent }: { path: string; items: ListenItem[] }) =>
+        path === "/unlisten"
+          ? ("ok" as const)
+          : {
+              items: sent.map((item) => ({
+                pos: "e-9",
+                recovered: typeof item.since === "string" ? kept.includes(item.since) : null,
+              })),
+            };
+
+    it("the session gone: recovers each key from the tabs' position, and reports what was lost", async () => {
+      const since = new Map<string, string | null>([
+        ['chat:"a"', "e-3"],
+        ['chat:"b"', "e-1"],
+        ['chat:"c"', null],
+      ]);
+      const { listens, calls } = fakeServer(history(["e-3"]), {
+        since: (topic) => since.get(topic),
+        held: () => [],
+      });
+      for (const key of ["a", "b", "c", "new"]) void listens.listen(chat, key);
+      const report = await listens.useSession("s2", true);
+      expect(items(calls)).to.deep.equal([
+        { notifier: "chat", key: "a", since: "e-3" },
+        { notifier: "chat", key: "b", since: "e-1" },
+        { notifier: "chat", key: "c", since: null },
+        { notifier: "chat", key: "new", since: null },
+      ]);
+      expect(report).to.deep.equal({
+        recovered: false,
+        lost: [
+          { notifier: "chat", key: "b" },
+          { notifier: "chat", key: "c" },
+        ],
+      });
+      expect(listens.position(chat, "a")).to.equal("e-3", "kept until the replay arrives");
+      expect(listens.position(chat, "b")).to.equal("e-9");
+    });
+
+    it("every key recovered: reports recovered, and reads the handover once only", async () => {
+      let read = 0;
+      const { listens, calls } = fakeServer(history(["e-3"]), {
+        since: () => {
+          read += 1;
+          return "e-3";
+        },
+        held: () => [],
+      });
+      void listens.listen(chat, "a");
+      expect(await listens.useSession("s2", true)).to.deep.equal({ recovered: true, lost: [] });
+      listens.dropSession();
+      await listens.useSession("s3", true);
+      expect(read).to.equal(1);
+      expect(calls.at(-1)?.items).to.deep.equal([{ notifier: "chat", key: "a", since: "e-3" }]);
+    });
+
+    it("the session resumed: unlistens what the server holds and no tab wants", async () => {
+      const { listens, calls } = fakeServer(ok, {
+        since: () => "e-3",
+        held: () => [
+          ['chat:"a"', { notifier: "chat", key: "a" }],
+          ['chat:"gone"', { notifier: "chat", key: "gone" }],
+        ],
+      });
+      void listens.listen(chat, "a");
+      await listens.useSession("s1", false);
+      expect(calls.map((c) => [c.path, c.items])).to.deep.equal([
+        ["/listen", [{ notifier: "chat", key: "a", since: null }]],
+        ["/unlisten", [{ notifier: "chat", key: "gone" }]],
+      ]);
+    });
+  });
+
   describe("close", () => {
     it("rejects pending listens and refuses new ones", async () => {
       const { listens, calls } = fakeServer();

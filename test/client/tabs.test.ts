@@ -1,18 +1,23 @@
 /**
  * The pure pieces of tab sharing (SPEC §7): cross-tab reference counts, the
  * event cursor that takes each event once, the holder's recent events, the
- * messages' type guard and a tab's own listens.
+ * messages' type guard, a tab's own listens and positions, the positions a
+ * new holder recovers from, and what the server may hold.
  */
 import { expect } from "chai";
 import { EventCursor, earlierId, laterId } from "../../client/cursor.js";
 import { RequestError } from "../../client/listens.js";
 import { RecentEvents } from "../../client/recent.js";
 import { parseNotification, Routes } from "../../client/routes.js";
+import { HeldTopics } from "../../client/tabheld.js";
 import { TabListens, type TabSend } from "../../client/tablistens.js";
+import { TabPositions } from "../../client/tabpositions.js";
 import { TabRefs } from "../../client/tabrefs.js";
 import { parseTabMessage, tabNames } from "../../client/tabs.js";
+import { TabSince } from "../../client/tabsince.js";
 import { TabReport } from "../../client/tabstatus.js";
 import { defineNotifier } from "../../protocol/contract.js";
+import type { TabId } from "../../protocol/wire.js";
 
 describe("tab sharing: pure pieces", () => {
   describe("TabRefs", () => {
@@ -205,6 +210,22 @@ describe("tab sharing: pure pieces", () => {
       },
       { type: "unlistened", term: 1, req: 4 },
       { type: "gap", term: 1 },
+      { type: "gap", term: 1, lost: [{ notifier: "chat", key: 1 }] },
+      { type: "listened", term: 1, topic: "chat:1", error: undefined, at: "s:2", pos: "e-4" },
+      {
+        type: "join",
+        from: "t",
+        listens: [{ topic: "chat:1", item: { notifier: "chat", key: 1 }, pos: "e-4", at: "s:3" }],
+        after: "s:3",
+      },
+      {
+        type: "held",
+        term: 2,
+        tab: "abc",
+        add: [{ topic: "chat:1", item: { notifier: "chat", key: 1 } }],
+        remove: ["chat:2"],
+        all: false,
+      },
     ];
     it("takes every well-formed message", () => {
       for (const message of ok) expect(parseTabMessage(message), message.type).to.equal(message);
@@ -226,6 +247,17 @@ describe("tab sharing: pure pieces", () => {
         { type: "unlisten", from: "t", topic: "chat:1", item: { notifier: "chat", key: 1 } },
         { type: "event", term: 1, name: "chat", id: "s:1", text: {} },
         { type: "listened", term: 1, topic: "chat:1", error: { code: "x" } },
+        { type: "listened", term: 1, topic: "chat:1", error: undefined, pos: 4 },
+        { type: "gap", term: 1, lost: [{ key: 1 }] },
+        { type: "held", term: 1, tab: "abc", add: [], remove: [1], all: false },
+        { type: "held", term: 1, tab: "abc", add: [{ topic: 1 }], remove: [], all: true },
+        { type: "held", term: 1, tab: "abc", add: [], remove: [] },
+        {
+          type: "join",
+          from: "t",
+          listens: [{ topic: "chat:1", item: { notifier: "chat", key: 1 }, pos: 4 }],
+          after: undefined,
+        },
       ];
       for (const message of bad)
         expect(parseTabMessage(message), JSON.stringify(message)).to.equal(undefined);
@@ -357,6 +389,31 @@ describe("tab sharing: pure pieces", () => {
       expect(seen.map((s) => s.gap)).to.deep.equal([true, false, true]);
     });
 
+    it("a new session whose gap names only other tabs' keys recovered every key of this tab", () => {
+      const { tab } = report();
+      const seen: { recovered: boolean; gap: boolean }[] = [];
+      tab.onStatus((s) => seen.push({ recovered: s.recovered, gap: s.gap }));
+      tab.holder({ ...open, gap: false, lost: [] });
+      tab.holder({ ...open, session: "t", gap: true, lost: [{ notifier: "chat", key: "other" }] });
+      expect(seen).to.deep.equal([
+        { recovered: false, gap: false },
+        { recovered: true, gap: false },
+      ]);
+    });
+
+    it("a gap the holder told of while connecting names the keys it was told of", () => {
+      const listens = new TabListens(() => true);
+      void listens.listen(chat, "mine");
+      void listens.listen(chat, "kept");
+      const tab = new TabReport(listens);
+      const seen: { gap: boolean; lost: readonly unknown[] }[] = [];
+      tab.onStatus((status) => seen.push({ gap: status.gap, lost: status.lost }));
+      tab.gap([{ notifier: "chat", key: "other" }]); // none of this tab's: nothing
+      tab.gap([{ notifier: "chat", key: "mine" }]);
+      tab.holder({ ...open, gap: false, lost: [] });
+      expect(seen).to.deep.equal([{ gap: true, lost: [{ notifier: "chat", key: "mine" }] }]);
+    });
+
     it("tells how many tabs share, only when it changes", () => {
       const { tab } = report();
       const infos: unknown[] = [];
@@ -367,6 +424,89 @@ describe("tab sharing: pure pieces", () => {
         { shared: true, leader: false, tabs: 1 },
         { shared: true, leader: true, tabs: 3 },
       ]);
+    });
+  });
+  describe("TabPositions", () => {
+    it("keeps the last position of each key, with the event that brought it", () => {
+      const positions = new TabPositions();
+      expect(positions.take("chat:a", "e-1", "s:1")).to.equal(true);
+      expect(positions.take("chat:a", "e-2", "s:2")).to.equal(true);
+      expect(positions.take("chat:a", undefined, "s:3")).to.equal(true, "history: false");
+      expect(positions.place("chat:a")).to.deep.equal({ pos: "e-2", at: "s:2" });
+      positions.forget("chat:a");
+      expect(positions.place("chat:a")).to.equal(undefined);
+    });
+
+    it("refuses a notification taken already (replayed by a recovery)", () => {
+      const positions = new TabPositions();
+      positions.take("chat:a", "e-1", "s:1");
+      positions.take("chat:a", "e-2", "s:2");
+      expect(positions.take("chat:a", "e-2", "t:1")).to.equal(false, "the same position again");
+      expect(positions.take("chat:b", "e-2", "t:2")).to.equal(true, "another key");
+      expect(positions.take("chat:a", "e-3", "t:3")).to.equal(true);
+    });
+
+    it("takes a listen's position unless it has one of that session already", () => {
+      const positions = new TabPositions();
+      positions.listened("chat:a", "e-4", "s:1");
+      expect(positions.place("chat:a")).to.deep.equal({ pos: "e-4", at: "s:1" });
+      expect(positions.take("chat:a", "e-4", "t:1")).to.equal(false, "had it before the listen");
+      positions.take("chat:a", "e-5", "s:2");
+      positions.listened("chat:a", "e-9", "s:3"); // ahead of the notifications on their way
+      expect(positions.place("chat:a")).to.deep.equal({ pos: "e-5", at: "s:2" });
+      positions.listened("chat:a", "e-3", "t:0"); // a new session: the holder's view
+      expect(positions.place("chat:a")).to.deep.equal({ pos: "e-3", at: "t:0" });
+      positions.listened("chat:a", undefined, "t:1");
+      expect(positions.place("chat:a")?.pos).to.equal("e-3");
+    });
+  });
+
+  describe("TabSince", () => {
+    const listen = (pos: string | undefined, at: string | undefined, confirmed = true) => ({
+      topic: "chat:a",
+      item: { notifier: "chat", key: "a" },
+      confirmed,
+      pos,
+      at,
+    });
+
+    it("recovers from the earliest position the tabs had, by the events that brought them", () => {
+      const since = new TabSince("s:9");
+      since.offer([listen("e-5", "s:7")]);
+      since.offer([listen("e-3", "s:4")]);
+      since.offer([listen("e-4", "s:6")]);
+      expect(since.since("chat:a")).to.equal("e-3");
+      since.offer([listen("e-2", "r:8")]); // an older session than the one resumed
+      expect(since.since("chat:a")).to.equal("e-2");
+      expect(since.since("chat:b")).to.equal(undefined, "no tab had it");
+    });
+
+    it("knows of no position when a tab had none, and ignores listens not confirmed", () => {
+      const since = new TabSince("s:9");
+      since.offer([listen("e-7", "s:1", false)]);
+      expect(since.since("chat:a")).to.equal(undefined);
+      since.offer([listen("e-5", "s:7")]);
+      since.offer([listen(undefined, undefined)]);
+      expect(since.since("chat:a")).to.equal(null);
+      since.offer([listen("e-1", "s:1")]);
+      expect(since.since("chat:a")).to.equal(null, "unknown stays: it may be earlier");
+    });
+  });
+
+  describe("HeldTopics", () => {
+    it("follows the holder's changes and snapshots", () => {
+      const held = new HeldTopics();
+      const a = { topic: "chat:a", item: { notifier: "chat", key: "a" } };
+      const b = { topic: "chat:b", item: { notifier: "chat", key: "b" } };
+      expect(held.add(a)).to.equal(true);
+      expect(held.add(a)).to.equal(false);
+      const base = { type: "held", term: 1, tab: "t" as TabId } as const;
+      held.apply({ ...base, add: [b], remove: ["chat:a"], all: false });
+      expect(held.entries()).to.deep.equal([["chat:b", b.item]]);
+      held.apply({ ...base, add: [a], remove: [], all: true });
+      expect(held.listens()).to.deep.equal([a]);
+      expect(held.remove("chat:a")).to.equal(true);
+      expect(held.has("chat:a")).to.equal(false);
     });
   });
 });

@@ -23,7 +23,9 @@ interface Harness {
   times(): number[];
   /** Date.now() when this tab last took the stream (0: never). */
   ledAt(): number;
-  statuses(): { state: string; resumed: boolean; gap: boolean }[];
+  statuses(): Status[];
+  /** `persisted` of each pageshow (true: back from the page cache). */
+  shows(): boolean[];
   info(): { leader: boolean; tabs: number; shared: boolean; state: string; session?: string };
   ping(): Promise<number>;
   say(key: string, text: string): Promise<number>;
@@ -35,11 +37,22 @@ interface Harness {
   close(): void;
 }
 
+interface Status {
+  state: string;
+  session: string | undefined;
+  resumed: boolean;
+  recovered: boolean;
+  gap: boolean;
+  lost: string[];
+}
+
 let client: NotifClient | undefined;
 const received: string[] = [];
 const times: number[] = [];
 let ledAt = 0;
-const statuses: { state: string; resumed: boolean; gap: boolean }[] = [];
+const statuses: Status[] = [];
+const shows: boolean[] = [];
+addEventListener("pageshow", (event) => shows.push(event.persisted));
 let share = { leader: false, tabs: 0, shared: false };
 
 const harness: Harness = {
@@ -53,7 +66,16 @@ const harness: Harness = {
       received.push(`who/${key}:${value}`);
       times.push(Date.now());
     });
-    client.onStatus((s) => statuses.push({ state: s.state, resumed: s.resumed, gap: s.gap }));
+    client.onStatus((s) =>
+      statuses.push({
+        state: s.state,
+        session: s.session,
+        resumed: s.resumed,
+        recovered: s.recovered,
+        gap: s.gap,
+        lost: s.lost.map((lost) => String(lost.key)),
+      }),
+    );
     onShare(client, (info) => {
       if (info.leader && !share.leader) ledAt = Date.now();
       share = info;
@@ -70,6 +92,7 @@ const harness: Harness = {
   times: () => [...times],
   ledAt: () => ledAt,
   statuses: () => [...statuses],
+  shows: () => [...shows],
   info: () => ({
     ...share,
     state: client?.state() ?? "none",

@@ -65,8 +65,13 @@ export async function buildPage(): Promise<string> {
 
 export const removeDir = (dir: string) => rm(dir, { recursive: true, force: true });
 
-export function launch(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+/**
+ * Chromium; with `backForwardCache`, without the flag Playwright adds that
+ * turns the back/forward cache off (headless Chromium has it otherwise).
+ */
+export function launch(options: { backForwardCache?: boolean } = {}): Promise<Browser> {
+  const ignoreDefaultArgs = options.backForwardCache ? ["--disable-back-forward-cache"] : [];
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, ignoreDefaultArgs });
 }
 
 export interface TabsServer {
