@@ -4,6 +4,7 @@
  * sends is jittered per stream; the history and closeWindow options are
  * checked at once.
  */
+import http from "node:http";
 import { expect } from "chai";
 import { InProcessBroker, inProcessBus } from "../../server/bus.js";
 import { createHub } from "../../server/index.js";
@@ -48,6 +49,44 @@ describe("hub.close() over closeWindow", () => {
     await hub.close();
     await Promise.all(raws.map((raw) => raw.ended()));
     expect(hub.stats()).to.include({ sessions: 0, streams: 0 });
+  });
+
+  it("while closing, closes each keep-alive connection it refuses on, so that the client's next request goes through the load balancer to another node", async () => {
+    const { url, hub } = await startServer();
+    hub.notifier(chat);
+    const held = await stream(url);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const body = JSON.stringify({ session: held.session(), notifier: "chat", key: "k" });
+    const post = () =>
+      new Promise<{ status: number; connection: unknown; reused: boolean }>((resolve, reject) => {
+        const req = http.request(
+          `${url}/listen`,
+          { method: "POST", agent, headers: { "content-type": "application/json" } },
+          (res) => {
+            res.resume();
+            res.on("end", () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                connection: res.headers.connection,
+                reused: req.reusedSocket,
+              }),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+    try {
+      expect(await post()).to.deep.equal({ status: 204, connection: "keep-alive", reused: false });
+      const closed = hub.close();
+      // pooled before the close: refused, and not kept for the next request
+      expect(await post()).to.deep.equal({ status: 503, connection: "close", reused: true });
+      expect(await post()).to.deep.include({ status: 503, reused: false });
+      held.close();
+      await closed;
+    } finally {
+      agent.destroy();
+    }
   });
 
   it("jitters the retry it sends per stream, around the option", async () => {
