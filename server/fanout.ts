@@ -57,11 +57,13 @@ export class Fanout {
    * This node's notifies published, with listeners here, not yet back (id →
    * delivery, when, and without positions the listen generation when
    * notified: its echo goes only to the listens there were then, SPEC §5.3;
-   * with positions the relay's floors see to that).
+   * with positions the relay's floors see to that). `appended: false`: its
+   * history write is on its way, and settles it (SPEC §6: delivered with its
+   * position, or here without one if the write fails), never `deliverAwaited`.
    */
   readonly #awaitingEcho = new Map<
     number,
-    { here: () => void; readonly at: number; readonly since?: number }
+    { here: () => void; readonly at: number; readonly since?: number; appended?: boolean }
   >();
   #lastId = 0;
 
@@ -158,7 +160,8 @@ export class Fanout {
     // Delivered here once appended (in position order, after what this node missed), or at
     // once without position if the append fails: the echo may not come while the bus is down.
     const down = bus.status() !== "ok";
-    if (listenedHere) this.#awaitingEcho.set(id, { here, at: Date.now() });
+    const awaiting = { here, at: Date.now(), appended: false };
+    if (listenedHere) this.#awaitingEcho.set(id, awaiting);
     let pos: Awaited<ReturnType<NonNullable<typeof bus.append>>>;
     try {
       pos = await (bus.append as NonNullable<typeof bus.append>)(topicChannel(topic), text);
@@ -170,6 +173,7 @@ export class Fanout {
       });
     }
     known = { pos, message: { ...message, pos: formatPosition(pos) } };
+    awaiting.appended = true;
     // The bus was down, or refused the subscription: no echo may come; deliver in position order now.
     const noEcho = down || bus.status() !== "ok" || !core.interest.subscribed(topic);
     if (listenedHere && noEcho && this.#awaitingEcho.delete(id)) here();
@@ -233,8 +237,10 @@ export class Fanout {
    */
   deliverAwaited(all = true): void {
     const deadline = Date.now() - ECHO_TIMEOUT_MS;
-    for (const [id, { here, at }] of this.#awaitingEcho) {
+    for (const [id, { here, at, appended }] of this.#awaitingEcho) {
       if (!all && at > deadline) break; // the map is in publish order
+      // Delivered now it would have no position: a client would then recover it again elsewhere.
+      if (appended === false) continue;
       this.#awaitingEcho.delete(id);
       here();
     }

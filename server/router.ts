@@ -29,9 +29,11 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
     }
   }
 
-  function open(): void {
-    if (core.closing)
-      throw new NotifError("unavailable", "this hub is closed; reconnect to another server");
+  /** Refuses a request to a closing hub, and closes its connection (see `leaveIfClosing`). */
+  function open(res: AnyResponse): void {
+    if (!core.closing) return;
+    leaveIfClosing(core, res);
+    throw new NotifError("unavailable", "this hub is closed; reconnect to another server");
   }
 
   /**
@@ -53,7 +55,7 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
   }
 
   async function events(req: AnyRequest, res: AnyResponse, path: string) {
-    open();
+    open(res);
     if (req.method === "HEAD") {
       res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8" }).end();
       return; // headers only: no session
@@ -61,7 +63,7 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
     const identity = await identify(req, path);
     // Before this node hands out session ids, it must hear requests for them on the bus.
     await core.started;
-    open();
+    open(res);
     const header = req.headers["last-event-id"];
     const query = new URL(req.url ?? "/", "http://x").searchParams.get("lastEventId");
     core.openStream(
@@ -73,19 +75,21 @@ export function makeHandle<Identity>(core: HubCore<Identity>, stats: () => objec
   }
 
   async function post(req: AnyRequest, res: AnyResponse, path: string, op: Op) {
-    open();
+    open(res);
     const { maxBodyBytes, bodyTimeout } = core.options;
     const body = await readJson(req, maxBodyBytes, bodyTimeout).catch((error: unknown) => {
       if (error instanceof NotifError && error.code === "request_timeout")
         closeWhenAnswered(req, res);
       throw error;
     });
+    let answers: Awaited<ReturnType<typeof onSession>>;
     if (op === "close") await onSession(req, path, op, parseCloseBody(body), []);
     else {
       const { session, items } = parseListenBody(body);
-      const answers = await onSession(req, path, op, session, items);
-      if (answers) return answer(res, 200, answers); // a listen with `since` (SPEC §6)
+      answers = await onSession(req, path, op, session, items);
     }
+    leaveIfClosing(core, res); // it began closing meanwhile
+    if (answers) return answer(res, 200, answers); // a listen with `since` (SPEC §6)
     res.writeHead(204).end();
   }
 
@@ -136,6 +140,19 @@ function closeWhenAnswered(req: AnyRequest, res: AnyResponse): void {
   res.once("finish", () => req.destroy());
 }
 
+/**
+ * A closing hub keeps no connection for a client's next request: a pooled
+ * keep-alive connection would bring the client's reconnects and retries
+ * back here (503 after 503, its backoff growing) instead of through the
+ * load balancer to another node. HTTP/1.1: `Connection: close`; HTTP/2: a
+ * graceful GOAWAY (streams already open end on their own).
+ */
+function leaveIfClosing<I>(core: HubCore<I>, res: AnyResponse): void {
+  if (!core.closing) return;
+  if (res instanceof Http2ServerResponse) res.stream.session?.close();
+  else if (!res.headersSent) res.setHeader("Connection", "close");
+}
+
 /** Answers a failed request; never throws (a response already gone is destroyed). */
 function answerError<I>(core: HubCore<I>, path: string, res: AnyResponse, thrown: unknown): void {
   const error =
@@ -150,6 +167,7 @@ function answerError<I>(core: HubCore<I>, path: string, res: AnyResponse, thrown
       res.destroy();
       return;
     }
+    leaveIfClosing(core, res);
     answer(res, error.status, error.toBody());
   } catch (failed) {
     try {

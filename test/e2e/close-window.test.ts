@@ -4,11 +4,45 @@
  * sends is jittered per stream; the history and closeWindow options are
  * checked at once.
  */
+import http from "node:http";
 import { expect } from "chai";
-import { InProcessBroker, inProcessBus } from "../../server/bus.js";
+import { type Bus, InProcessBroker, inProcessBus } from "../../server/bus.js";
 import { createHub } from "../../server/index.js";
 import { closeAll, listen, notifications, openRaw, startServer, until } from "../helpers.js";
-import { chat, stream } from "./history.js";
+import { chat, rawListen, stream } from "./history.js";
+
+/**
+ * A bus whose appends wait while `held` (a notify whose history write is on
+ * its way); closing it waits for them, as a connection's QUIT waits for the
+ * commands sent before it.
+ */
+function slowAppends(bus: Bus): Bus & { held: boolean; release(): void } {
+  const waiting: (() => void)[] = [];
+  const inflight = new Set<Promise<unknown>>();
+  const append = bus.append?.bind(bus) as NonNullable<Bus["append"]>;
+  const wrapped = Object.assign(Object.create(bus) as Bus, {
+    held: false,
+    release() {
+      wrapped.held = false;
+      for (const go of waiting.splice(0)) go();
+    },
+    append(channel: string, message: string) {
+      const held = wrapped.held && new Promise<void>((resolve) => waiting.push(resolve));
+      const done = (async () => {
+        if (held) await held;
+        return append(channel, message);
+      })();
+      inflight.add(done);
+      void done.catch(() => {}).finally(() => inflight.delete(done));
+      return done;
+    },
+    async close() {
+      await Promise.allSettled([...inflight]);
+      return bus.close();
+    },
+  });
+  return wrapped;
+}
 
 describe("hub.close() over closeWindow", () => {
   afterEach(closeAll);
@@ -48,6 +82,75 @@ describe("hub.close() over closeWindow", () => {
     await hub.close();
     await Promise.all(raws.map((raw) => raw.ended()));
     expect(hub.stats()).to.include({ sessions: 0, streams: 0 });
+  });
+
+  it("while closing, closes each keep-alive connection it refuses on, so that the client's next request goes through the load balancer to another node", async () => {
+    const { url, hub } = await startServer();
+    hub.notifier(chat);
+    const held = await stream(url);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const body = JSON.stringify({ session: held.session(), notifier: "chat", key: "k" });
+    const post = () =>
+      new Promise<{ status: number; connection: unknown; reused: boolean }>((resolve, reject) => {
+        const req = http.request(
+          `${url}/listen`,
+          { method: "POST", agent, headers: { "content-type": "application/json" } },
+          (res) => {
+            res.resume();
+            res.on("end", () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                connection: res.headers.connection,
+                reused: req.reusedSocket,
+              }),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+    try {
+      expect(await post()).to.deep.equal({ status: 204, connection: "keep-alive", reused: false });
+      const closed = hub.close();
+      // pooled before the close: refused, and not kept for the next request
+      expect(await post()).to.deep.equal({ status: 503, connection: "close", reused: true });
+      expect(await post()).to.deep.include({ status: 503, reused: false });
+      held.close();
+      await closed;
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it("does not deliver, as it closes, a notify whose history write is still on its way without its position: the next node replays it by position, once", async () => {
+    const broker = new InProcessBroker();
+    const busA = slowAppends(inProcessBus(broker));
+    const a = await startServer({ bus: busA });
+    const b = await startServer({ bus: inProcessBus(broker) });
+    const na = a.hub.notifier(chat);
+    b.hub.notifier(chat);
+    const raw = await stream(a.url);
+    await rawListen(a.url, { session: raw.session(), notifier: "chat", key: "k" });
+    await na.notify("k", "m1");
+    const pos = JSON.parse((await raw.event(1)).data).pos as string;
+    busA.held = true;
+    const notified = na.notify("k", "m2");
+    const closed = a.hub.close();
+    await raw.ended();
+    busA.release();
+    await notified;
+    await closed;
+    const chats = raw.events.filter((e) => e.event === "chat").map((e) => JSON.parse(e.data));
+    expect(
+      chats.filter((data) => data.pos === undefined),
+      "no notification without pos",
+    ).to.deep.equal([]);
+    const onB = await stream(b.url);
+    const body = { session: onB.session(), items: [{ notifier: "chat", key: "k", since: pos }] };
+    expect(JSON.parse((await rawListen(b.url, body)).text).items[0].recovered).to.equal(true);
+    await onB.event(1);
+    const got = [...chats, ...notifications(onB)].map((data) => data.data);
+    expect(got).to.deep.equal(["m1", "m2"]);
   });
 
   it("jitters the retry it sends per stream, around the option", async () => {

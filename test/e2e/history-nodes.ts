@@ -157,6 +157,34 @@ export function historyNodesSuite(
       );
     });
 
+    it("a forwarded since listen answered 503 (history unreadable on the session's node) applies nothing: tried again, it replays", async () => {
+      const a = await node({}, lossy(makeBus()));
+      const b = await node();
+      const lossyA = a.bus as ReturnType<typeof lossy>;
+      const raw = await stream(a.url);
+      const session = raw.session();
+      await rawListen(b.url, { session, notifier: "chat", key: "other" }); // kept throughout
+      await b.n.notify("k", "m1");
+      const probe = await stream(b.url);
+      const first = { notifier: "chat", key: "k", since: null };
+      const listened = await rawListen(b.url, { session: probe.session(), items: [first] });
+      const pos = JSON.parse(listened.text).items[0].pos as string;
+      await b.n.notify("k", "m2");
+      const body = { session, items: [{ notifier: "chat", key: "k", since: pos }] };
+      lossyA.failReads = true;
+      expect((await rawListen(b.url, body)).status).to.equal(503); // forwarded from b to a
+      expect(a.hub.stats().listens).to.equal(1); // "other" only
+      lossyA.failReads = false;
+      const again = await rawListen(b.url, body);
+      expect(again.text).to.equal(`{"items":[{"pos":"${epochOf(pos)}-2","recovered":true}]}`);
+      await b.n.notify("k", "m3");
+      await raw.event(2);
+      expect(after0(raw)).to.equal(
+        event(session, 1, "k", "m2", `${epochOf(pos)}-2`) +
+          event(session, 2, "k", "m3", `${epochOf(pos)}-3`),
+      );
+    });
+
     it("tells gap when the history cannot be read to fill a hole, then goes on", async () => {
       const a = await node();
       const b = await node({}, lossy(makeBus()));

@@ -73,6 +73,60 @@ describe("history when Redis fails", function () {
     );
   });
 
+  it("tells no gap after an outage in which nothing was notified (the history's top did not move)", async () => {
+    const nodes = await blipNodes(100);
+    const { raw, session, epoch } = nodes;
+    await rawListen(nodes.b.url, { session, notifier: "chat", key: "never" }); // top 0
+    await blip(nodes, []);
+    await nodes.na.notify("k", "m2");
+    await nodes.na.notify("never", "n1");
+    await raw.event(3, 5_000);
+    expect(after0(raw)).to.equal(
+      event(session, 1, "k", "m1", `${epoch}-1`) +
+        event(session, 2, "k", "m2", `${epoch}-2`) +
+        event(
+          session,
+          3,
+          "never",
+          "n1",
+          `${epochOf(JSON.parse((raw.events[3] as { data: string }).data).pos)}-1`,
+        ),
+    );
+  });
+
+  it("tells no gap after an outage of every node's Redis in which nothing was notified", async () => {
+    redis = new RedisProcess(await freePort());
+    await redis.start();
+    proxy = await TcpProxy.start(redis.port);
+    const url = `redis://127.0.0.1:${proxy.port}`;
+    const a = await startServer({ bus: redisBus({ url, prefix: "all:" }) });
+    const b = await startServer({ bus: redisBus({ url, prefix: "all:" }) });
+    const na = a.hub.notifier(chat);
+    b.hub.notifier(chat);
+    const raws = [await stream(a.url), await stream(b.url)];
+    for (const [i, raw] of raws.entries()) {
+      const server = i === 0 ? a : b;
+      await rawListen(server.url, { session: raw.session(), notifier: "chat", key: "k" });
+      await rawListen(server.url, { session: raw.session(), notifier: "chat", key: "never" });
+    }
+    await na.notify("k", "m1");
+    await Promise.all(raws.map((raw) => raw.event(1)));
+    proxy.down();
+    await until(
+      () => a.hub.stats().bus === "degraded" && b.hub.stats().bus === "degraded",
+      5_000,
+      "degraded",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the outage itself
+    proxy.up();
+    await until(() => a.hub.stats().bus === "ok" && b.hub.stats().bus === "ok", 10_000, "back");
+    await na.notify("k", "m2");
+    await na.notify("k", "m3");
+    await Promise.all(raws.map((raw) => raw.event(3, 5_000)));
+    for (const raw of raws)
+      expect(raw.events.slice(1).map((e) => e.event)).to.deep.equal(["chat", "chat", "chat"]);
+  });
+
   it("tells gap when the history no longer has what the cut connection missed", async () => {
     const nodes = await blipNodes(1);
     const { raw, session, epoch } = nodes;

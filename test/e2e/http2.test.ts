@@ -198,6 +198,21 @@ describe("HTTP/2 with hub.handler()", () => {
       });
     });
   }
+
+  it("while closing, refuses with a GOAWAY on the connection, so that the client's next request opens a new one", async () => {
+    server = await startH2("h2c");
+    server.hub.notifier(chatDef);
+    const client = server.connect();
+    const goaway = once(client, "goaway");
+    const before = await postH2(client, "/listen", { session: "x.y", notifier: "chat", key: "k" });
+    expect(before.status).to.equal(410);
+    const closed = server.hub.close();
+    const refused = await postH2(client, "/listen", { session: "x.y", notifier: "chat", key: "k" });
+    expect(refused.status).to.equal(503);
+    await goaway; // the connection takes no new stream: the next request goes elsewhere
+    await closed;
+    client.close();
+  });
 });
 
 /** A stream whose writes of "boom" throw: cut alone, then a new stream works. */

@@ -1,49 +1,25 @@
-import { type ChildProcess, fork } from "node:child_process";
 import { expect } from "chai";
 import { defineNotifier } from "../../protocol/contract.js";
-import { REDIS_URL, requireRedis } from "../bus/helpers.js";
+import { requireRedis } from "../bus/helpers.js";
+import { killNodes, type NodeProcess, notifyOn, startNodeProcess } from "../fixtures/nodes.js";
 import { client, closeAll, until } from "../helpers.js";
 
 const chat = defineNotifier<string, string>("chat");
-
-interface Child {
-  readonly process: ChildProcess;
-  readonly url: string;
-  readonly origin: string;
-}
-
-const children: ChildProcess[] = [];
-
-/** Starts test/fixtures/node.ts in a child process and waits for its port. */
-function startNode(prefix: string): Promise<Child> {
-  const child = fork(new URL("../fixtures/node.ts", import.meta.url), {
-    execArgv: ["--import", "tsx"],
-    env: { ...process.env, REDIS_URL, PREFIX: prefix },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", (code) => reject(new Error(`node process exited (${code})`)));
-    child.once("message", (message) => {
-      const { port } = message as { port: number };
-      const origin = `http://127.0.0.1:${port}`;
-      resolve({ process: child, url: `${origin}/notif`, origin });
-    });
-  });
-}
-
 describe("many nodes in separate processes, on Redis", function () {
   this.timeout(30_000);
   before(requireRedis);
   afterEach(async () => {
     await closeAll();
-    for (const child of children.splice(0)) child.kill("SIGKILL");
+    killNodes();
   });
 
   it("delivers across processes with listens on any node, prepare on the stream's node, notfor by request", async () => {
     const prefix = `sse-notif-mp:${Date.now().toString(36)}:`;
-    const [a, b, c] = await Promise.all([startNode(prefix), startNode(prefix), startNode(prefix)]);
+    const [a, b, c] = await Promise.all([
+      startNodeProcess(prefix),
+      startNodeProcess(prefix),
+      startNodeProcess(prefix),
+    ]);
     // The stream goes to node a; its POSTs go to node b: no sticky sessions.
     const ann = client(a!.url, {
       headers: { "x-user": "ann" },
@@ -57,15 +33,8 @@ describe("many nodes in separate processes, on Redis", function () {
     const bobGot: string[] = [];
     bob.on(chat, (_key, value) => bobGot.push(value));
     await bob.listen(chat, "room");
-    const notify = (from: Child, value: string, session?: string) =>
-      fetch(`${from.origin}/notify`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          ...(session ? { "x-notif-session": session } : {}),
-        },
-        body: JSON.stringify({ key: "room", value }),
-      });
+    const notify = (from: NodeProcess, value: string, session?: string) =>
+      notifyOn(from, "room", value, session);
     for (let i = 0; i < 20; i += 1) await notify([a, b, c][i % 3]!, `m${i}`);
     await notify(b!, "not for ann", ann.session());
     await until(() => got.length === 20 && bobGot.length === 21, 10_000, "every delivery");
@@ -79,7 +48,7 @@ describe("many nodes in separate processes, on Redis", function () {
 
   it("when a node process dies, its clients reconnect to another node, get new, listen again, and receive", async () => {
     const prefix = `sse-notif-mp:${Date.now().toString(36)}:kill:`;
-    const [a, b] = await Promise.all([startNode(prefix), startNode(prefix)]);
+    const [a, b] = await Promise.all([startNodeProcess(prefix), startNodeProcess(prefix)]);
     let target = a!.url;
     const c = client("http://node/notif", {
       fetch: (input, init) => fetch(String(input).replace("http://node/notif", target), init),
@@ -93,11 +62,7 @@ describe("many nodes in separate processes, on Redis", function () {
     await until(() => c.session() !== undefined && c.session() !== first, 10_000, "a new session");
     await until(
       async () => {
-        await fetch(`${b!.origin}/notify`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ key: "room", value: "after" }),
-        });
+        await notifyOn(b!, "room", "after");
         return got.some((v) => v.startsWith("after"));
       },
       10_000,
