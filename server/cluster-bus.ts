@@ -69,6 +69,9 @@ const STATUS_EVENTS = [
   "node-disconnect",
 ] as const;
 
+/** How long a connect may wait for every master before it starts again from the topology. */
+const CONNECT_MS = 3_000;
+
 /** How soon node-redis refreshes the topology once a node stops answering (its default is 5 s). */
 const TOPOLOGY_REFRESH_MS = 1_000;
 
@@ -241,7 +244,11 @@ export class ClusterBus implements Bus {
   async #connect(attempt: number): Promise<void> {
     if (this.#closed) return;
     try {
-      await this.#cluster.connect();
+      // node-redis waits for every master it was told of, a dead one too (asked mid-failover)
+      await bounded(this.#cluster.connect(), CONNECT_MS, "the cluster connect").catch((error) => {
+        if (this.#cluster.isOpen) this.#cluster.destroy();
+        throw error;
+      });
       if (!covered(this.#cluster)) {
         // asked while the cluster was forming, or mid-failover: some slots without a master
         this.#cluster.destroy();

@@ -181,7 +181,6 @@ describe("history on a Redis Cluster: a hot key resharded while notifies flow", 
     const slot = hotSlot(prefix);
     const owners: number[] = [(await cluster.ownerOf(slot)).port];
     for (let round = 0; round < 2; round += 1) {
-      const source = await cluster.ownerOf(slot);
       const masters = await cluster.masters();
       const target = masters.find((master) => !owners.includes(master.port)) as ClusterNode;
       await cluster.moveSlot(slot, target); // SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE
