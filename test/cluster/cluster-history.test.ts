@@ -32,6 +32,7 @@ const hotSlot = (prefix: string) =>
 /** Numbered notifies on the hot key, one at a time (so in call order), from one node. */
 class Notifies {
   readonly accepted: number[] = [];
+  refused = 0;
   next = 0;
   #stopped = true;
   #done: Promise<void> = Promise.resolve();
@@ -45,7 +46,10 @@ class Notifies {
         const n = this.next++;
         await this.notifier.notify(KEY, String(n)).then(
           () => this.accepted.push(n),
-          () => new Promise((resolve) => setTimeout(resolve, 20)), // no master: not accepted
+          () => {
+            this.refused += 1;
+            return new Promise((resolve) => setTimeout(resolve, 20)); // no master: not accepted
+          },
         );
       }
     })();
@@ -194,7 +198,33 @@ describe("history on a Redis Cluster: a hot key resharded while notifies flow", 
     expect(new Set(owners).size, "the slot moved each time").to.equal(3);
     expect((await cluster.ownerOf(slot)).port).to.equal(owners.at(-1));
   });
+
+  it("moves the key's stream and meta in two MIGRATEs: TRYAGAIN meanwhile is retried, no notify refused", async () => {
+    const prefix = freshPrefix();
+    const { a, streams } = await hubs(cluster, prefix);
+    const flow = new Notifies(a.n);
+    flow.start();
+    await flow.more(50);
+    const slot = hotSlot(prefix);
+    const source = await cluster.ownerOf(slot);
+    const target = (await cluster.masters()).find((master) => master !== source) as ClusterNode;
+    const before = await tryAgainReplies(source);
+    await cluster.moveSlot(slot, target, { oneKeyAtATime: true });
+    await flow.more(50);
+    await flow.stop();
+    expect(await tryAgainReplies(source), "TRYAGAIN answered meanwhile").to.be.above(before);
+    expect(flow.refused, "notifies refused").to.equal(0);
+    await reached(streams, flow.accepted.at(-1) as number);
+    for (const [i, raw] of streams.entries()) check(raw, flow.accepted, `stream ${i}`);
+    onePositionOneNotify(streams);
+  });
 });
+
+/** How many TRYAGAIN errors a node answered (INFO errorstats). */
+async function tryAgainReplies(node: ClusterNode): Promise<number> {
+  const stats = await node.info("INFO", "errorstats");
+  return Number(/count=(\d+)/.exec(stats.get("errorstat_TRYAGAIN") ?? "")?.[1] ?? 0);
+}
 
 describe("history on a Redis Cluster through failover (three masters, three replicas)", function () {
   this.timeout(90_000);

@@ -257,8 +257,11 @@ export class LocalCluster {
    * Moves `slot` (and its keys) from its owner to `target`, by hand, the way
    * `redis-cli --cluster reshard` does: SETSLOT IMPORTING/MIGRATING, MIGRATE
    * every key, then SETSLOT NODE on both sides and on every other master.
+   * `oneKeyAtATime` migrates each key with its own MIGRATE (as a reshard's
+   * batches may split a slot's keys): meanwhile a command on several of them
+   * gets TRYAGAIN.
    */
-  async moveSlot(slot: number, target: ClusterNode): Promise<void> {
+  async moveSlot(slot: number, target: ClusterNode, { oneKeyAtATime = false } = {}): Promise<void> {
     const source = await this.ownerOf(slot);
     if (source === target) return;
     const [sourceId, targetId] = await Promise.all([source.id(), target.id()]);
@@ -270,7 +273,8 @@ export class LocalCluster {
       const names = keys.filter((key) => key.length > 0);
       if (names.length === 0) break;
       const to = ["127.0.0.1", String(target.port), "", "0", "5000", "KEYS"];
-      await source.cli("MIGRATE", ...to, ...names);
+      if (!oneKeyAtATime) await source.cli("MIGRATE", ...to, ...names);
+      else for (const name of names) await source.cli("MIGRATE", ...to, name);
     }
     await target.cli("CLUSTER", "SETSLOT", s, "NODE", targetId);
     await source.cli("CLUSTER", "SETSLOT", s, "NODE", targetId);
