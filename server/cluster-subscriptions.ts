@@ -154,7 +154,10 @@ export class ShardedSubscriptions {
     ]);
     for (const name of pending.flat()) this.#dirty.add(name);
     await this.#confirm(cluster, suspects);
-    for (const name of names) this.#fresh.delete(name);
+    for (const name of names) {
+      this.#fresh.delete(name);
+      if (!this.#host.wants(name)) this.#held.delete(name);
+    }
     if (this.#unfinished()) this.#schedule(RETRY_MS);
   }
 
@@ -279,6 +282,7 @@ export class ShardedSubscriptions {
           this.#host.timeout,
           "SSUBSCRIBE",
         );
+        this.#hook(cluster); // a master's pub/sub client made by this SSUBSCRIBE: its drops count now
         for (const name of batch) this.#inEffect(cluster, name);
       } catch (error) {
         if (isRefusal(error)) {

@@ -267,6 +267,10 @@ describe("history on a Redis Cluster through failover (three masters, three repl
       session: back.session(),
       items: [{ notifier: "chat", key: KEY, since: left.pos }],
     });
+    if (process.env.I13_DEBUG && !JSON.parse(answer.text).items[0].recovered) {
+      console.log("LEFT", left, answer.text);
+      for (const raw of live) console.log("LIVE", seen(raw).positions.filter((p, i, all) => i === 0 || p?.split("-")[0] !== all[i - 1]?.split("-")[0] || i === all.length - 1));
+    }
     expect(JSON.parse(answer.text).items[0].recovered, "recovered across the failover").to.equal(
       true,
     );
