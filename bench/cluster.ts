@@ -1,7 +1,8 @@
 /**
  * Issue 13's numbers: notifies/s and cross-node latency on a three-master
  * Redis Cluster (sharded pub/sub) against one Redis, and what each Redis node
- * handles per notify. Both backends are throwaway `redis-server`s on free
+ * handles per notify, history on (the default: one script call per notify,
+ * on the key's shard). Both backends are throwaway `redis-server`s on free
  * ports, started here. Node A (this process) notifies; node B (a child
  * process) holds one stream listening to every key.
  *
@@ -71,7 +72,7 @@ async function cluster(): Promise<Backend> {
 
 async function main(): Promise<void> {
   console.log(
-    `${COUNT} notifies over ${KEYS} keys (${WINDOW} in flight), ${PACED} paced on one key`,
+    `${COUNT} notifies over ${KEYS} keys (${WINDOW} in flight), ${PACED} paced on one key, history on`,
   );
   for (const make of [single, cluster]) {
     const backend = await make();

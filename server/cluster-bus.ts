@@ -7,7 +7,7 @@
  * exception thrown at the hub.
  */
 import { createCluster, type RedisClusterOptions } from "redis";
-import type { Bus, BusContext, BusStatus } from "./bus.js";
+import type { Bus, BusContext, BusHistoryRead, BusStatus } from "./bus.js";
 import {
   type Listener,
   type PubSubClient,
@@ -15,7 +15,9 @@ import {
   ShardedSubscriptions,
 } from "./cluster-subscriptions.js";
 import { NotifError, toError } from "./errors.js";
-import { bounded, closedError, reconnectStrategy } from "./redis-shared.js";
+import type { Position } from "./positions.js";
+import { type HistoryGate, historyCall, RedisHistory, type ScriptRunner } from "./redis-history.js";
+import { bounded, closedError, reconnectStrategy, tryingAgain } from "./redis-shared.js";
 import { SLOTS, taggedName } from "./slots.js";
 
 /** The part of a node-redis `createCluster()` client the bus copies its settings from. */
@@ -50,6 +52,8 @@ interface Cluster extends ShardedCluster {
   }[];
   connect(): Promise<unknown>;
   sPublish(channel: string, message: string): Promise<unknown>;
+  evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   close(): Promise<unknown>;
   destroy(): void;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
@@ -65,6 +69,9 @@ const STATUS_EVENTS = [
   "node-disconnect",
 ] as const;
 
+/** How long a connect may wait for every master before it starts again from the topology. */
+const CONNECT_MS = 3_000;
+
 /** How soon node-redis refreshes the topology once a node stops answering (its default is 5 s). */
 const TOPOLOGY_REFRESH_MS = 1_000;
 
@@ -78,6 +85,7 @@ export class ClusterBus implements Bus {
   readonly #wanted = new Map<string, Subscription>();
   readonly #subscriptions: ShardedSubscriptions;
   #context: BusContext | undefined;
+  #history: RedisHistory | undefined;
   #status: BusStatus = "degraded";
   #connected = false;
   #outageReported = false;
@@ -112,6 +120,16 @@ export class ClusterBus implements Bus {
     if (this.#context || this.#closed) return;
     this.#context = context;
     const cluster = this.#cluster;
+    if (context.history) {
+      // routed by the first key (the stream) to the master of the key's slot
+      const runner: ScriptRunner = {
+        evalSha: (sha, keys, args) =>
+          tryingAgain(() => cluster.evalSha(sha, { keys, arguments: args })),
+        eval: (script, keys, args) =>
+          tryingAgain(() => cluster.eval(script, { keys, arguments: args })),
+      };
+      this.#history = new RedisHistory(runner, this.#prefix, context.history, "SPUBLISH");
+    }
     cluster.on("error", (error) => this.#outage(error, { during: "redis cluster" }));
     cluster.on("node-error", (error, node) => this.#outage(error, { during: "redis node", node }));
     cluster.on("sharded-channel-moved-error", (error, channel) => {
@@ -142,6 +160,22 @@ export class ClusterBus implements Bus {
     } catch (error) {
       throw new NotifError("unavailable", `Redis SPUBLISH on ${channel} failed`, { cause: error });
     }
+  }
+
+  /** Appends to the channel's history and SPUBLISHes, in one script on the key's shard. */
+  append(channel: string, message: string): Promise<Position> {
+    return historyCall(this.#gate(), "append", channel, (history) =>
+      history.append(channel, message),
+    );
+  }
+
+  read(channel: string, after?: Position): Promise<BusHistoryRead> {
+    return historyCall(this.#gate(), "read", channel, (history) => history.read(channel, after));
+  }
+
+  #gate(): HistoryGate {
+    const ready = this.#connected && this.#cluster.isReady;
+    return { closed: this.#closed, history: this.#history, ready, timeout: this.#timeout };
   }
 
   async subscribe(
@@ -194,6 +228,11 @@ export class ClusterBus implements Bus {
   readonly #dispatch: Listener = (message, name) => {
     const subscription = this.#wanted.get(name);
     if (!subscription) return;
+    if (this.#history?.live(subscription.channel, message) === false) {
+      // its history went backwards (a failover lost writes): the hub reads it, which re-epochs it
+      this.#context?.onResubscribed?.([subscription.channel]);
+      return;
+    }
     try {
       subscription.onMessage(message);
     } catch (error) {
@@ -205,7 +244,11 @@ export class ClusterBus implements Bus {
   async #connect(attempt: number): Promise<void> {
     if (this.#closed) return;
     try {
-      await this.#cluster.connect();
+      // node-redis waits for every master it was told of, a dead one too (asked mid-failover)
+      await bounded(this.#cluster.connect(), CONNECT_MS, "the cluster connect").catch((error) => {
+        if (this.#cluster.isOpen) this.#cluster.destroy();
+        throw error;
+      });
       if (!covered(this.#cluster)) {
         // asked while the cluster was forming, or mid-failover: some slots without a master
         this.#cluster.destroy();

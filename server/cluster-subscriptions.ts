@@ -6,7 +6,9 @@
  * that each wanted channel is subscribed on the master that owns its slot
  * (subscribing it there, and dropping it anywhere else), and then names the
  * channels that may have missed messages meanwhile, once their subscription
- * is known to be in effect on the owner.
+ * is known to be in effect on the owner. A channel held all along by its
+ * owner's connection, which never dropped since, missed nothing and is not
+ * named (a master's first pub/sub connection also fires `node-ready`).
  */
 import { ErrorReply } from "redis";
 import { toError } from "./errors.js";
@@ -22,6 +24,13 @@ export interface PubSubClient {
   sUnsubscribe(channels: string[], listener: Listener): Promise<unknown>;
   ping(): Promise<unknown>;
   on(event: "sharded-channel-moved", listener: (channel: string) => void): unknown;
+  on(event: "error" | "reconnecting" | "end", listener: () => void): unknown;
+}
+
+/** Where a channel's subscription was known in effect: a client, at its connection count. */
+interface Held {
+  readonly client: PubSubClient;
+  readonly drops: number;
 }
 
 /** The part of a node-redis `createCluster()` client this class uses. */
@@ -65,6 +74,11 @@ export class ShardedSubscriptions {
   /** Channels Redis refused to subscribe (not a lost connection), by the last pass. */
   readonly refused = new Map<string, Error>();
   readonly #hooked = new WeakSet<PubSubClient>();
+  /** Connection drops per client: a subscription held across one may have missed messages. */
+  readonly #drops = new WeakMap<PubSubClient, number>();
+  readonly #held = new Map<string, Held>();
+  /** Wanted channels whose first subscribe has not resolved yet: they cannot have missed anything. */
+  readonly #fresh = new Set<string>();
   #running: Promise<void> | undefined;
   #next: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -77,6 +91,8 @@ export class ShardedSubscriptions {
   /** Brings Redis in step with a changed channel; resolves once a pass that saw it ended. */
   changed(name: string): Promise<void> {
     this.#dirty.add(name);
+    if (this.#host.wants(name) && !this.#held.has(name)) this.#fresh.add(name);
+    else this.#fresh.delete(name);
     return this.#pass();
   }
 
@@ -118,13 +134,16 @@ export class ShardedSubscriptions {
 
   async #run(): Promise<void> {
     const cluster = this.#host.cluster();
-    if (this.#closed || !cluster?.isReady) return; // a reconnection brings a full pass
+    if (this.#closed || !cluster?.isReady) {
+      this.#fresh.clear(); // their subscribe resolves now, not in effect: a later pass reports them
+      return; // a reconnection brings a full pass
+    }
     const suspect = this.#suspect;
     const names = suspect === "all" ? this.#everything(cluster) : new Set(this.#dirty);
     this.#dirty.clear();
-    const suspects = suspect === "all" ? new Set(names) : suspect;
-    this.#suspect = new Set();
     this.#hook(cluster);
+    const suspects = suspect === "all" ? this.#lapsed(cluster, names) : suspect;
+    this.#suspect = new Set();
     const pending = await Promise.all([
       this.#drop(cluster, names),
       this.#subscribe(
@@ -135,7 +154,37 @@ export class ShardedSubscriptions {
     ]);
     for (const name of pending.flat()) this.#dirty.add(name);
     await this.#confirm(cluster, suspects);
+    for (const name of names) {
+      this.#fresh.delete(name);
+      if (!this.#host.wants(name)) this.#held.delete(name);
+    }
     if (this.#unfinished()) this.#schedule(RETRY_MS);
+  }
+
+  /** The channels not held all along by their owner's connection. */
+  #lapsed(cluster: ShardedCluster, names: Set<string>): Set<string> {
+    const lapsed = new Set<string>();
+    for (const name of names) {
+      if (this.#fresh.has(name)) continue;
+      const held = this.#held.get(name);
+      const owner = this.#owner(cluster, name);
+      const steady =
+        held !== undefined && held.client === owner && held.drops === this.#dropsOf(owner);
+      if (!steady || !this.#holds(owner, name)) lapsed.add(name);
+    }
+    return lapsed;
+  }
+
+  #dropsOf(client: PubSubClient | undefined): number {
+    return client ? (this.#drops.get(client) ?? 0) : -1;
+  }
+
+  /** Records that `name`'s subscription is in effect on its owner now. */
+  #inEffect(cluster: ShardedCluster, name: string): void {
+    const owner = this.#owner(cluster, name);
+    if (owner && this.#holds(owner, name)) {
+      this.#held.set(name, { client: owner, drops: this.#dropsOf(owner) });
+    } else this.#held.delete(name);
   }
 
   /** Channels still to bring in step or to confirm (a shard was down, say). */
@@ -161,6 +210,8 @@ export class ShardedSubscriptions {
       const client = master.pubSub?.client;
       if (!client || this.#hooked.has(client)) continue;
       this.#hooked.add(client);
+      const dropped = () => this.#drops.set(client, this.#dropsOf(client) + 1);
+      for (const event of ["error", "reconnecting", "end"] as const) client.on(event, dropped);
       client.on("sharded-channel-moved", (name) => {
         this.#host.moved(name);
         this.topologyChanged();
@@ -193,13 +244,17 @@ export class ShardedSubscriptions {
     }
     const failed: string[] = [];
     const calls = [...batches].flatMap(([client, bySlot]) =>
-      [...bySlot.values()].map(
-        (batch) =>
-          bounded(
-            client.sUnsubscribe(batch, this.#host.listener),
-            this.#host.timeout,
-            "SUNSUBSCRIBE",
-          ).catch(() => failed.push(...batch)), // its client is down: tried again later
+      [...bySlot.values()].map((batch) =>
+        bounded(
+          client.sUnsubscribe(batch, this.#host.listener),
+          this.#host.timeout,
+          "SUNSUBSCRIBE",
+        ).then(
+          () => {
+            for (const name of batch) if (!this.#host.wants(name)) this.#held.delete(name);
+          },
+          () => failed.push(...batch), // its client is down: tried again later
+        ),
       ),
     );
     await Promise.all(calls);
@@ -227,6 +282,8 @@ export class ShardedSubscriptions {
           this.#host.timeout,
           "SSUBSCRIBE",
         );
+        this.#hook(cluster); // a master's pub/sub client made by this SSUBSCRIBE: its drops count now
+        for (const name of batch) this.#inEffect(cluster, name);
       } catch (error) {
         if (isRefusal(error)) {
           // not retried: subscribe() rejects with it; a resubscribe after an outage reports it
@@ -265,7 +322,10 @@ export class ShardedSubscriptions {
     await Promise.all(
       [...byClient].map(([client, batch]) =>
         bounded(client.ping(), this.#host.timeout, "PING").then(
-          () => confirmed.push(...batch),
+          () => {
+            confirmed.push(...batch);
+            for (const name of batch) this.#inEffect(cluster, name);
+          },
           () => {
             for (const name of batch) this.#addSuspect(name);
           },

@@ -9,12 +9,18 @@
  *
  * Everything a key uses shares one hash slot ({@link redisNames}), and the
  * scripts run through a narrow {@link ScriptRunner}, so a cluster can route
- * each call to the node owning the key (and publish with SPUBLISH).
+ * each call to the node owning the key (and publish with SPUBLISH). Both
+ * scripts first compare the key with what this node saw of it
+ * (high-water.ts): a history gone backwards (a failover that lost writes)
+ * gets a new epoch before anything else happens.
  */
 import { createHash } from "node:crypto";
 import type { BusHistoryRead } from "./bus.js";
+import { NotifError } from "./errors.js";
+import { HighWater } from "./high-water.js";
 import type { HistoryLimits } from "./history.js";
 import { EpochSource, type Position, parsePosition } from "./positions.js";
+import { bounded, closedError } from "./redis-shared.js";
 import { taggedName } from "./slots.js";
 
 /** The Redis names of one hub channel. */
@@ -46,11 +52,34 @@ export interface ScriptRunner {
   eval(script: string, keys: string[], args: string[]): Promise<unknown>;
 }
 
-/** KEYS: stream, meta. ARGV: message, candidate epoch, size, ttl, publish command, channel. */
-export const APPEND_SCRIPT = `
+/**
+ * Lua: did this key lose notifies this node saw? ARGV[n..n+3]: the epoch,
+ * offset and entry digest this node knows ('' for none), and '1' when it
+ * caught that epoch going backwards live. Yes when the key is still in that
+ * epoch and its top is below the offset, or the entry kept at that offset
+ * is another one.
+ */
+const lostWrites = (n: number) => `
+local function lostWrites(epoch)
+  if ARGV[${n}] == '' or epoch ~= ARGV[${n}] then return false end
+  if ARGV[${n + 3}] == '1' then return true end
+  local top = tonumber(redis.call('HGET', KEYS[2], 'o'))
+  local seen = tonumber(ARGV[${n + 1}])
+  if top < seen then return true end
+  if ARGV[${n + 2}] == '' then return false end
+  local at = redis.call('XRANGE', KEYS[1], seen .. '-0', seen .. '-0')
+  return #at == 1 and redis.sha1hex(at[1][2][2]) ~= ARGV[${n + 2}]
+end
+`;
+
+/**
+ * KEYS: stream, meta. ARGV: message, candidate epoch, size, ttl, publish
+ * command, channel, then what this node saw (lostWrites).
+ */
+export const APPEND_SCRIPT = `${lostWrites(7)}
 local epoch = redis.call('HGET', KEYS[2], 'e')
 local top
-if not epoch then
+if not epoch or lostWrites(epoch) then
   epoch = ARGV[2]
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[2], 'e', epoch, 'o', 1)
@@ -66,10 +95,13 @@ redis.call(ARGV[5], ARGV[6], '{"pos":"' .. pos .. '",' .. string.sub(ARGV[1], 2)
 return pos
 `;
 
-/** KEYS: stream, meta. ARGV: candidate epoch, ttl, after's epoch ('' for none), after's offset, count. */
-export const READ_SCRIPT = `
+/**
+ * KEYS: stream, meta. ARGV: candidate epoch, ttl, after's epoch ('' for
+ * none), after's offset, count, then what this node saw (lostWrites).
+ */
+export const READ_SCRIPT = `${lostWrites(6)}
 local epoch = redis.call('HGET', KEYS[2], 'e')
-if not epoch then
+if not epoch or lostWrites(epoch) then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[2], 'e', epoch, 'o', 0)
@@ -110,6 +142,7 @@ export class RedisHistory {
   readonly #limits: HistoryLimits;
   readonly #publish: "PUBLISH" | "SPUBLISH";
   readonly #epochs = new EpochSource();
+  readonly #seen = new HighWater();
 
   constructor(
     runner: ScriptRunner,
@@ -134,10 +167,11 @@ export class RedisHistory {
       this.#runner,
       [APPEND_SCRIPT, APPEND_SHA],
       [names.stream, names.meta],
-      [...args, names.channel],
+      [...args, names.channel, ...this.#seen.args(channel)],
     );
     const position = parsePosition(reply);
     if (!position) throw new TypeError(`the history script answered ${JSON.stringify(reply)}`);
+    this.#seen.saw(channel, position, message);
     return position;
   }
 
@@ -156,9 +190,52 @@ export class RedisHistory {
       this.#runner,
       [READ_SCRIPT, READ_SHA],
       [names.stream, names.meta],
-      args,
+      [...args, ...this.#seen.args(channel)],
     );
-    return parseRead(reply);
+    const read = parseRead(reply);
+    const last = read.entries.at(-1);
+    const stored = last?.offset === read.top ? last.message : undefined;
+    this.#seen.saw(channel, { epoch: read.epoch, offset: read.top }, stored);
+    return read;
+  }
+
+  /**
+   * A message that came in on `channel`: false when its history was caught
+   * going backwards (high-water.ts): not to be delivered; the hub is to check
+   * the channel, whose next read starts a new epoch.
+   */
+  live(channel: string, message: string): boolean {
+    return this.#seen.live(channel, message);
+  }
+}
+
+/** What a bus's history call checks first: closed, started with history, connected. */
+export interface HistoryGate {
+  readonly closed: boolean;
+  readonly history: RedisHistory | undefined;
+  readonly ready: boolean;
+  readonly timeout: number;
+}
+
+/** A history call of a Redis bus: refused at once when it cannot work, bounded, errors wrapped. */
+export async function historyCall<T>(
+  gate: HistoryGate,
+  what: string,
+  channel: string,
+  call: (history: RedisHistory) => Promise<T>,
+): Promise<T> {
+  if (gate.closed) throw closedError();
+  const { history } = gate;
+  if (!history) throw new NotifError("unavailable", "this Redis bus was started without history");
+  if (!gate.ready) {
+    throw new NotifError("unavailable", `Redis is unreachable: no history ${what} on ${channel}`);
+  }
+  try {
+    return await bounded(call(history), gate.timeout, `the history ${what}`);
+  } catch (error) {
+    throw new NotifError("unavailable", `Redis history ${what} on ${channel} failed`, {
+      cause: error,
+    });
   }
 }
 

@@ -21,3 +21,23 @@ export function bounded<T>(promise: Promise<T>, ms: number, what: string): Promi
 export function closedError(): NotifError {
   return new NotifError("unavailable", "the Redis bus is closed");
 }
+
+/** Tries of a command Redis Cluster answers `TRYAGAIN` (a multi-key command while its slot moves). */
+const TRY_AGAIN_TRIES = 6;
+
+/**
+ * Runs `call`, again after 10, 20, 40, 80, 160 ms while Redis answers
+ * `TRYAGAIN` (the keys of one slot half migrated: over once MIGRATE ends).
+ * MOVED and ASK are node-redis's to follow.
+ */
+export async function tryingAgain<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      const again = error instanceof Error && error.message.startsWith("TRYAGAIN");
+      if (!again || attempt >= TRY_AGAIN_TRIES) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5 * 2 ** attempt));
+  }
+}

@@ -8,7 +8,13 @@ import type { Bus, BusContext, BusHistoryRead, BusStatus } from "./bus.js";
 import { ClusterBus, type RedisClusterLike } from "./cluster-bus.js";
 import { NotifError, toError } from "./errors.js";
 import type { Position } from "./positions.js";
-import { RedisHistory, redisNames, type ScriptRunner } from "./redis-history.js";
+import {
+  type HistoryGate,
+  historyCall,
+  RedisHistory,
+  redisNames,
+  type ScriptRunner,
+} from "./redis-history.js";
 import { bounded, closedError, reconnectStrategy } from "./redis-shared.js";
 
 /** The part of a node-redis 6 client (`createClient()`) the bus copies its settings from. */
@@ -174,31 +180,18 @@ class RedisBus implements Bus {
 
   /** Appends to the channel's history and publishes, in one script (redis-history.ts). */
   append(channel: string, message: string): Promise<Position> {
-    return this.#historyCall("append", channel, (history) => history.append(channel, message));
+    return historyCall(this.#gate(), "append", channel, (history) =>
+      history.append(channel, message),
+    );
   }
 
   read(channel: string, after?: Position): Promise<BusHistoryRead> {
-    return this.#historyCall("read", channel, (history) => history.read(channel, after));
+    return historyCall(this.#gate(), "read", channel, (history) => history.read(channel, after));
   }
 
-  async #historyCall<T>(
-    what: string,
-    channel: string,
-    call: (history: RedisHistory) => Promise<T>,
-  ): Promise<T> {
-    if (this.#closed) throw closedError();
-    const history = this.#history;
-    if (!history) throw new NotifError("unavailable", "this Redis bus was started without history");
-    if (!this.#pub.isReady) {
-      throw new NotifError("unavailable", `Redis is unreachable: no history ${what} on ${channel}`);
-    }
-    try {
-      return await bounded(call(history), this.#timeout, `the history ${what}`);
-    } catch (error) {
-      throw new NotifError("unavailable", `Redis history ${what} on ${channel} failed`, {
-        cause: error,
-      });
-    }
+  #gate(): HistoryGate {
+    const ready = this.#pub.isReady;
+    return { closed: this.#closed, history: this.#history, ready, timeout: this.#timeout };
   }
 
   /** The Redis channel of a hub channel. */
@@ -255,6 +248,11 @@ class RedisBus implements Bus {
   readonly #dispatch: Listener = (message, channel) => {
     const subscription = this.#wanted.get(channel);
     if (!subscription) return;
+    if (this.#history?.live(subscription.channel, message) === false) {
+      // its history went backwards (a failover lost writes): the hub reads it, which re-epochs it
+      this.#context?.onResubscribed?.([subscription.channel]);
+      return;
+    }
     try {
       subscription.onMessage(message);
     } catch (error) {

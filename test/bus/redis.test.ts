@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { createClient } from "redis";
+import type { Bus } from "../../server/bus.js";
 import { redisBus } from "../../server/redis.js";
 import { redisNames } from "../../server/redis-history.js";
 import { busContract } from "./contract.js";
@@ -99,6 +100,63 @@ describe("redis bus", () => {
       await b.bus.publish(channel, "fine");
       await until(() => seen.length === 1, 3_000, "the next message");
       expect(a.errors.map((error) => error.message)).to.deep.equal(["handler failed"]);
+    });
+  });
+
+  describe("a history gone backwards (a failover that lost acknowledged writes)", () => {
+    const limits = { size: 100, ttl: 60_000, maxBytes: 1_048_576 };
+    const nodes: Node[] = [];
+    afterEach(async () => {
+      await Promise.all(nodes.splice(0).map((node) => node.bus.close()));
+    });
+    const start = async (p: string) => {
+      const node = await startNode(redisBus({ url: REDIS_URL, prefix: p }), "n", limits);
+      nodes.push(node);
+      return node.bus as Required<Bus>;
+    };
+
+    /** Makes the key's history look like a copy that never got its last `count` appends. */
+    async function loseLast(p: string, channel: string, count: number): Promise<void> {
+      const raw = createClient({ url: REDIS_URL });
+      await raw.connect();
+      try {
+        const { stream, meta } = redisNames(p, channel);
+        const top = Number(await raw.hGet(meta, "o"));
+        const kept = await raw.xRange(stream, "-", `${top - count}-0`);
+        await raw.del(stream); // a copy's stream: its own last id
+        for (const { id, message } of kept ?? []) await raw.xAdd(stream, id, message);
+        await raw.hSet(meta, "o", String(top - count));
+      } finally {
+        await raw.close();
+      }
+    }
+
+    it("gives the key a new epoch when a node saw a position past the key's top", async () => {
+      const p = `${prefix}${freshChannel("hw")}:`;
+      const [a, b] = [await start(p), await start(p)];
+      const channel = freshChannel();
+      for (let n = 1; n <= 3; n += 1) await a.append(channel, `{"n":${n}}`);
+      await loseLast(p, channel, 2);
+      const first = await b.append(channel, '{"n":"b"}'); // b saw nothing: the old epoch goes on
+      expect(first.offset).to.equal(2);
+      const next = await a.append(channel, '{"n":"a"}'); // a saw 3, the top is 2: lost
+      expect(next.epoch).to.not.equal(first.epoch);
+      expect(next.offset).to.equal(1);
+      expect((await b.read(channel)).epoch).to.equal(next.epoch);
+    });
+
+    it("gives the key a new epoch when the entry at a position a node saw is another one", async () => {
+      const p = `${prefix}${freshChannel("hw")}:`;
+      const [a, b] = [await start(p), await start(p)];
+      const channel = freshChannel();
+      for (let n = 1; n <= 3; n += 1) await a.append(channel, `{"n":${n}}`);
+      await loseLast(p, channel, 2);
+      await b.append(channel, '{"n":"x"}');
+      const third = await b.append(channel, '{"n":"y"}'); // offset 3 again: not what a saw there
+      expect(third.offset).to.equal(3);
+      const read = await a.read(channel, { epoch: third.epoch, offset: 1 });
+      expect(read.epoch).to.not.equal(third.epoch);
+      expect(read).to.deep.include({ top: 0, entries: [] });
     });
   });
 

@@ -1,7 +1,8 @@
 /**
  * The bus on a real three-master Redis Cluster, started by this file: the bus
- * contract and the multi-node hub suite as on one Redis, slots as Redis
- * computes them, and each message on its own shard only.
+ * contract (history included), the multi-node hub suite and the history
+ * suites as on one Redis, slots as Redis computes them, and each message on
+ * its own shard only.
  */
 import { expect } from "chai";
 import { createCluster } from "redis";
@@ -10,6 +11,8 @@ import { redisBus } from "../../server/redis.js";
 import { slotOf, taggedName } from "../../server/slots.js";
 import { busContract } from "../bus/contract.js";
 import { freshChannel, type Node, startNode, until } from "../bus/helpers.js";
+import { historySuite } from "../e2e/history.js";
+import { historyNodesSuite } from "../e2e/history-nodes.js";
 import { multiNodeSuite } from "../e2e/multinode.js";
 import { closeAll, listen, notifications, openRaw, startServer } from "../helpers.js";
 import { type ClusterNode, LocalCluster, requireCluster } from "./local-cluster.js";
@@ -26,14 +29,15 @@ describe("Redis Cluster bus (three masters)", function () {
     `sse-notif-test:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`;
   const bus = (p = prefix()) => redisBus({ cluster: { rootNodes: cluster.rootNodes }, prefix: p });
 
-  // history: the cluster bus has no append/read yet (issue 13 adds them on redis-history.ts)
-  busContract("redis cluster", () => bus("sse-notif-test:"), { history: false });
+  busContract("redis cluster", () => bus("sse-notif-test:"));
   describe("hubs", () => {
     let shared = prefix();
     beforeEach(() => {
       shared = prefix(); // one per test, shared by the test's nodes
     });
     multiNodeSuite("Redis Cluster bus", () => bus(shared));
+    historySuite("Redis Cluster bus", () => bus(shared));
+    historyNodesSuite("Redis Cluster bus", () => bus(shared));
   });
 
   describe("slots", () => {
@@ -173,6 +177,27 @@ describe("Redis Cluster bus (three masters)", function () {
         );
         expect(await master.cli("PUBSUB", "NUMSUB", name)).to.match(/\n0$/); // not classic
       }
+    });
+
+    it("reports no channel as resubscribed when a master's first pub/sub connection comes up", async () => {
+      const p = prefix();
+      const node = await startNode(bus(p));
+      nodes.push(node);
+      const channels = Array.from({ length: 12 }, () => freshChannel()); // on every shard
+      const owners = new Set(
+        await Promise.all(
+          channels.map(async (c) => (await cluster.ownerOf(slotOf(`${p}{${c}}`))).port),
+        ),
+      );
+      expect(owners.size, "channels on every shard").to.equal(3);
+      const seen: string[] = [];
+      for (const channel of channels) await node.bus.subscribe(channel, (m) => seen.push(m));
+      for (const channel of channels) await node.bus.publish(channel, channel);
+      await until(() => seen.length === channels.length, 3_000, "every message");
+      // the topology passes run 50 ms after each node-ready: give them ten times that, then
+      // nothing may have been named (each report costs a history read per channel)
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(node.resubscribed).to.deep.equal([]);
     });
 
     it("duplicates a createCluster client given as `client` and never closes it", async () => {

@@ -215,4 +215,21 @@ describe("Redis Cluster bus through resharding and failover", function () {
     await victim.start(); // rejoins as a replica of the promoted node
     await cluster.settled();
   });
+
+  it("starts while a master is dead and its replica not yet promoted: degraded, then ok and serving", async () => {
+    const victim = (await cluster.masters())[0] as ClusterNode;
+    const replica = await replicaOf(victim);
+    await victim.kill();
+    const late = await start("late"); // node-redis would wait for the dead master for ever
+    await until(async () => (await replica.role()) === "master", 20_000, "the promotion");
+    await until(() => late.bus.status() === "ok", 20_000, "ok once promoted");
+    const other = await start("other");
+    const channel = freshChannel("late");
+    const got: string[] = [];
+    await late.bus.subscribe(channel, (message) => got.push(message));
+    await other.bus.publish(channel, "served");
+    await until(() => got.includes("served"), 5_000, "the message");
+    await victim.start();
+    await cluster.settled();
+  });
 });

@@ -71,6 +71,15 @@ export class ClusterNode {
     await exited;
   }
 
+  /** SIGSTOP: the process holds everything (its replication link too) until {@link resume}. */
+  pause(): void {
+    this.#child?.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.#child?.kill("SIGCONT");
+  }
+
   /** Runs one redis-cli command on this node and returns its output, trimmed. */
   async cli(...args: string[]): Promise<string> {
     const { stdout } = await run("redis-cli", ["-p", String(this.port), ...args]);
@@ -204,6 +213,41 @@ export class LocalCluster {
       });
   }
 
+  /** The running replica of a master. */
+  async replicaOf(master: ClusterNode): Promise<ClusterNode> {
+    for (const node of this.nodes.filter((n) => n.running && n !== master)) {
+      const info = await node.info("INFO", "replication");
+      if (info.get("role") === "slave" && info.get("master_port") === String(master.port)) {
+        return node;
+      }
+    }
+    throw new Error(`no replica of ${master.port}`);
+  }
+
+  /**
+   * Waits until `master`'s replica is in sync: its link up, both at one
+   * replication offset, and `WAIT 1` answered 1 (a failover test's
+   * precondition: a replica still resyncing after an earlier failover would
+   * refuse a manual failover or lose writes).
+   */
+  async inSync(master: ClusterNode, ms = 20_000): Promise<ClusterNode> {
+    const replica = await this.replicaOf(master);
+    await until(
+      async () => {
+        const [ours, theirs] = await Promise.all([
+          master.info("INFO", "replication"),
+          replica.info("INFO", "replication"),
+        ]);
+        if (theirs.get("master_link_status") !== "up") return false;
+        if (ours.get("master_repl_offset") !== theirs.get("slave_repl_offset")) return false;
+        return (await master.cli("WAIT", "1", "1000")) === "1";
+      },
+      ms,
+      `replica ${replica.port} in sync with ${master.port}`,
+    );
+    return replica;
+  }
+
   /** The slot of a key or channel, as Redis computes it. */
   async slotOf(name: string): Promise<number> {
     return Number(await this.nodes.find((node) => node.running)!.cli("CLUSTER", "KEYSLOT", name));
@@ -213,8 +257,11 @@ export class LocalCluster {
    * Moves `slot` (and its keys) from its owner to `target`, by hand, the way
    * `redis-cli --cluster reshard` does: SETSLOT IMPORTING/MIGRATING, MIGRATE
    * every key, then SETSLOT NODE on both sides and on every other master.
+   * `oneKeyAtATime` migrates each key with its own MIGRATE (as a reshard's
+   * batches may split a slot's keys): meanwhile a command on several of them
+   * gets TRYAGAIN.
    */
-  async moveSlot(slot: number, target: ClusterNode): Promise<void> {
+  async moveSlot(slot: number, target: ClusterNode, { oneKeyAtATime = false } = {}): Promise<void> {
     const source = await this.ownerOf(slot);
     if (source === target) return;
     const [sourceId, targetId] = await Promise.all([source.id(), target.id()]);
@@ -226,7 +273,8 @@ export class LocalCluster {
       const names = keys.filter((key) => key.length > 0);
       if (names.length === 0) break;
       const to = ["127.0.0.1", String(target.port), "", "0", "5000", "KEYS"];
-      await source.cli("MIGRATE", ...to, ...names);
+      if (!oneKeyAtATime) await source.cli("MIGRATE", ...to, ...names);
+      else for (const name of names) await source.cli("MIGRATE", ...to, name);
     }
     await target.cli("CLUSTER", "SETSLOT", s, "NODE", targetId);
     await source.cli("CLUSTER", "SETSLOT", s, "NODE", targetId);
