@@ -10,6 +10,7 @@ import type { SessionId } from "../../protocol/wire.js";
 import { Delivery, type NotifierHost } from "../../server/notifier.js";
 import { Registry } from "../../server/registry.js";
 import { Session } from "../../server/session.js";
+import { settle } from "../client/fakes.js";
 
 const chat = defineNotifier<string, string>("chat");
 const TOPIC = 'chat:"a"';
@@ -55,9 +56,6 @@ function setup(
   const notify = (value: string) => delivery.deliver(TOPIC, "a", value, {});
   return { registry, delivery, errors, join, notify };
 }
-
-/** Lets every settled promise's callbacks run. */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("Delivery (a notifier's fan-out)", () => {
   it("serialises a value once and sends it to every listener, without prepare", () => {
