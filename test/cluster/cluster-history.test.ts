@@ -285,8 +285,8 @@ describe("history on a Redis Cluster through failover (three masters, three repl
     await acrossFailover(async (master, flow) => {
       const replica = await cluster.replicaOf(master);
       await replica.cli("CLUSTER", "FAILOVER");
-      flow.start();
       await until(async () => (await replica.role()) === "master", 20_000, "the promotion");
+      flow.start();
     });
   });
 
