@@ -55,3 +55,20 @@ function writeObject(value: object, seen: Set<object>): string {
   seen.delete(value);
   return text;
 }
+
+/**
+ * A topic: one `(notifier, key)` as both sides name it, `name:keyId`. Made
+ * only by {@link topicOf}.
+ */
+export type Topic = string & { readonly __brand: "Topic" };
+
+/**
+ * The topic of a notifier's key. Notifier names hold no `:`, so the text is
+ * unambiguous.
+ *
+ * @param keyId the key's id, `def.keyId(key)` (canonical JSON by default)
+ * @example topicOf("chat", '"a"') // 'chat:"a"'
+ */
+export function topicOf(notifier: string, keyId: string): Topic {
+  return `${notifier}:${keyId}` as Topic;
+}

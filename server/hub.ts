@@ -1,7 +1,7 @@
 /** `createHub`: the public face of a hub and of its notifiers. */
 import express, { type Router } from "express";
 import { type NotifierDef, RESERVED_NAMES } from "../protocol/contract.js";
-import { canonicalJson } from "../protocol/keys.js";
+import { canonicalJson, topicOf } from "../protocol/keys.js";
 import { isSessionId, SESSION_HEADER } from "../protocol/wire.js";
 import type { BusStatus } from "./bus.js";
 import { HubCore } from "./core.js";
@@ -9,7 +9,6 @@ import { NotifError } from "./errors.js";
 import { Delivery, type NotFor, type NotifierOptions, resolveExclusion } from "./notifier.js";
 import { type HubOptions, resolveOptions } from "./options.js";
 import { attachProbe, type HubProbe, type NotifyObserver } from "./probe.js";
-import { topicOf } from "./registry.js";
 import { makeHandle } from "./router.js";
 import type { AnyRequest, AnyResponse } from "./transport.js";
 

@@ -1,7 +1,7 @@
 /**
  * Who listens to what: sessions ↔ topics ↔ identities. Pure and O(1) per
  * listen, unlisten and lookup; a notify walks only the listeners of its topic.
- * A topic is one `(notifier, key)`: `topicOf(name, keyId)`.
+ * A topic is one `(notifier, key)`: `topicOf(name, keyId)` (protocol/keys.ts).
  */
 import type { SessionId } from "../protocol/wire.js";
 
@@ -26,10 +26,6 @@ export interface TopicListeners<S extends Member> {
   readonly byIdentity: Map<string, Set<S>>;
 }
 
-/** The topic of a notifier's key. Notifier names hold no `:`, so this is unambiguous. */
-export function topicOf(notifier: string, keyId: string): string {
-  return `${notifier}:${keyId}`;
-}
 
 export class Registry<S extends Member> {
   readonly #sessions = new Map<SessionId, S>();

@@ -4,12 +4,13 @@
  * limit. The router calls it for local sessions; `remote.ts` for requests
  * forwarded from other nodes.
  */
+
+import { topicOf } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
 import { checkKey } from "./body.js";
 import { NotifError, toError, unknownSession } from "./errors.js";
 import type { ListenAnswers, SessionRequest } from "./messages.js";
 import type { AnyDelivery } from "./notifier.js";
-import { topicOf } from "./registry.js";
 import type { ListenAnswer } from "./relay.js";
 import type { Session } from "./session.js";
 

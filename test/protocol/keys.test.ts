@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { canonicalJson } from "../../protocol/keys.js";
+import { canonicalJson, topicOf } from "../../protocol/keys.js";
 
 describe("canonicalJson", () => {
   describe("accepted values", () => {
@@ -123,5 +123,12 @@ describe("canonicalJson", () => {
   it("accepts JSON values", () => {
     expect(canonicalJson({ a: [1, "b", null, true] })).to.equal('{"a":[1,"b",null,true]}');
     expect(canonicalJson("x")).to.equal('"x"');
+  });
+});
+
+describe("topicOf", () => {
+  it("names a topic <notifier>:<keyId>, as server and client both name it", () => {
+    expect(topicOf("chat", '{"room":"a"}')).to.equal('chat:{"room":"a"}');
+    expect(topicOf("doc", "42")).to.equal("doc:42");
   });
 });

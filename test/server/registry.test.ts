@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type { SessionId } from "../../protocol/wire.js";
-import { type Member, Registry, topicOf } from "../../server/registry.js";
+import { type Member, Registry } from "../../server/registry.js";
 
 function member(id: string, identityId = "null"): Member {
   return { id: id as SessionId, identityId, topics: new Map() };
@@ -14,10 +14,6 @@ describe("Registry", () => {
   let registry: Registry<Member>;
   beforeEach(() => {
     registry = new Registry();
-  });
-
-  it("names a topic <notifier>:<keyId>", () => {
-    expect(topicOf("chat", '{"room":"a"}')).to.equal('chat:{"room":"a"}');
   });
 
   describe("sessions", () => {
