@@ -175,7 +175,12 @@ function makeListens(config: Config, clock: Clock, post: Post, sessionLost: () =
 }
 
 /** A `session` event opened the stream: the listens follow the session, then the status says. */
-function onOpened(parts: Parts, session: string, opening: Opening, lost: LostKey[] | undefined) {
+function onOpened(
+  parts: Parts,
+  session: string,
+  opening: Opening,
+  lost: LostKey[] | undefined,
+): void {
   const { listens, stream } = parts;
   const fresh = opening === "new";
   const ready = listens.useSession(session, fresh);
