@@ -7,7 +7,6 @@
  * twice by one that had it. Positions are compared for equality only (they
  * are opaque, and never reused). Pure.
  */
-import type { Topic } from "../protocol/keys.js";
 import { parseEventId } from "../protocol/wire.js";
 
 /** A key's position in a tab, and the event id (of the shared session) that brought it. */
@@ -20,7 +19,7 @@ export interface TabPlace {
 const SEEN = 1_024;
 
 export class TabPositions {
-  readonly #places = new Map<Topic, TabPlace>();
+  readonly #places = new Map<string, TabPlace>();
   /** `topic\npos` of the notifications taken lately, oldest first. */
   readonly #seen = new Set<string>();
 
@@ -28,7 +27,7 @@ export class TabPositions {
    * A notification on `topic` at `pos`, brought by event `id`: false when
    * this tab took it already (a recovery replays it for a tab that was behind).
    */
-  take(topic: Topic, pos: unknown, id: string): boolean {
+  take(topic: string, pos: unknown, id: string): boolean {
     if (typeof pos !== "string") return true; // `history: false`: no positions
     this.#places.set(topic, { pos, at: id });
     return this.#see(topic, pos);
@@ -40,7 +39,7 @@ export class TabPositions {
    * notifications, it is as far on, and the holder's may be ahead of the
    * notifications still on their way).
    */
-  listened(topic: Topic, pos: string | undefined, at: string | undefined): void {
+  listened(topic: string, pos: string | undefined, at: string | undefined): void {
     if (pos === undefined) return;
     const place = this.#places.get(topic);
     if (place && sessionOf(place.at) === sessionOf(at)) return;
@@ -48,16 +47,16 @@ export class TabPositions {
     this.#see(topic, pos); // the notification at `pos`, if any, came before the listen
   }
 
-  place(topic: Topic): TabPlace | undefined {
+  place(topic: string): TabPlace | undefined {
     return this.#places.get(topic);
   }
 
   /** The tab no longer listens to `topic`: a later listen starts afresh. */
-  forget(topic: Topic): void {
+  forget(topic: string): void {
     this.#places.delete(topic);
   }
 
-  #see(topic: Topic, pos: string): boolean {
+  #see(topic: string, pos: string): boolean {
     const seen = `${topic}\n${pos}`;
     if (this.#seen.has(seen)) return false;
     this.#seen.add(seen);

@@ -444,44 +444,35 @@ describe("tab sharing: pure pieces", () => {
   describe("TabPositions", () => {
     it("keeps the last position of each key, with the event that brought it", () => {
       const positions = new TabPositions();
-      expect(positions.take(topicOf("chat", "a"), "e-1", "s:1")).to.equal(true);
-      expect(positions.take(topicOf("chat", "a"), "e-2", "s:2")).to.equal(true);
-      expect(positions.take(topicOf("chat", "a"), undefined, "s:3")).to.equal(
-        true,
-        "history: false",
-      );
-      expect(positions.place(topicOf("chat", "a"))).to.deep.equal({ pos: "e-2", at: "s:2" });
-      positions.forget(topicOf("chat", "a"));
-      expect(positions.place(topicOf("chat", "a"))).to.equal(undefined);
+      expect(positions.take("chat:a", "e-1", "s:1")).to.equal(true);
+      expect(positions.take("chat:a", "e-2", "s:2")).to.equal(true);
+      expect(positions.take("chat:a", undefined, "s:3")).to.equal(true, "history: false");
+      expect(positions.place("chat:a")).to.deep.equal({ pos: "e-2", at: "s:2" });
+      positions.forget("chat:a");
+      expect(positions.place("chat:a")).to.equal(undefined);
     });
 
     it("refuses a notification taken already (replayed by a recovery)", () => {
       const positions = new TabPositions();
-      positions.take(topicOf("chat", "a"), "e-1", "s:1");
-      positions.take(topicOf("chat", "a"), "e-2", "s:2");
-      expect(positions.take(topicOf("chat", "a"), "e-2", "t:1")).to.equal(
-        false,
-        "the same position again",
-      );
-      expect(positions.take(topicOf("chat", "b"), "e-2", "t:2")).to.equal(true, "another key");
-      expect(positions.take(topicOf("chat", "a"), "e-3", "t:3")).to.equal(true);
+      positions.take("chat:a", "e-1", "s:1");
+      positions.take("chat:a", "e-2", "s:2");
+      expect(positions.take("chat:a", "e-2", "t:1")).to.equal(false, "the same position again");
+      expect(positions.take("chat:b", "e-2", "t:2")).to.equal(true, "another key");
+      expect(positions.take("chat:a", "e-3", "t:3")).to.equal(true);
     });
 
     it("takes a listen's position unless it has one of that session already", () => {
       const positions = new TabPositions();
-      positions.listened(topicOf("chat", "a"), "e-4", "s:1");
-      expect(positions.place(topicOf("chat", "a"))).to.deep.equal({ pos: "e-4", at: "s:1" });
-      expect(positions.take(topicOf("chat", "a"), "e-4", "t:1")).to.equal(
-        false,
-        "had it before the listen",
-      );
-      positions.take(topicOf("chat", "a"), "e-5", "s:2");
-      positions.listened(topicOf("chat", "a"), "e-9", "s:3"); // ahead of the notifications on their way
-      expect(positions.place(topicOf("chat", "a"))).to.deep.equal({ pos: "e-5", at: "s:2" });
-      positions.listened(topicOf("chat", "a"), "e-3", "t:0"); // a new session: the holder's view
-      expect(positions.place(topicOf("chat", "a"))).to.deep.equal({ pos: "e-3", at: "t:0" });
-      positions.listened(topicOf("chat", "a"), undefined, "t:1");
-      expect(positions.place(topicOf("chat", "a"))?.pos).to.equal("e-3");
+      positions.listened("chat:a", "e-4", "s:1");
+      expect(positions.place("chat:a")).to.deep.equal({ pos: "e-4", at: "s:1" });
+      expect(positions.take("chat:a", "e-4", "t:1")).to.equal(false, "had it before the listen");
+      positions.take("chat:a", "e-5", "s:2");
+      positions.listened("chat:a", "e-9", "s:3"); // ahead of the notifications on their way
+      expect(positions.place("chat:a")).to.deep.equal({ pos: "e-5", at: "s:2" });
+      positions.listened("chat:a", "e-3", "t:0"); // a new session: the holder's view
+      expect(positions.place("chat:a")).to.deep.equal({ pos: "e-3", at: "t:0" });
+      positions.listened("chat:a", undefined, "t:1");
+      expect(positions.place("chat:a")?.pos).to.equal("e-3");
     });
   });
 
