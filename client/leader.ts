@@ -8,6 +8,7 @@
  */
 
 import type { NotifierDef } from "../protocol/contract.js";
+import type { Topic } from "../protocol/keys.js";
 import { type ListenItem, PATHS, parseEventId, type TabId } from "../protocol/wire.js";
 import {
   createStreamClient,
@@ -49,7 +50,7 @@ export interface LeaderHost {
   /** Every tab alive now. */
   present(): Promise<string[]>;
   /** What the server may hold for the session, as the previous holder said. */
-  held(): [string, ListenItem][];
+  held(): [Topic, ListenItem][];
 }
 
 /** Ms between heartbeats; tabs that hear none for {@link STALE} steal the lock. */
@@ -307,7 +308,7 @@ export class Leader {
       .then(done, done);
   }
 
-  #release(topic: string, held: Held): void {
+  #release(topic: Topic, held: Held): void {
     void this.#stream
       .unlisten(held.def, held.item.key)
       .finally(() => this.#letGo(topic))
@@ -315,11 +316,11 @@ export class Leader {
   }
 
   /** The server no longer holds `topic`, unless a tab wants it again: every tab is told. */
-  #letGo(topic: string): void {
+  #letGo(topic: Topic): void {
     if (!this.#refs.wanted(topic) && this.#held.remove(topic)) this.#tellHeld([], [topic]);
   }
 
-  #tellHeld(add: TabListen[], remove: string[], all = false): void {
+  #tellHeld(add: TabListen[], remove: Topic[], all = false): void {
     if (this.#detached) return;
     const { term, tab } = this.#host;
     this.#host.broadcast({ type: "held", term, tab, add, remove, all });

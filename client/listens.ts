@@ -7,6 +7,7 @@
  * `RequestError`.
  */
 import type { NotifierDef } from "../protocol/contract.js";
+import { type Topic, topicOf } from "../protocol/keys.js";
 import { toError } from "../protocol/to-error.js";
 import type { ListenItem } from "../protocol/wire.js";
 import { Positions } from "./positions.js";
@@ -40,9 +41,9 @@ export interface HandOver {
    * if the session is gone. `null`: it was listened to, at no known
    * position; `undefined`: not listened to before (a new listen).
    */
-  since(topic: string): string | null | undefined;
+  since(topic: Topic): string | null | undefined;
   /** What the server may hold for the session: if it resumes, what no one wants is unlistened. */
-  held(): Iterable<[string, ListenItem]>;
+  held(): Iterable<[Topic, ListenItem]>;
 }
 
 interface Waiter {
@@ -63,16 +64,16 @@ export class Listens {
   readonly #host: ListensHost;
   readonly #positions = new Positions();
   readonly #recovery = new Recovery();
-  readonly #desired = new Map<string, Want>();
+  readonly #desired = new Map<Topic, Want>();
   /** What the server holds for the current session. */
-  readonly #acked = new Map<string, ListenItem>();
-  readonly #unlistenWaiters = new Map<string, Waiter[]>();
+  readonly #acked = new Map<Topic, ListenItem>();
+  readonly #unlistenWaiters = new Map<Topic, Waiter[]>();
   /** Called when the server next holds what is wanted. */
   #idleWaiters: ((report: RecoveryReport | undefined) => void)[] = [];
   /** Topics of the unlisten batch on the wire: not acknowledged to a new listen. */
-  readonly #unlistening = new Set<string>();
+  readonly #unlistening = new Set<Topic>();
   /** Topics of the listen batch on the wire. */
-  readonly #inflight = new Set<string>();
+  readonly #inflight = new Set<Topic>();
   #session: string | undefined;
   #scheduled = false;
   #running = false;
@@ -115,7 +116,7 @@ export class Listens {
 
   /** A notification of notifier `name` on `key` arrived with position `pos`. */
   observe(name: string, key: unknown, pos: unknown): void {
-    const topic = this.#positions.topicOf(name, key);
+    const topic = this.#positions.topicOfEvent(name, key);
     if (topic !== undefined && this.#desired.has(topic)) this.#positions.observe(topic, pos);
   }
 
@@ -138,7 +139,7 @@ export class Listens {
         if (!this.#desired.has(topic) && !this.#acked.has(topic)) this.#acked.set(topic, item);
       return;
     }
-    const before: [string, ListenItem][] = [];
+    const before: [Topic, ListenItem][] = [];
     for (const [topic, want] of this.#desired) {
       const since = handOver.since(topic);
       if (since === undefined) continue;
@@ -150,7 +151,7 @@ export class Listens {
 
   /** Where the client stands on `def`/`key`: the `since` of its next re-listen (SPEC §6). */
   position<K>(def: NotifierDef<K, unknown>, key: K): string | null {
-    return this.#positions.since(`${def.name}:${def.keyId(key)}`);
+    return this.#positions.since(topicOf(def.name, def.keyId(key)));
   }
 
   /** The server holds nothing for this client any more: keep what to recover, settle unlistens. */
@@ -181,7 +182,7 @@ export class Listens {
   }
 
   unlisten<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
-    const topic = `${def.name}:${def.keyId(key)}`;
+    const topic = topicOf(def.name, def.keyId(key));
     const want = this.#desired.get(topic);
     if (!want) return Promise.resolve();
     want.count -= 1;
@@ -201,7 +202,7 @@ export class Listens {
   }
 
   /** Is this topic wanted (a handler may filter events on it)? */
-  wants(topic: string): boolean {
+  wants(topic: Topic): boolean {
     return this.#desired.has(topic);
   }
 
@@ -263,14 +264,14 @@ export class Listens {
     for (const resolve of waiters) resolve(report);
   }
 
-  async #listenBatch(session: string, wanted: string[]): Promise<boolean> {
+  async #listenBatch(session: string, wanted: Topic[]): Promise<boolean> {
     const topics = wanted.filter((topic) => this.#desired.has(topic)); // unlistened meanwhile
     if (topics.length === 0) return true;
     const items = topics.map((topic) => (this.#desired.get(topic) as Want).item);
     const marks = topics.map((topic) => this.#positions.mark(topic));
     const sent = items.map((item, i) => ({
       ...item,
-      since: this.#positions.since(topics[i] as string),
+      since: this.#positions.since(topics[i] as Topic),
     }));
     for (const topic of topics) this.#inflight.add(topic);
     try {
@@ -293,12 +294,12 @@ export class Listens {
         for (const topic of topics) await this.#listenBatch(session, [topic]);
         return true; // one by one, to tell the refused item from the others
       }
-      this.#refuse(topics[0] as string, error);
+      this.#refuse(topics[0] as Topic, error);
       return true;
     }
   }
 
-  async #unlistenBatch(session: string, topics: string[]): Promise<boolean> {
+  async #unlistenBatch(session: string, topics: Topic[]): Promise<boolean> {
     const items = topics.map((topic) => this.#acked.get(topic) as ListenItem);
     for (const topic of topics) this.#unlistening.add(topic);
     try {
@@ -317,14 +318,14 @@ export class Listens {
     return true;
   }
 
-  #settleUnlisten(topic: string): void {
+  #settleUnlisten(topic: Topic): void {
     for (const waiter of this.#unlistenWaiters.get(topic) ?? []) waiter.resolve();
     this.#unlistenWaiters.delete(topic);
   }
 
   /** Up to {@link BATCH} topics of `from` that `other` lacks. */
-  #missing(from: Map<string, unknown>, other: Map<string, unknown>): string[] {
-    const topics: string[] = [];
+  #missing(from: Map<Topic, unknown>, other: Map<Topic, unknown>): Topic[] {
+    const topics: Topic[] = [];
     for (const topic of from.keys()) {
       if (other.has(topic) || this.#inflight.has(topic)) continue;
       topics.push(topic);
@@ -333,7 +334,7 @@ export class Listens {
     return topics;
   }
 
-  #confirm(topic: string, item: ListenItem): void {
+  #confirm(topic: Topic, item: ListenItem): void {
     this.#acked.set(topic, item); // even if unlistened meanwhile: the loop then unlistens it
     const want = this.#desired.get(topic);
     if (!want) return;
@@ -343,7 +344,7 @@ export class Listens {
   }
 
   /** A refused key is forgotten; refused on a re-listen, it is lost and reported. */
-  #refuse(topic: string, error: Error): void {
+  #refuse(topic: Topic, error: Error): void {
     this.#settleUnlisten(topic);
     const want = this.#desired.get(topic);
     if (!want) return;

@@ -6,6 +6,7 @@
  * every tab's) and never an event `notfor` left this tab out of.
  */
 import type { NotifierDef } from "../protocol/contract.js";
+import { type Topic, topicOf } from "../protocol/keys.js";
 import { EventCursor } from "./cursor.js";
 import { parseNotification } from "./routes.js";
 import { TabPositions } from "./tabpositions.js";
@@ -16,11 +17,11 @@ export class TabEvents {
   readonly cursor = new EventCursor();
   readonly positions = new TabPositions();
   readonly #tab: string;
-  readonly #wants: (topic: string) => boolean;
+  readonly #wants: (topic: Topic) => boolean;
   readonly #handlers = new Map<string, Set<Handler>>();
   readonly #defs = new Map<string, NotifierDef<unknown, unknown>>();
 
-  constructor(tab: string, wants: (topic: string) => boolean) {
+  constructor(tab: string, wants: (topic: Topic) => boolean) {
     this.#tab = tab;
     this.#wants = wants;
   }
@@ -43,9 +44,9 @@ export class TabEvents {
     const def = this.#defs.get(name);
     const data = parseNotification(text);
     if (!def || !data) return;
-    let topic: string;
+    let topic: Topic;
     try {
-      topic = `${name}:${def.keyId(data.key)}`;
+      topic = topicOf(name, def.keyId(data.key));
     } catch {
       return; // a key this notifier's keyId refuses is none this tab listens to
     }

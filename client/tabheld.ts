@@ -5,20 +5,21 @@
  * it dies (with an unlisten or a tab's leave not yet forwarded) its successor
  * knows what the server may still send and unlistens what no tab wants. Pure.
  */
+import type { Topic } from "../protocol/keys.js";
 import type { ListenItem } from "../protocol/wire.js";
 import type { HolderMessage, TabListen } from "./tabs.js";
 
 type HeldMessage = Extract<HolderMessage, { type: "held" }>;
 
 export class HeldTopics {
-  readonly #items = new Map<string, ListenItem>();
+  readonly #items = new Map<Topic, ListenItem>();
 
   /** The topics and their items. */
-  entries(): [string, ListenItem][] {
+  entries(): [Topic, ListenItem][] {
     return [...this.#items];
   }
 
-  has(topic: string): boolean {
+  has(topic: Topic): boolean {
     return this.#items.has(topic);
   }
 
@@ -30,7 +31,7 @@ export class HeldTopics {
   }
 
   /** Removes `topic`; false when it was not held. */
-  remove(topic: string): boolean {
+  remove(topic: Topic): boolean {
     return this.#items.delete(topic);
   }
 

@@ -4,6 +4,7 @@
  * the last unlisten, settled when the holder answers. No I/O of its own.
  */
 import type { NotifierDef } from "../protocol/contract.js";
+import { type Topic, topicOf } from "../protocol/keys.js";
 import type { LostKey } from "../protocol/wire.js";
 import { RequestError } from "./listens.js";
 import type { TabError, TabListen } from "./tabs.js";
@@ -22,8 +23,8 @@ interface Want {
 
 export class TabListens {
   readonly #send: TabSend;
-  readonly #dropped: (topic: string) => void;
-  readonly #wants = new Map<string, Want>();
+  readonly #dropped: (topic: Topic) => void;
+  readonly #wants = new Map<Topic, Want>();
   readonly #unlistens = new Map<number, () => void>();
   /** How each notifier listened to tells keys apart. */
   readonly #defs = new Map<string, NotifierDef<unknown, unknown>>();
@@ -31,14 +32,14 @@ export class TabListens {
   #closed = false;
 
   /** `dropped`: called when this tab no longer listens to a topic (unlistened, refused). */
-  constructor(send: TabSend, dropped: (topic: string) => void = () => {}) {
+  constructor(send: TabSend, dropped: (topic: Topic) => void = () => {}) {
     this.#send = send;
     this.#dropped = dropped;
   }
 
   listen<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("sse-notif: the client is closed"));
-    const topic = `${def.name}:${def.keyId(key)}`;
+    const topic = topicOf(def.name, def.keyId(key));
     this.#defs.set(def.name, def as NotifierDef<unknown, unknown>);
     let want = this.#wants.get(topic);
     if (!want) {
@@ -58,7 +59,7 @@ export class TabListens {
   }
 
   unlisten<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
-    const topic = `${def.name}:${def.keyId(key)}`;
+    const topic = topicOf(def.name, def.keyId(key));
     const want = this.#wants.get(topic);
     if (!want) return Promise.resolve();
     want.count -= 1;
@@ -72,7 +73,7 @@ export class TabListens {
   }
 
   /** Is `topic` listened to in this tab? */
-  wants(topic: string): boolean {
+  wants(topic: Topic): boolean {
     return this.#wants.has(topic);
   }
 
@@ -80,7 +81,7 @@ export class TabListens {
   wantsKey(lost: LostKey): boolean {
     const def = this.#defs.get(lost.notifier);
     try {
-      return def !== undefined && this.wants(`${lost.notifier}:${def.keyId(lost.key)}`);
+      return def !== undefined && this.wants(topicOf(lost.notifier, def.keyId(lost.key)));
     } catch {
       return false;
     }
@@ -100,7 +101,7 @@ export class TabListens {
   }
 
   /** The holder answered a listen. */
-  listened(topic: string, error: TabError | undefined): void {
+  listened(topic: Topic, error: TabError | undefined): void {
     const want = this.#wants.get(topic);
     if (!want) return;
     const waiters = want.waiters.splice(0);

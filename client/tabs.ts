@@ -6,6 +6,7 @@
  * events, its answers). Names of channels and locks, and the type guard for
  * what arrives. No I/O here.
  */
+import { isTopic, type Topic } from "../protocol/keys.js";
 import {
   isSessionId,
   isTabId,
@@ -24,7 +25,7 @@ export interface TabError {
 
 /** One listen of a tab, as it sends it to the holder. */
 export interface TabListen {
-  readonly topic: string;
+  readonly topic: Topic;
   readonly item: ListenItem;
   /** In a `join`: the tab had it confirmed already (so it may be owed events it missed). */
   readonly confirmed?: boolean;
@@ -74,7 +75,7 @@ export type HolderMessage =
       readonly term: number;
       readonly tab: TabId;
       readonly add: readonly TabListen[];
-      readonly remove: readonly string[];
+      readonly remove: readonly Topic[];
       readonly all: boolean;
     };
 
@@ -108,7 +109,7 @@ export type DirectMessage =
   | {
       readonly type: "listened";
       readonly term: number;
-      readonly topic: string;
+      readonly topic: Topic;
       readonly error: TabError | undefined;
       /**
        * The holder's last event id when it confirmed: the tab has every event
@@ -164,13 +165,14 @@ type Check = (value: Record<string, unknown>) => boolean;
 
 const isTerm = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
 const isOptionalId = (v: unknown) => v === undefined || typeof v === "string";
-const isStrings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === "string");
 const isItem = (v: unknown): v is ListenItem =>
   isRecord(v) && typeof v.notifier === "string" && "key" in v;
+/** A listen's topic is its item's (the holder reads the key id off it). */
 const isListen = (v: unknown): v is TabListen =>
   isRecord(v) &&
-  typeof v.topic === "string" &&
   isItem(v.item) &&
+  isTopic(v.topic) &&
+  v.topic.startsWith(`${v.item.notifier}:`) &&
   isOptionalId(v.pos) &&
   isOptionalId(v.at);
 const isError = (v: unknown) =>
@@ -196,7 +198,8 @@ const CHECKS: Record<TabMessage["type"], Check> = {
     fromHolder(m) &&
     Array.isArray(m.add) &&
     m.add.every(isListen) &&
-    isStrings(m.remove) &&
+    Array.isArray(m.remove) &&
+    m.remove.every(isTopic) &&
     typeof m.all === "boolean",
   join: (m) =>
     fromTab(m) && Array.isArray(m.listens) && m.listens.every(isListen) && isOptionalId(m.after),
@@ -212,11 +215,7 @@ const CHECKS: Record<TabMessage["type"], Check> = {
     typeof m.text === "string",
   skip: (m) => direct(m) && typeof m.id === "string",
   listened: (m) =>
-    direct(m) &&
-    typeof m.topic === "string" &&
-    isError(m.error) &&
-    isOptionalId(m.at) &&
-    isOptionalId(m.pos),
+    direct(m) && isTopic(m.topic) && isError(m.error) && isOptionalId(m.at) && isOptionalId(m.pos),
   unlistened: (m) => direct(m) && Number.isSafeInteger(m.req),
   gap: (m) => direct(m) && (m.lost === undefined || lostKeys(m.lost) !== undefined),
 };

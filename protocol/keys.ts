@@ -72,3 +72,14 @@ export type Topic = string & { readonly __brand: "Topic" };
 export function topicOf(notifier: string, keyId: string): Topic {
   return `${notifier}:${keyId}` as Topic;
 }
+
+/**
+ * Is `value`, as it arrived (a message between tabs, off the bus), a topic?
+ * It has the shape {@link topicOf} gives, `name:keyId`; the one check that
+ * brands a topic made elsewhere.
+ *
+ * @example isTopic('chat:"a"') // true; isTopic("chat") // false
+ */
+export function isTopic(value: unknown): value is Topic {
+  return typeof value === "string" && value.includes(":");
+}

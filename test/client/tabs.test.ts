@@ -17,30 +17,31 @@ import { parseTabMessage, tabNames } from "../../client/tabs.js";
 import { TabSince } from "../../client/tabsince.js";
 import { TabReport } from "../../client/tabstatus.js";
 import { defineNotifier } from "../../protocol/contract.js";
+import { topicOf } from "../../protocol/keys.js";
 import type { TabId } from "../../protocol/wire.js";
 
 describe("tab sharing: pure pieces", () => {
   describe("TabRefs", () => {
     it("counts a topic across tabs: wanted until the last tab lets go", () => {
       const refs = new TabRefs<number>();
-      expect(refs.add("t1", "chat:a", 1)).to.equal(true);
-      expect(refs.add("t2", "chat:a", 2)).to.equal(true);
-      expect(refs.add("t1", "chat:a", 3)).to.equal(false, "a tab holds a topic once");
-      expect([...refs.tabsOf("chat:a")]).to.deep.equal(["t1", "t2"]);
-      expect(refs.remove("t1", "chat:a")).to.equal(1);
-      expect(refs.wanted("chat:a")).to.equal(true);
-      expect(refs.remove("t1", "chat:a")).to.equal(undefined, "removed already");
-      expect(refs.remove("t2", "chat:a")).to.equal(2);
-      expect(refs.wanted("chat:a")).to.equal(false);
-      expect([...refs.tabsOf("chat:a")]).to.deep.equal([]);
+      expect(refs.add("t1", topicOf("chat", "a"), 1)).to.equal(true);
+      expect(refs.add("t2", topicOf("chat", "a"), 2)).to.equal(true);
+      expect(refs.add("t1", topicOf("chat", "a"), 3)).to.equal(false, "a tab holds a topic once");
+      expect([...refs.tabsOf(topicOf("chat", "a"))]).to.deep.equal(["t1", "t2"]);
+      expect(refs.remove("t1", topicOf("chat", "a"))).to.equal(1);
+      expect(refs.wanted(topicOf("chat", "a"))).to.equal(true);
+      expect(refs.remove("t1", topicOf("chat", "a"))).to.equal(undefined, "removed already");
+      expect(refs.remove("t2", topicOf("chat", "a"))).to.equal(2);
+      expect(refs.wanted(topicOf("chat", "a"))).to.equal(false);
+      expect([...refs.tabsOf(topicOf("chat", "a"))]).to.deep.equal([]);
     });
 
     it("knows tabs without listens, and forgets a tab that leaves with all it had", () => {
       const refs = new TabRefs<string>();
       refs.join("t1");
-      refs.add("t2", "chat:a", "x");
-      refs.add("t2", "chat:b", "y");
-      refs.add("t3", "chat:b", "z");
+      refs.add("t2", topicOf("chat", "a"), "x");
+      refs.add("t2", topicOf("chat", "b"), "y");
+      refs.add("t3", topicOf("chat", "b"), "z");
       expect(refs.tabs).to.equal(3);
       expect(refs.leave("t2")).to.deep.equal([
         ["chat:a", "x"],
@@ -48,47 +49,57 @@ describe("tab sharing: pure pieces", () => {
       ]);
       expect(refs.tabs).to.equal(2);
       expect(refs.has("t2")).to.equal(false);
-      expect(refs.wanted("chat:a")).to.equal(false);
-      expect([...refs.tabsOf("chat:b")]).to.deep.equal(["t3"]);
+      expect(refs.wanted(topicOf("chat", "a"))).to.equal(false);
+      expect([...refs.tabsOf(topicOf("chat", "b"))]).to.deep.equal(["t3"]);
       expect(refs.leave("nobody")).to.deep.equal([]);
     });
 
     it("diffs a tab's whole state against what it holds", () => {
       const refs = new TabRefs<number>();
-      refs.add("t1", "chat:a", 1);
-      refs.add("t1", "chat:b", 2);
-      expect(refs.diff("t1", ["chat:b", "chat:c"])).to.deep.equal({
+      refs.add("t1", topicOf("chat", "a"), 1);
+      refs.add("t1", topicOf("chat", "b"), 2);
+      expect(refs.diff("t1", [topicOf("chat", "b"), topicOf("chat", "c")])).to.deep.equal({
         add: ["chat:c"],
         remove: [["chat:a", 1]],
       });
-      expect(refs.diff("new", ["chat:a"])).to.deep.equal({ add: ["chat:a"], remove: [] });
+      expect(refs.diff("new", [topicOf("chat", "a")])).to.deep.equal({
+        add: ["chat:a"],
+        remove: [],
+      });
     });
   });
 
   describe("Routes", () => {
     it("sends an event to the tabs listening on its key, by canonical JSON", () => {
       const routes = new Routes<number>();
-      const def = routes.def("doc", 'doc:{"a":1,"b":2}', { b: 2, a: 1 });
+      const def = routes.def("doc", topicOf("doc", '{"a":1,"b":2}'), { b: 2, a: 1 });
       expect(def.keyId({ b: 2, a: 1 })).to.equal('{"a":1,"b":2}');
-      expect(routes.def("doc", "doc:3", 3)).to.equal(def, "one definition per notifier");
-      routes.refs.add("t1", 'doc:{"a":1,"b":2}', 1);
-      routes.refs.add("t2", "doc:3", 2);
+      expect(routes.def("doc", topicOf("doc", "3"), 3)).to.equal(
+        def,
+        "one definition per notifier",
+      );
+      routes.refs.add("t1", topicOf("doc", '{"a":1,"b":2}'), 1);
+      routes.refs.add("t2", topicOf("doc", "3"), 2);
       expect([...routes.targets("doc", { a: 1, b: 2 })]).to.deep.equal(["t1"]);
       expect([...routes.targets("doc", 4)]).to.deep.equal([]);
-      const listens = [{ topic: "doc:3", item: { notifier: "doc", key: 3 }, confirmed: true }];
+      const listens = [
+        { topic: topicOf("doc", "3"), item: { notifier: "doc", key: 3 }, confirmed: true },
+      ];
       expect(routes.among(listens, "doc", 3)).to.equal(true);
       expect(routes.among([{ ...listens[0]!, confirmed: false }], "doc", 3)).to.equal(false);
     });
 
     it("with a custom keyId, to every tab listening on the notifier", () => {
       const routes = new Routes<number>();
-      const def = routes.def("user", "user:42", { id: 42, name: "ann" });
+      const def = routes.def("user", topicOf("user", "42"), { id: 42, name: "ann" });
       expect(def.keyId({ id: 42, name: "ann" })).to.equal("42");
-      routes.refs.add("t1", "user:42", 1);
-      routes.refs.add("t2", "user:7", 2);
-      routes.refs.add("t3", "doc:1", 3);
+      routes.refs.add("t1", topicOf("user", "42"), 1);
+      routes.refs.add("t2", topicOf("user", "7"), 2);
+      routes.refs.add("t3", topicOf("doc", "1"), 3);
       expect([...routes.targets("user", { id: 42, name: "Ann" })]).to.deep.equal(["t1", "t2"]);
-      const listens = [{ topic: "user:7", item: { notifier: "user", key: 7 }, confirmed: true }];
+      const listens = [
+        { topic: topicOf("user", "7"), item: { notifier: "user", key: 7 }, confirmed: true },
+      ];
       expect(routes.among(listens, "user", { id: 42 })).to.equal(true);
     });
 
@@ -292,7 +303,7 @@ describe("tab sharing: pure pieces", () => {
       const first = listens.listen(chat, "a");
       const second = listens.listen(chat, "a");
       expect(sent.map((s) => s.type)).to.deep.equal(["listen"]);
-      listens.listened('chat:"a"', undefined);
+      listens.listened(topicOf("chat", '"a"'), undefined);
       await Promise.all([first, second]);
       await listens.listen(chat, "a"); // confirmed: at once
       await listens.unlisten(chat, "a");
@@ -309,13 +320,17 @@ describe("tab sharing: pure pieces", () => {
       expect(settled).to.equal(false, "until the holder answers");
       listens.unlistened(unlisten.req);
       await last;
-      expect(listens.wants('chat:"a"')).to.equal(false);
+      expect(listens.wants(topicOf("chat", '"a"'))).to.equal(false);
     });
 
     it("rejects with the server's error, as a RequestError", async () => {
       const { listens } = recording();
       const pending = listens.listen(chat, "a");
-      listens.listened('chat:"a"', { status: 429, code: "too_many_keys", message: "over" });
+      listens.listened(topicOf("chat", '"a"'), {
+        status: 429,
+        code: "too_many_keys",
+        message: "over",
+      });
       const error = await pending.then(
         () => undefined,
         (e: unknown) => e,
@@ -323,7 +338,7 @@ describe("tab sharing: pure pieces", () => {
       expect(error)
         .to.be.instanceOf(RequestError)
         .and.include({ status: 429, code: "too_many_keys" });
-      expect(listens.wants('chat:"a"')).to.equal(false);
+      expect(listens.wants(topicOf("chat", '"a"'))).to.equal(false);
     });
 
     it("without a holder, keeps listens for the next join and settles unlistens at once", async () => {
@@ -339,7 +354,7 @@ describe("tab sharing: pure pieces", () => {
     it("settles unlistens sent to a holder that went, and rejects listens on close", async () => {
       const { listens } = recording();
       void listens.listen(chat, "a");
-      listens.listened('chat:"a"', undefined);
+      listens.listened(topicOf("chat", '"a"'), undefined);
       const gone = listens.unlisten(chat, "a");
       listens.newHolder();
       await gone;
@@ -463,7 +478,7 @@ describe("tab sharing: pure pieces", () => {
 
   describe("TabSince", () => {
     const listen = (pos: string | undefined, at: string | undefined, confirmed = true) => ({
-      topic: "chat:a",
+      topic: topicOf("chat", "a"),
       item: { notifier: "chat", key: "a" },
       confirmed,
       pos,
@@ -475,38 +490,38 @@ describe("tab sharing: pure pieces", () => {
       since.offer([listen("e-5", "s:7")]);
       since.offer([listen("e-3", "s:4")]);
       since.offer([listen("e-4", "s:6")]);
-      expect(since.since("chat:a")).to.equal("e-3");
+      expect(since.since(topicOf("chat", "a"))).to.equal("e-3");
       since.offer([listen("e-2", "r:8")]); // an older session than the one resumed
-      expect(since.since("chat:a")).to.equal("e-2");
-      expect(since.since("chat:b")).to.equal(undefined, "no tab had it");
+      expect(since.since(topicOf("chat", "a"))).to.equal("e-2");
+      expect(since.since(topicOf("chat", "b"))).to.equal(undefined, "no tab had it");
     });
 
     it("knows of no position when a tab had none, and ignores listens not confirmed", () => {
       const since = new TabSince("s:9");
       since.offer([listen("e-7", "s:1", false)]);
-      expect(since.since("chat:a")).to.equal(undefined);
+      expect(since.since(topicOf("chat", "a"))).to.equal(undefined);
       since.offer([listen("e-5", "s:7")]);
       since.offer([listen(undefined, undefined)]);
-      expect(since.since("chat:a")).to.equal(null);
+      expect(since.since(topicOf("chat", "a"))).to.equal(null);
       since.offer([listen("e-1", "s:1")]);
-      expect(since.since("chat:a")).to.equal(null, "unknown stays: it may be earlier");
+      expect(since.since(topicOf("chat", "a"))).to.equal(null, "unknown stays: it may be earlier");
     });
   });
 
   describe("HeldTopics", () => {
     it("follows the holder's changes and snapshots", () => {
       const held = new HeldTopics();
-      const a = { topic: "chat:a", item: { notifier: "chat", key: "a" } };
-      const b = { topic: "chat:b", item: { notifier: "chat", key: "b" } };
+      const a = { topic: topicOf("chat", "a"), item: { notifier: "chat", key: "a" } };
+      const b = { topic: topicOf("chat", "b"), item: { notifier: "chat", key: "b" } };
       expect(held.add(a)).to.equal(true);
       expect(held.add(a)).to.equal(false);
       const base = { type: "held", term: 1, tab: "t" as TabId } as const;
-      held.apply({ ...base, add: [b], remove: ["chat:a"], all: false });
+      held.apply({ ...base, add: [b], remove: [topicOf("chat", "a")], all: false });
       expect(held.entries()).to.deep.equal([["chat:b", b.item]]);
       held.apply({ ...base, add: [a], remove: [], all: true });
       expect(held.listens()).to.deep.equal([a]);
-      expect(held.remove("chat:a")).to.equal(true);
-      expect(held.has("chat:a")).to.equal(false);
+      expect(held.remove(topicOf("chat", "a"))).to.equal(true);
+      expect(held.has(topicOf("chat", "a"))).to.equal(false);
     });
   });
 });
