@@ -6,7 +6,7 @@ import { isSessionId, SESSION_HEADER } from "../protocol/wire.js";
 import type { BusStatus } from "./bus.js";
 import { HubCore } from "./core.js";
 import { NotifError } from "./errors.js";
-import { Delivery, type NotFor, type NotifierOptions, resolveExclusion } from "./notifier.js";
+import { Delivery, type NotFor, type NotifierOptions, resolveExclusion } from "./delivery.js";
 import { type HubOptions, resolveOptions } from "./options.js";
 import { attachProbe, type HubProbe, type NotifyObserver } from "./probe.js";
 import { makeHandle } from "./router.js";

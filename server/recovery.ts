@@ -7,10 +7,10 @@ import { toError } from "./errors.js";
 import { gapEventBody } from "./frames.js";
 import { History, type HistoryLimits } from "./history.js";
 import { type NotifyMessage, parseTopicMessage, topicChannel } from "./messages.js";
-import type { AnyDelivery, Audience } from "./notifier.js";
+import type { AnyDelivery, Audience } from "./delivery.js";
 import type { Position } from "./positions.js";
 import type { TopicListeners } from "./registry.js";
-import { Relay, type RelayEntry, type RelayRead } from "./relay.js";
+import { Relay, type RelayEntry, type RelayRead } from "./sequencer.js";
 import type { Session } from "./session.js";
 
 /** A notification as the in-process history keeps it: no serialising on the way in. */

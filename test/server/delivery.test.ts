@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import { defineNotifier } from "../../protocol/index.js";
 import type { SessionId } from "../../protocol/wire.js";
-import { Delivery, type NotifierHost } from "../../server/notifier.js";
+import { Delivery, type NotifierHost } from "../../server/delivery.js";
 import { Registry } from "../../server/registry.js";
 import { Session } from "../../server/session.js";
 import { settle } from "../client/fakes.js";

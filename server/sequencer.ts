@@ -11,7 +11,7 @@
  */
 import { NotifError, toError } from "./errors.js";
 import type { NotifyMessage } from "./messages.js";
-import type { AnyDelivery, Audience } from "./notifier.js";
+import type { AnyDelivery, Audience } from "./delivery.js";
 import { continuous, formatPosition, type Position } from "./positions.js";
 import type { TopicListeners } from "./registry.js";
 import type { Session } from "./session.js";

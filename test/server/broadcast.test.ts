@@ -6,7 +6,7 @@
  */
 import { expect } from "chai";
 import type { Bus, BusStatus } from "../../server/bus.js";
-import { Fanout, type FanoutHost } from "../../server/fanout.js";
+import { Fanout, type FanoutHost } from "../../server/broadcast.js";
 import { type NotifyMessage, parseTopicMessage } from "../../server/messages.js";
 
 const TOPIC = 'chat:"a"';

@@ -16,11 +16,11 @@ import {
   type TopicMessage,
   topicChannel,
 } from "./messages.js";
-import type { AnyDelivery, Audience } from "./notifier.js";
+import type { AnyDelivery, Audience } from "./delivery.js";
 import { formatPosition, parsePosition } from "./positions.js";
 import type { LocalItem } from "./recovery.js";
 import type { Registry } from "./registry.js";
-import type { Relay, RelayEntry } from "./relay.js";
+import type { Relay, RelayEntry } from "./sequencer.js";
 import type { Session } from "./session.js";
 
 /** How long an id of a notify delivered here is kept to drop its late echo. */
