@@ -1,44 +1,19 @@
 /**
- * A notifier on a hub: `notify` → `prepare` per identity → one frame body per
- * distinct client value → every listening session. Order per key is kept even
- * when `prepare` is async: later notifications on a key wait for earlier ones.
+ * One notification on this node, once the bus (broadcast.ts) and the position
+ * order (sequencer.ts) let it through: `prepare` once per listening identity
+ * → one frame body per distinct client value (frames.ts) → each listening
+ * session's replay buffer and stream (session.ts). Order per key holds even
+ * when `prepare` is async: later notifications on a key wait for earlier
+ * ones (key-order.ts).
  */
 import type { NotifierDef } from "../protocol/contract.js";
-import { canonicalJson } from "../protocol/keys.js";
-import { isTabId, TAB_HEADER } from "../protocol/wire.js";
 import { toError } from "./errors.js";
 import { eventHead, markNotFor, notificationBody } from "./frames.js";
+import { type Job, KeyOrder } from "./key-order.js";
 import type { Exclusion } from "./messages.js";
+import type { NotifierOptions } from "./options.js";
 import type { NotifierCounts } from "./probe.js";
 import type { Session } from "./session.js";
-import type { AnyRequest } from "./transport.js";
-
-/** Who a notification is not for. */
-export type NotFor<Identity> = AnyRequest | { session: string } | { identity: Identity };
-
-/** Options of `hub.notifier`. */
-export interface NotifierOptions<Key, ServerNotif, ClientNotif, Identity> {
-  /**
-   * Makes what one identity receives from a server notification; `undefined`
-   * blocks that identity. Called at most once per notify and identity.
-   * @default the server notification itself, unchanged, for everyone
-   */
-  prepare?: (
-    identity: Identity,
-    value: ServerNotif,
-    key: Key,
-  ) => ClientNotif | undefined | Promise<ClientNotif | undefined>;
-  /**
-   * Validates a key sent by a client; throw to refuse it (400).
-   * @default any JSON value is accepted as is
-   */
-  parseKey?: (raw: unknown) => Key;
-  /**
-   * May this identity listen to this key? `false` answers 403.
-   * @default everyone may listen to everything
-   */
-  authorize?: (identity: Identity, key: Key) => boolean | Promise<boolean>;
-}
 
 /** Who of a topic's listeners one delivery is for, beyond `notfor`, and its position. */
 export interface Audience {
@@ -60,8 +35,8 @@ export interface Audience {
 
 const EVERYONE: Audience = {};
 
-/** What a notifier needs from its hub. */
-export interface NotifierHost {
+/** What a delivery needs from its hub. */
+export interface DeliveryHost {
   listeners(
     topic: string,
   ): { sessions: Set<Session>; byIdentity: Map<string, Set<Session>> } | undefined;
@@ -72,27 +47,30 @@ export interface NotifierHost {
   generation(): number;
 }
 
-/** One notification's fan-out, waiting (or not) for async `prepare` results. */
-interface Job {
-  /** Async `prepare` results still awaited; the job runs at 0, in its topic's order. */
-  pending: number;
-  run(): void;
+/** One identity's `prepare` result, sent when its job runs. */
+interface Prepared {
+  readonly identityId: string;
+  readonly sessions: Session[];
+  result: unknown;
 }
+
+/** `prepare` threw (reported): nothing for that identity. */
+const FAILED = Symbol("prepare failed");
 
 export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   readonly def: NotifierDef<Key, ClientNotif>;
   readonly options: NotifierOptions<Key, ServerNotif, ClientNotif, Identity>;
   /** Read by metrics; `notifies` is counted by the hub's `notify`. */
   readonly counts: NotifierCounts = { notifies: 0, prepareErrors: 0 };
-  readonly #host: NotifierHost;
+  readonly #host: DeliveryHost;
   readonly #eventHead: string;
-  /** Per topic, jobs waiting behind an async `prepare` (absent when none). */
-  readonly #queues = new Map<string, Job[]>();
+  /** Per topic, jobs waiting behind an async `prepare`. */
+  readonly #order = new KeyOrder<string>();
 
   constructor(
     def: NotifierDef<Key, ClientNotif>,
     options: NotifierOptions<Key, ServerNotif, ClientNotif, Identity>,
-    host: NotifierHost,
+    host: DeliveryHost,
   ) {
     this.def = def;
     this.#eventHead = eventHead(def.name);
@@ -123,7 +101,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
 
   /** Runs `run` in `topic`'s order: after every delivery already scheduled on it. */
   after(topic: string, run: () => void): void {
-    this.#schedule(topic, { pending: 0, run });
+    this.#order.schedule(topic, { pending: 0, run });
   }
 
   /** Without `prepare`: one body for everyone, serialised once. */
@@ -137,12 +115,12 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   ): void {
     const body = this.#body(keyJson, value, topic, audience);
     if (body === undefined) return;
-    if (!this.#queues.has(topic)) {
+    if (!this.#order.waiting(topic)) {
       this.#send(sessions, topic, body, exclusion, audience);
       return;
     }
     const snapshot = [...sessions]; // behind async work on this key: keep its order
-    this.#schedule(topic, {
+    this.#order.schedule(topic, {
       pending: 0,
       run: () => this.#send(snapshot, topic, body, exclusion, audience),
     });
@@ -158,20 +136,13 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     listeners: { byIdentity: Map<string, Set<Session>> },
     audience: Audience,
   ): void {
-    const prepare = this.options.prepare as NonNullable<typeof this.options.prepare>;
-    const queued = this.#queues.has(topic);
-    const results: { sessions: Session[]; result: unknown }[] = [];
+    const queued = this.#order.waiting(topic);
+    const results: Prepared[] = [];
     for (const [identityId, group] of listeners.byIdentity) {
       if (identityId === exclusion.identity) continue;
-      const first: Session | undefined = group.values().next().value;
-      let result: unknown;
-      try {
-        result = prepare(first?.identity as Identity, value, key);
-      } catch (error) {
-        this.#prepareFailed(error, topic, identityId);
-        continue;
-      }
-      if (queued || isThenable(result)) results.push({ sessions: [...group], result });
+      const result = this.#prepare(topic, identityId, group, value, key);
+      if (result === FAILED) continue;
+      if (queued || isThenable(result)) results.push({ identityId, sessions: [...group], result });
       else if (result !== undefined)
         this.#sendValue(group, topic, keyJson, result, exclusion, audience);
     }
@@ -188,7 +159,25 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     for (const entry of results) {
       if (isThenable(entry.result)) this.#await(topic, job, entry, entry.result);
     }
-    this.#schedule(topic, job);
+    this.#order.schedule(topic, job);
+  }
+
+  /** One identity's `prepare` call: its result (maybe a promise), or `FAILED` when it threw. */
+  #prepare(
+    topic: string,
+    identityId: string,
+    group: Set<Session>,
+    value: ServerNotif,
+    key: Key,
+  ): unknown {
+    const prepare = this.options.prepare as NonNullable<typeof this.options.prepare>;
+    const first: Session | undefined = group.values().next().value;
+    try {
+      return prepare(first?.identity as Identity, value, key);
+    } catch (error) {
+      this.#prepareFailed(error, topic, identityId);
+      return FAILED;
+    }
   }
 
   /**
@@ -196,14 +185,8 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
    * blocks that identity), or `prepareTimeout` passes: one that never settles
    * would hold back every later notify on its key.
    */
-  #await(
-    topic: string,
-    job: Job,
-    entry: { sessions: Session[]; result: unknown },
-    result: PromiseLike<unknown>,
-  ): void {
+  #await(topic: string, job: Job, entry: Prepared, result: PromiseLike<unknown>): void {
     job.pending += 1;
-    const identityId = entry.sessions[0]?.identityId ?? "";
     let timer: NodeJS.Timeout | undefined;
     const settle = (value: unknown) => {
       if (timer === undefined) return; // settled already (or timed out)
@@ -211,33 +194,15 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
       timer = undefined;
       entry.result = value;
       job.pending -= 1;
-      this.#drain(topic);
+      this.#order.drain(topic);
     };
     const fail = (error: unknown) => {
-      if (timer !== undefined) this.#prepareFailed(error, topic, identityId);
+      if (timer !== undefined) this.#prepareFailed(error, topic, entry.identityId);
       settle(undefined);
     };
     const ms = this.#host.prepareTimeout;
     timer = setTimeout(() => fail(new Error(`prepare did not settle within ${ms} ms`)), ms);
     result.then(settle, fail);
-  }
-
-  #schedule(topic: string, job: Job): void {
-    const queue = this.#queues.get(topic);
-    if (!queue && job.pending === 0) {
-      job.run();
-      return;
-    }
-    if (queue) queue.push(job);
-    else this.#queues.set(topic, [job]);
-    this.#drain(topic);
-  }
-
-  #drain(topic: string): void {
-    const queue = this.#queues.get(topic);
-    if (!queue) return;
-    while (queue.length > 0 && queue[0]?.pending === 0) queue.shift()?.run();
-    if (queue.length === 0) this.#queues.delete(topic);
   }
 
   #send(
@@ -305,30 +270,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     value !== null &&
     typeof (value as { then?: unknown }).then === "function"
   );
-}
-
-/** Resolves `notfor` to ids. */
-export function resolveExclusion<Identity>(
-  notfor: NotFor<Identity> | undefined,
-  sessionOf: (req: AnyRequest) => string | undefined,
-): Exclusion {
-  if (notfor === undefined) return {};
-  if (typeof notfor !== "object" || notfor === null) {
-    throw new TypeError("sse-notif: notfor must be a request, { session } or { identity }");
-  }
-  if ("headers" in notfor && typeof notfor.headers === "object") {
-    const session = sessionOf(notfor as AnyRequest);
-    if (session === undefined) return {};
-    const tab = (notfor as AnyRequest).headers[TAB_HEADER.toLowerCase()];
-    return isTabId(tab) ? { session, tab } : { session };
-  }
-  if ("session" in notfor) {
-    if (typeof notfor.session !== "string")
-      throw new TypeError("sse-notif: notfor.session must be a string");
-    return { session: notfor.session };
-  }
-  if ("identity" in notfor) return { identity: canonicalJson(notfor.identity) };
-  throw new TypeError("sse-notif: notfor must be a request, { session } or { identity }");
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: notifiers of every key and value type live in one map

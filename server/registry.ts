@@ -26,7 +26,6 @@ export interface TopicListeners<S extends Member> {
   readonly byIdentity: Map<string, Set<S>>;
 }
 
-
 export class Registry<S extends Member> {
   readonly #sessions = new Map<SessionId, S>();
   readonly #topics = new Map<string, TopicListeners<S>>();

@@ -8,10 +8,10 @@
 import { topicOf } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
 import { checkKey } from "./body.js";
-import { NotifError, toError, unknownSession } from "./errors.js";
-import type { ListenAnswers, SessionRequest } from "./messages.js";
 import type { AnyDelivery } from "./delivery.js";
-import type { ListenAnswer } from "./sequencer.js";
+import { NotifError, toError, unknownSession } from "./errors.js";
+import type { ListenAnswer } from "./join.js";
+import type { ListenAnswers, SessionRequest } from "./messages.js";
 import type { Session } from "./session.js";
 
 /** A listen item checked and resolved against its notifier. */

@@ -1,81 +1,43 @@
 /**
- * Notifications by position (SPEC §5.8, §6). Per topic this node serves, the
- * relay knows the last position it delivered. A notification right after it
- * goes out; one already had is dropped; one past a hole waits (with every
- * later one) while the hole is read from the history and delivered in order,
- * or, when the history no longer has it, while the listeners are told
- * `gap`. A listen with `since` is served the same way: live notifications on
- * its key wait while the history after `since` is read and replayed to that
- * session alone. Everything a topic delivers goes through its notifier's
- * per-key order queue, so async `prepare` keeps this order too.
+ * Notifications in position order (SPEC §5.8, §6), between the bus
+ * (broadcast.ts) and the delivery (delivery.ts), when the hub keeps history.
+ * Per topic this node serves (a track, track.ts) the sequencer knows the
+ * last position it delivered. A notification right after it goes on; one
+ * already had is dropped; one past a hole waits (with every later one) while
+ * the hole is read from the history (recovery.ts) and delivered in order,
+ * or, when the history no longer has it, while the listeners are told `gap`.
+ * A listen with `since` is served the same way (join.ts). Everything a topic
+ * delivers goes through its notifier's per-key order (key-order.ts), so
+ * async `prepare` keeps this order too.
  */
-import { NotifError, toError } from "./errors.js";
-import type { NotifyMessage } from "./messages.js";
 import type { AnyDelivery, Audience } from "./delivery.js";
-import { continuous, formatPosition, type Position } from "./positions.js";
+import { toError } from "./errors.js";
+import { type JoinHost, join, type ListenAnswer } from "./join.js";
+import { formatPosition, type Position } from "./positions.js";
 import type { TopicListeners } from "./registry.js";
 import type { Session } from "./session.js";
+import {
+  covered,
+  liveAudience,
+  missed,
+  newTrack,
+  type PositionedNotify,
+  type PositionedRead,
+  type Track,
+} from "./track.js";
 
-/** A notification with its position, live or from the history. */
-export interface RelayEntry {
-  readonly pos: Position;
-  readonly message: NotifyMessage;
-  /** The value's JSON when already made (in-process history). */
-  readonly valueJson?: string;
-}
-
-/** What the relay reads from a history. */
-export interface RelayRead {
-  readonly epoch: string;
-  readonly top: number;
-  readonly entries: readonly { readonly offset: number; readonly entry: RelayEntry }[];
-}
-
-/** What the relay needs from its hub. */
-export interface RelayHost {
+/** What the sequencer needs from its hub. */
+export interface SequencerHost {
   listeners(topic: string): TopicListeners<Session> | undefined;
   /** The history of a topic (see `Bus.read`). */
-  read(topic: string, after?: Position): Promise<RelayRead>;
+  read(topic: string, after?: Position): Promise<PositionedRead>;
   /** Hands a notification to its notifier (with this node's echo bookkeeping). */
-  deliver(delivery: AnyDelivery, topic: string, entry: RelayEntry, audience: Audience): void;
+  deliver(delivery: AnyDelivery, topic: string, entry: PositionedNotify, audience: Audience): void;
   /** Writes a `gap` event naming `lost` to a session. */
   tellGap(session: Session, lost: readonly { notifier: string; key: unknown }[]): void;
   /** Takes back a listen that failed (its `since` could not be read): nothing of it applied. */
   unlisten(session: Session, topic: string): void;
   onError(error: Error, context: object): void;
-}
-
-/** What `/listen` answers for an item (SPEC §6). */
-export interface ListenAnswer {
-  readonly pos: string;
-  readonly recovered: boolean | null;
-}
-
-/** A session that joined at `pos`: it gets nothing at or before it from the live flow. */
-interface Floor {
-  readonly pos: Position;
-  /** The epoch this node was in when the session joined a newer one: all of it is older. */
-  readonly older: string | undefined;
-}
-
-interface Track {
-  readonly topic: string;
-  readonly delivery: AnyDelivery;
-  readonly key: unknown;
-  /** The last position delivered (or, before any, where this node started serving). */
-  last: Position | undefined;
-  /** Operations queued or running: live entries wait in `buffer` meanwhile. */
-  busy: number;
-  chain: Promise<unknown>;
-  readonly buffer: RelayEntry[];
-  /** Sessions whose `since` read is pending: the live flow skips them. */
-  readonly joining: Set<Session>;
-  readonly floors: Map<Session, Floor>;
-  /** The bus connection was lost since `last`: an epoch change is then a gap. */
-  suspect: boolean;
-  /** Where its listeners started is unknown (the read of a listen failed): the next read tells gap. */
-  blind: boolean;
-  dead: boolean;
 }
 
 /** A listen item on its way: `start` once registered and subscribed; `answer` settles after. */
@@ -85,43 +47,14 @@ export interface Join {
   readonly answer: Promise<ListenAnswer | undefined>;
 }
 
-function covered(floor: Floor | undefined, pos: Position): boolean {
-  if (floor === undefined) return false;
-  if (pos.epoch === floor.pos.epoch) return pos.offset <= floor.pos.offset;
-  return pos.epoch === floor.older;
-}
-
-/**
- * After a fill's read from `after`: the first position the topic's listeners
- * lost, or `undefined` when the read proves nothing was. `blind`: where they
- * started is unknown; `unplaced`: a notification had was in no history.
- */
-function missed(
-  read: RelayRead,
-  after: Position | undefined,
-  suspect: boolean,
-  blind: boolean,
-  unplaced: boolean,
-): Position | undefined {
-  const top = { epoch: read.epoch, offset: read.top };
-  if (after === undefined) return (blind && read.top > 0) || unplaced ? top : undefined;
-  const first = read.entries[0]?.offset ?? read.top + 1;
-  const complete =
-    after.epoch === read.epoch
-      ? continuous(read, after)
-      : !suspect && first === 1 && (read.entries.at(-1)?.offset ?? 0) === read.top;
-  if (complete && !unplaced) return undefined;
-  return after.epoch === read.epoch && first > after.offset + 1
-    ? { epoch: read.epoch, offset: first - 1 }
-    : { epoch: after.epoch, offset: after.offset + 1 };
-}
-
-export class Relay {
-  readonly #host: RelayHost;
+export class Sequencer {
+  readonly #host: SequencerHost;
   readonly #tracks = new Map<string, Track>();
+  readonly #joins: JoinHost;
 
-  constructor(host: RelayHost) {
+  constructor(host: SequencerHost) {
     this.#host = host;
+    this.#joins = { ...host, gap: (track, lost) => this.#gap(track, lost) };
   }
 
   /** Topics tracked (for tests and stats). */
@@ -130,7 +63,7 @@ export class Relay {
   }
 
   /** A notification with a position on a topic (dropped when nobody here listens). */
-  receive(topic: string, entry: RelayEntry): void {
+  receive(topic: string, entry: PositionedNotify): void {
     const track = this.#tracks.get(topic);
     if (!track) return;
     if (track.busy > 0) track.buffer.push(entry);
@@ -150,20 +83,7 @@ export class Relay {
   ): Join | undefined {
     let track = this.#tracks.get(item.topic);
     if (!track) {
-      track = {
-        topic: item.topic,
-        delivery: item.delivery,
-        key: item.key,
-        last: undefined,
-        busy: 0,
-        chain: Promise.resolve(),
-        buffer: [],
-        joining: new Set(),
-        floors: new Map(),
-        suspect: false,
-        blind: false,
-        dead: false,
-      };
+      track = newTrack(item);
       this.#tracks.set(item.topic, track);
     }
     if (!answer && track.last !== undefined) return undefined;
@@ -177,21 +97,7 @@ export class Relay {
     const joined = track;
     const answered = this.#enqueue(track, async () => {
       await ready;
-      try {
-        return await this.#join(joined, session, since, already);
-      } catch (error) {
-        if (answer) {
-          // before the live flow resumes: a retry is then a fresh listen, replayed, not an `already` one
-          if (!already) this.#host.unlisten(session, joined.topic);
-          throw new NotifError("unavailable", "the key's history could not be read: try again", {
-            cause: error,
-          });
-        }
-        this.#host.onError(toError(error), { during: "history read", topic: joined.topic });
-        joined.suspect = true;
-        if (joined.last === undefined) joined.blind = true;
-        return undefined;
-      }
+      return join(this.#joins, joined, session, { since, already, answer });
     });
     return { start, answer: answered };
   }
@@ -243,11 +149,11 @@ export class Relay {
 
   #pump(track: Track): void {
     while (track.busy === 0 && !track.dead && track.buffer.length > 0) {
-      this.#process(track, track.buffer.shift() as RelayEntry);
+      this.#process(track, track.buffer.shift() as PositionedNotify);
     }
   }
 
-  #process(track: Track, entry: RelayEntry): void {
+  #process(track: Track, entry: PositionedNotify): void {
     const { pos } = entry;
     const last = track.last;
     if (last !== undefined) {
@@ -267,30 +173,21 @@ export class Relay {
     this.#deliver(track, entry);
   }
 
-  #hole(track: Track, entry: RelayEntry): void {
+  #hole(track: Track, entry: PositionedNotify): void {
     track.buffer.unshift(entry);
     this.#enqueue(track, () => this.#fill(track)).catch((error: unknown) => {
       this.#host.onError(toError(error), { during: "history fill", topic: track.topic });
     });
   }
 
-  #deliver(track: Track, entry: RelayEntry): void {
+  #deliver(track: Track, entry: PositionedNotify): void {
     track.last = entry.pos;
-    this.#host.deliver(track.delivery, track.topic, entry, this.#audience(track, entry.pos));
+    this.#host.deliver(track.delivery, track.topic, entry, liveAudience(track, entry.pos));
     if (track.floors.size === 0) return;
     for (const [session, floor] of track.floors) {
       if (floor.pos.epoch === entry.pos.epoch && floor.pos.offset <= entry.pos.offset)
         track.floors.delete(session);
     }
-  }
-
-  /** Who the live flow skips, as of now (a snapshot: async `prepare` sends later). */
-  #audience(track: Track, pos: Position): Audience {
-    const text = formatPosition(pos);
-    if (track.joining.size === 0 && track.floors.size === 0) return { pos: text };
-    const joining = new Set(track.joining);
-    const floors = new Map(track.floors);
-    return { pos: text, skip: (s) => joining.has(s) || covered(floors.get(s), pos) };
   }
 
   /** Reads what this node missed on a topic and delivers it in order, or tells `gap`. */
@@ -331,7 +228,10 @@ export class Relay {
    * 0.4, 0.8 s: a connection just back may not be ready) while the live flow
    * waits; `undefined` (reported) when it still fails.
    */
-  async #readRetrying(track: Track, after: Position | undefined): Promise<RelayRead | undefined> {
+  async #readRetrying(
+    track: Track,
+    after: Position | undefined,
+  ): Promise<PositionedRead | undefined> {
     for (let attempt = 0; ; attempt += 1) {
       try {
         return await this.#host.read(track.topic, after);
@@ -356,36 +256,5 @@ export class Relay {
     track.delivery.after(track.topic, () => {
       for (const session of sessions) this.#host.tellGap(session, items);
     });
-  }
-
-  async #join(
-    track: Track,
-    session: Session,
-    since: Position | undefined,
-    already: boolean,
-  ): Promise<ListenAnswer> {
-    try {
-      const read = await this.#host.read(track.topic, since);
-      const top = { epoch: read.epoch, offset: read.top };
-      const recovered = since === undefined ? null : continuous(read, since);
-      if (recovered && !already && !track.dead && since) {
-        for (const { offset, entry } of read.entries) {
-          if (offset <= since.offset) continue;
-          const audience = { pos: formatPosition(entry.pos), only: session };
-          this.#host.deliver(track.delivery, track.topic, entry, audience);
-        }
-      }
-      const last = track.last;
-      if (last === undefined && track.blind && read.top > 0) this.#gap(track, top); // the others
-      track.blind &&= last !== undefined;
-      if (last === undefined) track.last = top;
-      else if (!already && (last.epoch !== top.epoch || last.offset < top.offset)) {
-        const older = last.epoch !== top.epoch ? last.epoch : undefined;
-        track.floors.set(session, { pos: top, older });
-      }
-      return { pos: formatPosition(top), recovered };
-    } finally {
-      track.joining.delete(session);
-    }
   }
 }

@@ -1,5 +1,5 @@
 /**
- * A notifier's delivery alone (server/notifier.ts), on real sessions and a
+ * A notifier's delivery alone (server/delivery.ts), on real sessions and a
  * real registry without any stream: the order per key when `prepare` is
  * async, `prepare` once per identity, blocking, timeouts, and listens that
  * end or start while a notification waits.
@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import { defineNotifier } from "../../protocol/index.js";
 import type { SessionId } from "../../protocol/wire.js";
-import { Delivery, type NotifierHost } from "../../server/delivery.js";
+import { Delivery, type DeliveryHost } from "../../server/delivery.js";
 import { Registry } from "../../server/registry.js";
 import { Session } from "../../server/session.js";
 import { settle } from "../client/fakes.js";
@@ -40,7 +40,7 @@ function setup(
 ) {
   const registry = new Registry<Session>();
   const errors: object[] = [];
-  const host: NotifierHost = {
+  const host: DeliveryHost = {
     listeners: (topic) => registry.listeners(topic),
     onError: (_error, context) => errors.push(context),
     prepareTimeout,
