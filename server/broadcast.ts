@@ -8,6 +8,7 @@
  * once, and its echo is then dropped (echoes.ts). `unlistenIdentity`
  * travels the same way.
  */
+import { type Topic, topicOf } from "../protocol/keys.js";
 import type { Bus } from "./bus.js";
 import type { AnyDelivery, Audience } from "./delivery.js";
 import { Echoes } from "./echoes.js";
@@ -45,7 +46,7 @@ export interface BroadcastHost {
   readonly interest: Interest;
   readonly deliveries: ReadonlyMap<string, AnyDelivery>;
   // biome-ignore lint/suspicious/noExplicitAny: see above
-  unlisten(session: Session<any>, topics: readonly string[]): void;
+  unlisten(session: Session<any>, topics: readonly Topic[]): void;
 }
 
 export class Broadcast {
@@ -64,7 +65,7 @@ export class Broadcast {
    */
   async notify(
     delivery: AnyDelivery,
-    topic: string,
+    topic: Topic,
     key: unknown,
     value: unknown,
     notfor: Exclusion,
@@ -102,7 +103,7 @@ export class Broadcast {
   /** In-process history: appended, then delivered here in position order. */
   #notifyLocal(
     delivery: AnyDelivery,
-    topic: string,
+    topic: Topic,
     key: unknown,
     value: unknown,
     notfor: Exclusion,
@@ -130,7 +131,7 @@ export class Broadcast {
    */
   async #notifyShared(
     delivery: AnyDelivery,
-    topic: string,
+    topic: Topic,
     message: NotifyMessage,
     text: string,
   ): Promise<void> {
@@ -172,7 +173,7 @@ export class Broadcast {
    */
   deliverEntry(
     delivery: AnyDelivery,
-    topic: string,
+    topic: Topic,
     entry: PositionedNotify,
     audience: Audience,
   ): void {
@@ -187,7 +188,7 @@ export class Broadcast {
   }
 
   /** Stops every session of an identity listening to a key, here and on every other node. */
-  async unlistenIdentity(notifier: string, topic: string, key: unknown, identity: string) {
+  async unlistenIdentity(notifier: string, topic: Topic, key: unknown, identity: string) {
     const core = this.#core;
     const message: TopicMessage = {
       type: "unlistenIdentity",
@@ -205,7 +206,7 @@ export class Broadcast {
 
   /** Publishes on a topic's channel; on failure runs `fallback` and rejects with `unavailable`. */
   async #publish(
-    topic: string,
+    topic: Topic,
     text: string,
     notifier: string,
     fallback: () => void,
@@ -268,12 +269,12 @@ export class Broadcast {
   }
 
   /** The topic of a bus message, or `undefined` (reported) when it has none here. */
-  #topic(message: TopicMessage): string | undefined {
+  #topic(message: TopicMessage): Topic | undefined {
     const core = this.#core;
     const delivery = core.deliveries.get(message.notifier);
     if (!delivery) return undefined;
     try {
-      return `${message.notifier}:${delivery.def.keyId(message.key)}`;
+      return topicOf(message.notifier, delivery.def.keyId(message.key));
     } catch (error) {
       core.options.onError(toError(error), {
         during: "bus message key",

@@ -7,7 +7,7 @@
  * `hub.ts` wraps it in the public API and `router.ts` in HTTP.
  */
 import { randomBytes } from "node:crypto";
-import { canonicalJson } from "../protocol/keys.js";
+import { canonicalJson, type Topic } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
 import { Broadcast } from "./broadcast.js";
 import { endGradually } from "./closing.js";
@@ -213,7 +213,7 @@ export class HubCore<Identity> {
     return sequencer.position(item.topic);
   }
 
-  unlisten(session: Session<Identity>, topics: readonly string[]): void {
+  unlisten(session: Session<Identity>, topics: readonly Topic[]): void {
     for (const topic of topics) {
       session.revoke(topic);
       if (this.registry.unlisten(session, topic)) this.#release(topic);
@@ -250,7 +250,7 @@ export class HubCore<Identity> {
     await this.options.bus.close();
   }
 
-  #release(topic: string): void {
+  #release(topic: Topic): void {
     this.sequencer?.release(topic);
     if (this.options.bus.kind !== "local") this.interest.release(topic);
   }

@@ -6,7 +6,9 @@
  * when `prepare` is async: later notifications on a key wait for earlier
  * ones (key-order.ts).
  */
+
 import type { NotifierDef } from "../protocol/contract.js";
+import type { Topic } from "../protocol/keys.js";
 import { toError } from "./errors.js";
 import { eventHead, markNotFor, notificationBody } from "./frames.js";
 import { type Job, KeyOrder } from "./key-order.js";
@@ -38,7 +40,7 @@ const EVERYONE: Audience = {};
 /** What a delivery needs from its hub. */
 export interface DeliveryHost {
   listeners(
-    topic: string,
+    topic: Topic,
   ): { sessions: Set<Session>; byIdentity: Map<string, Set<Session>> } | undefined;
   onError(error: Error, context: object): void;
   /** Ms an async `prepare` may take before it counts as blocking its identity. */
@@ -65,7 +67,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   readonly #host: DeliveryHost;
   readonly #eventHead: string;
   /** Per topic, jobs waiting behind an async `prepare`. */
-  readonly #order = new KeyOrder<string>();
+  readonly #order = new KeyOrder<Topic>();
 
   constructor(
     def: NotifierDef<Key, ClientNotif>,
@@ -80,7 +82,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
 
   /** Delivers a server notification to this node's listeners of `topic` (or `audience.only`). */
   deliver(
-    topic: string,
+    topic: Topic,
     key: Key,
     value: ServerNotif,
     exclusion: Exclusion,
@@ -100,13 +102,13 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   }
 
   /** Runs `run` in `topic`'s order: after every delivery already scheduled on it. */
-  after(topic: string, run: () => void): void {
+  after(topic: Topic, run: () => void): void {
     this.#order.schedule(topic, { pending: 0, run });
   }
 
   /** Without `prepare`: one body for everyone, serialised once. */
   #deliverSimple(
-    topic: string,
+    topic: Topic,
     keyJson: string,
     value: ServerNotif,
     exclusion: Exclusion,
@@ -128,7 +130,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
 
   /** With `prepare`: one call and one body per distinct identity; async results keep key order. */
   #deliverPrepared(
-    topic: string,
+    topic: Topic,
     key: Key,
     keyJson: string,
     value: ServerNotif,
@@ -164,7 +166,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
 
   /** One identity's `prepare` call: its result (maybe a promise), or `FAILED` when it threw. */
   #prepare(
-    topic: string,
+    topic: Topic,
     identityId: string,
     group: Set<Session>,
     value: ServerNotif,
@@ -185,7 +187,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
    * blocks that identity), or `prepareTimeout` passes: one that never settles
    * would hold back every later notify on its key.
    */
-  #await(topic: string, job: Job, entry: Prepared, result: PromiseLike<unknown>): void {
+  #await(topic: Topic, job: Job, entry: Prepared, result: PromiseLike<unknown>): void {
     job.pending += 1;
     let timer: NodeJS.Timeout | undefined;
     const settle = (value: unknown) => {
@@ -207,7 +209,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
 
   #send(
     sessions: Iterable<Session>,
-    topic: string,
+    topic: Topic,
     body: string,
     exclusion: Exclusion,
     audience: Audience,
@@ -227,7 +229,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
 
   #sendValue(
     sessions: Iterable<Session>,
-    topic: string,
+    topic: Topic,
     keyJson: string,
     value: unknown,
     exclusion: Exclusion,
@@ -238,7 +240,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   }
 
   /** The event's text after its id line; JSON.stringify's output is one line, so nothing to check. */
-  #body(keyJson: string, value: unknown, topic: string, audience: Audience): string | undefined {
+  #body(keyJson: string, value: unknown, topic: Topic, audience: Audience): string | undefined {
     try {
       const json = audience.valueJson ?? JSON.stringify(value);
       if (json === undefined) throw new TypeError("the client notification is not JSON");
@@ -253,7 +255,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     }
   }
 
-  #prepareFailed(error: unknown, topic: string, identityId: string): void {
+  #prepareFailed(error: unknown, topic: Topic, identityId: string): void {
     this.counts.prepareErrors += 1;
     this.#host.onError(toError(error), {
       notifier: this.def.name,

@@ -4,6 +4,7 @@
  * replayed to that session alone; the session's floor then tells the live
  * flow what it already had. The live flow on the key waits meanwhile.
  */
+import type { Topic } from "../protocol/keys.js";
 import type { AnyDelivery, Audience } from "./delivery.js";
 import { NotifError, toError } from "./errors.js";
 import { continuous, formatPosition, type Position } from "./positions.js";
@@ -18,10 +19,10 @@ export interface ListenAnswer {
 
 /** What a join needs of the sequencer and its host. */
 export interface JoinHost {
-  read(topic: string, after?: Position): Promise<PositionedRead>;
-  deliver(delivery: AnyDelivery, topic: string, entry: PositionedNotify, audience: Audience): void;
+  read(topic: Topic, after?: Position): Promise<PositionedRead>;
+  deliver(delivery: AnyDelivery, topic: Topic, entry: PositionedNotify, audience: Audience): void;
   /** Takes back a listen whose `since` could not be read: nothing of it applied. */
-  unlisten(session: Session, topic: string): void;
+  unlisten(session: Session, topic: Topic): void;
   onError(error: Error, context: object): void;
   /** Tells the track's other listeners that something at `lost` is lost. */
   gap(track: Track, lost: Position | undefined): void;

@@ -3,6 +3,7 @@
  * a node drops its own echo. Parsing is strict: a malformed message is
  * refused (and reported by the hub), never trusted.
  */
+import type { Topic } from "../protocol/keys.js";
 import {
   type ErrorCode,
   isErrorCode,
@@ -70,13 +71,17 @@ export interface UnlistenIdentityMessage {
 export type TopicMessage = NotifyMessage | UnlistenIdentityMessage;
 
 /** The channel of a topic's notifications. */
-export function topicChannel(topic: string): string {
+export function topicChannel(topic: Topic): string {
   return `t:${topic}`;
 }
 
+/** A topic's text: a notifier name, `:`, a key id (see `topicOf`). */
+const TOPIC = /^[A-Za-z][A-Za-z0-9_.-]{0,63}:/;
+
 /** The topic of a topic channel, or `undefined` for another channel. */
-export function channelTopic(channel: string): string | undefined {
-  return channel.startsWith("t:") ? channel.slice(2) : undefined;
+export function channelTopic(channel: string): Topic | undefined {
+  const topic = channel.slice(2);
+  return channel.startsWith("t:") && TOPIC.test(topic) ? (topic as Topic) : undefined;
 }
 
 /** The channel of requests and replies addressed to one node. */

@@ -3,6 +3,7 @@
  * in-process history (history.ts) on a local bus, the bus's history on a
  * shared one (redis-history.ts on Redis). A history read is parsed here.
  */
+import type { Topic } from "../protocol/keys.js";
 import { type Bus, hasHistory } from "./bus.js";
 import type { AnyDelivery, Audience } from "./delivery.js";
 import { toError } from "./errors.js";
@@ -25,11 +26,11 @@ export interface LocalItem {
 export interface RecoveryHost {
   readonly bus: Bus;
   readonly history: HistoryLimits | undefined;
-  listeners(topic: string): TopicListeners<Session> | undefined;
-  deliver(delivery: AnyDelivery, topic: string, entry: PositionedNotify, audience: Audience): void;
+  listeners(topic: Topic): TopicListeners<Session> | undefined;
+  deliver(delivery: AnyDelivery, topic: Topic, entry: PositionedNotify, audience: Audience): void;
   onError(error: Error, context: object): void;
   /** Takes back a session's listen on a topic (a `since` listen that failed). */
-  unlisten(session: Session, topic: string): void;
+  unlisten(session: Session, topic: Topic): void;
 }
 
 /** The hub's sequencer and, on a local bus, its history; both absent without history. */
@@ -43,7 +44,7 @@ export function makeRecovery(host: RecoveryHost): Recovery | undefined {
   if (!limits) return undefined;
   if (bus.kind !== "local" && !hasHistory(bus)) return undefined;
   const local = bus.kind === "local" ? new History<LocalItem>(limits) : undefined;
-  const read = async (topic: string, after?: Position): Promise<PositionedRead> => {
+  const read = async (topic: Topic, after?: Position): Promise<PositionedRead> => {
     const channel = topicChannel(topic);
     if (local) {
       const { epoch, top, entries } = local.read(channel, after);

@@ -5,7 +5,7 @@
  * forwarded from other nodes.
  */
 
-import { topicOf } from "../protocol/keys.js";
+import { type Topic, topicOf } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
 import { checkKey } from "./body.js";
 import type { AnyDelivery } from "./delivery.js";
@@ -18,7 +18,7 @@ import type { Session } from "./session.js";
 export interface Resolved {
   readonly delivery: AnyDelivery;
   readonly key: unknown;
-  readonly topic: string;
+  readonly topic: Topic;
   /** From the request (`/listen` with positions, SPEC §6). */
   readonly since?: string | null | undefined;
 }
@@ -37,7 +37,7 @@ export interface RequestsHost<I> {
     positions?: boolean,
   ): Promise<ListenAnswer[] | undefined>;
   position(item: Resolved): Promise<{ pos: string }>;
-  unlisten(session: Session<I>, topics: readonly string[]): void;
+  unlisten(session: Session<I>, topics: readonly Topic[]): void;
   endSession(session: Session<I>, why: "closing"): void;
 }
 

@@ -10,6 +10,7 @@
  * delivers goes through its notifier's per-key order (key-order.ts), so
  * async `prepare` keeps this order too.
  */
+import type { Topic } from "../protocol/keys.js";
 import type { AnyDelivery, Audience } from "./delivery.js";
 import { toError } from "./errors.js";
 import { type JoinHost, join, type ListenAnswer } from "./join.js";
@@ -28,15 +29,15 @@ import {
 
 /** What the sequencer needs from its hub. */
 export interface SequencerHost {
-  listeners(topic: string): TopicListeners<Session> | undefined;
+  listeners(topic: Topic): TopicListeners<Session> | undefined;
   /** The history of a topic (see `Bus.read`). */
-  read(topic: string, after?: Position): Promise<PositionedRead>;
+  read(topic: Topic, after?: Position): Promise<PositionedRead>;
   /** Hands a notification to its notifier (with this node's echo bookkeeping). */
-  deliver(delivery: AnyDelivery, topic: string, entry: PositionedNotify, audience: Audience): void;
+  deliver(delivery: AnyDelivery, topic: Topic, entry: PositionedNotify, audience: Audience): void;
   /** Writes a `gap` event naming `lost` to a session. */
   tellGap(session: Session, lost: readonly { notifier: string; key: unknown }[]): void;
   /** Takes back a listen that failed (its `since` could not be read): nothing of it applied. */
-  unlisten(session: Session, topic: string): void;
+  unlisten(session: Session, topic: Topic): void;
   onError(error: Error, context: object): void;
 }
 
@@ -49,7 +50,7 @@ export interface Join {
 
 export class Sequencer {
   readonly #host: SequencerHost;
-  readonly #tracks = new Map<string, Track>();
+  readonly #tracks = new Map<Topic, Track>();
   readonly #joins: JoinHost;
 
   constructor(host: SequencerHost) {
@@ -63,7 +64,7 @@ export class Sequencer {
   }
 
   /** A notification with a position on a topic (dropped when nobody here listens). */
-  receive(topic: string, entry: PositionedNotify): void {
+  receive(topic: Topic, entry: PositionedNotify): void {
     const track = this.#tracks.get(topic);
     if (!track) return;
     if (track.busy > 0) track.buffer.push(entry);
@@ -77,7 +78,7 @@ export class Sequencer {
    */
   enter(
     session: Session,
-    item: { readonly topic: string; readonly delivery: AnyDelivery; readonly key: unknown },
+    item: { readonly topic: Topic; readonly delivery: AnyDelivery; readonly key: unknown },
     since: Position | undefined,
     answer: boolean,
   ): Join | undefined {
@@ -103,13 +104,13 @@ export class Sequencer {
   }
 
   /** A key's position now. */
-  async position(topic: string): Promise<{ pos: string }> {
+  async position(topic: Topic): Promise<{ pos: string }> {
     const read = await this.#host.read(topic);
     return { pos: formatPosition({ epoch: read.epoch, offset: read.top }) };
   }
 
   /** Nobody here listens to `topic` any more. */
-  release(topic: string): void {
+  release(topic: Topic): void {
     const track = this.#tracks.get(topic);
     if (!track) return;
     track.dead = true;
@@ -123,7 +124,7 @@ export class Sequencer {
   }
 
   /** Checks the history of `topics` (all suspect ones when absent) for what was missed. */
-  check(topics?: Iterable<string>): void {
+  check(topics?: Iterable<Topic>): void {
     const tracks = topics
       ? [...topics].flatMap((topic) => this.#tracks.get(topic) ?? [])
       : [...this.#tracks.values()].filter((track) => track.suspect);

@@ -1,4 +1,5 @@
 /** A client session: its identity, listens, replay buffer and current stream. */
+import type { Topic } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
 import type { Member } from "./registry.js";
 import { Retention } from "./retention.js";
@@ -8,7 +9,7 @@ export class Session<Identity = unknown> implements Member {
   readonly id: SessionId;
   readonly identity: Identity;
   readonly identityId: string;
-  readonly topics = new Map<string, number>();
+  readonly topics = new Map<Topic, number>();
   readonly retention: Retention;
   stream: Stream | undefined;
   /** When the last stream ended (ms, hub clock); meaningless while a stream is open. */
@@ -20,7 +21,7 @@ export class Session<Identity = unknown> implements Member {
   /** Listens waiting on `authorize`, and the unlistens answered meanwhile (topic → epoch). */
   #pendingListens = 0;
   #epoch = 0;
-  #revoked: Map<string, number> | undefined;
+  #revoked: Map<Topic, number> | undefined;
 
   constructor(
     id: SessionId,
@@ -47,14 +48,14 @@ export class Session<Identity = unknown> implements Member {
   }
 
   /** An unlisten of `topic` was answered: listens still waiting must not undo it. */
-  revoke(topic: string): void {
+  revoke(topic: Topic): void {
     if (this.#pendingListens === 0) return;
     this.#revoked ??= new Map();
     this.#revoked.set(topic, ++this.#epoch);
   }
 
   /** Was `topic` unlistened after `epoch` (by a request answered while a listen waited)? */
-  revokedSince(topic: string, epoch: number): boolean {
+  revokedSince(topic: Topic, epoch: number): boolean {
     return (this.#revoked?.get(topic) ?? 0) > epoch;
   }
 

@@ -5,7 +5,9 @@
  * listens. Heartbeats go to every open stream. Counts streams, events sent
  * and dropped, and why streams ended.
  */
+
 import { randomBytes } from "node:crypto";
+import type { Topic } from "../protocol/keys.js";
 import {
   formatEventId,
   parseEventId,
@@ -43,7 +45,7 @@ export interface SessionsHost<Identity> {
   readonly nodeId: string;
   readonly registry: Registry<Session<Identity>>;
   /** A topic no session here listens to any more. */
-  release(topic: string): void;
+  release(topic: Topic): void;
 }
 
 export class Sessions<Identity> {

@@ -3,6 +3,7 @@
  * makes on positions: does a session's floor cover a notification, and what
  * does a history read prove lost. No I/O.
  */
+import type { Topic } from "../protocol/keys.js";
 import type { AnyDelivery, Audience } from "./delivery.js";
 import type { NotifyMessage } from "./messages.js";
 import { continuous, formatPosition, type Position } from "./positions.js";
@@ -31,7 +32,7 @@ export interface Floor {
 }
 
 export interface Track {
-  readonly topic: string;
+  readonly topic: Topic;
   readonly delivery: AnyDelivery;
   readonly key: unknown;
   /** The last position delivered (or, before any, where this node started serving). */
@@ -52,7 +53,7 @@ export interface Track {
 
 /** A new track: nothing delivered yet, nothing waiting. */
 export function newTrack(item: {
-  readonly topic: string;
+  readonly topic: Topic;
   readonly delivery: AnyDelivery;
   readonly key: unknown;
 }): Track {

@@ -5,11 +5,12 @@
  * late echo is then dropped.
  */
 import { expect } from "chai";
+import { topicOf } from "../../protocol/keys.js";
 import { Broadcast, type BroadcastHost } from "../../server/broadcast.js";
 import type { Bus, BusStatus } from "../../server/bus.js";
 import { type NotifyMessage, parseTopicMessage } from "../../server/messages.js";
 
-const TOPIC = 'chat:"a"';
+const TOPIC = topicOf("chat", '"a"');
 
 interface Delivered {
   readonly value: unknown;

@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import { defineNotifier } from "../../protocol/index.js";
+import { topicOf } from "../../protocol/keys.js";
 import type { SessionId } from "../../protocol/wire.js";
 import { Delivery, type DeliveryHost } from "../../server/delivery.js";
 import { Registry } from "../../server/registry.js";
@@ -13,7 +14,7 @@ import { Session } from "../../server/session.js";
 import { settle } from "../client/fakes.js";
 
 const chat = defineNotifier<string, string>("chat");
-const TOPIC = 'chat:"a"';
+const TOPIC = topicOf("chat", '"a"');
 
 /** The values a session was sent, in order (its retention holds each event's frame text). */
 function received(session: Session): unknown[] {

@@ -4,6 +4,7 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
+import { topicOf } from "../../protocol/keys.js";
 import {
   channelTopic,
   nodeChannel,
@@ -30,8 +31,8 @@ function text(value: unknown): string {
 describe("bus messages", () => {
   describe("channels", () => {
     it("puts topics and nodes on distinct channels and reads a topic back", () => {
-      expect(topicChannel('chat:"a"')).to.equal('t:chat:"a"');
-      expect(channelTopic(topicChannel('chat:"a"'))).to.equal('chat:"a"');
+      expect(topicChannel(topicOf("chat", '"a"'))).to.equal('t:chat:"a"');
+      expect(channelTopic(topicChannel(topicOf("chat", '"a"')))).to.equal('chat:"a"');
       expect(channelTopic(nodeChannel("n1"))).to.equal(undefined);
     });
   });

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { topicOf } from "../../protocol/keys.js";
 import type { SessionId } from "../../protocol/wire.js";
 import { type Member, Registry } from "../../server/registry.js";
 
@@ -60,8 +61,8 @@ describe("Registry", () => {
       const b = member("b");
       registry.add(a);
       registry.add(b);
-      expect(registry.listen(a, "chat:1")).to.equal(true);
-      expect(registry.listen(b, "chat:1")).to.equal(false);
+      expect(registry.listen(a, topicOf("chat", "1"))).to.equal(true);
+      expect(registry.listen(b, topicOf("chat", "1"))).to.equal(false);
       expect(registry.topicCount).to.equal(1);
       expect(registry.listenCount).to.equal(2);
     });
@@ -69,10 +70,10 @@ describe("Registry", () => {
     it("counts a second listen on the same topic once", () => {
       const a = member("a");
       registry.add(a);
-      registry.listen(a, "chat:1");
-      expect(registry.listen(a, "chat:1")).to.equal(false);
+      registry.listen(a, topicOf("chat", "1"));
+      expect(registry.listen(a, topicOf("chat", "1"))).to.equal(false);
       expect(registry.listenCount).to.equal(1);
-      expect(registry.listeners("chat:1")?.sessions.size).to.equal(1);
+      expect(registry.listeners(topicOf("chat", "1"))?.sessions.size).to.equal(1);
       expect([...a.topics.keys()]).to.deep.equal(["chat:1"]);
     });
 
@@ -81,10 +82,10 @@ describe("Registry", () => {
       const b = member("b");
       registry.add(a);
       registry.add(b);
-      registry.listen(a, "chat:1");
-      registry.listen(a, "doc:1");
-      registry.listen(b, "chat:1");
-      registry.listen(b, "chat:2");
+      registry.listen(a, topicOf("chat", "1"));
+      registry.listen(a, topicOf("doc", "1"));
+      registry.listen(b, topicOf("chat", "1"));
+      registry.listen(b, topicOf("chat", "2"));
       expect(registry.topicCount).to.equal(3);
       expect(registry.listenCount).to.equal(4);
     });
@@ -94,11 +95,11 @@ describe("Registry", () => {
       const b = member("b");
       registry.add(a);
       registry.add(b);
-      registry.listen(a, "chat:1");
-      registry.listen(b, "chat:1");
-      expect(registry.unlisten(a, "chat:1")).to.equal(false);
-      expect(registry.unlisten(b, "chat:1")).to.equal(true);
-      expect(registry.listeners("chat:1")).to.equal(undefined);
+      registry.listen(a, topicOf("chat", "1"));
+      registry.listen(b, topicOf("chat", "1"));
+      expect(registry.unlisten(a, topicOf("chat", "1"))).to.equal(false);
+      expect(registry.unlisten(b, topicOf("chat", "1"))).to.equal(true);
+      expect(registry.listeners(topicOf("chat", "1"))).to.equal(undefined);
       expect(registry.topicCount).to.equal(0);
       expect(registry.listenCount).to.equal(0);
     });
@@ -108,12 +109,12 @@ describe("Registry", () => {
       const b = member("b");
       registry.add(a);
       registry.add(b);
-      registry.listen(b, "chat:1");
-      expect(registry.unlisten(a, "chat:1")).to.equal(false);
-      expect(registry.unlisten(a, "chat:9")).to.equal(false);
+      registry.listen(b, topicOf("chat", "1"));
+      expect(registry.unlisten(a, topicOf("chat", "1"))).to.equal(false);
+      expect(registry.unlisten(a, topicOf("chat", "9"))).to.equal(false);
       expect(registry.listenCount).to.equal(1);
-      registry.unlisten(b, "chat:1");
-      expect(registry.unlisten(b, "chat:1")).to.equal(false);
+      registry.unlisten(b, topicOf("chat", "1"));
+      expect(registry.unlisten(b, topicOf("chat", "1"))).to.equal(false);
       expect(registry.listenCount).to.equal(0);
     });
 
@@ -123,15 +124,15 @@ describe("Registry", () => {
       const b1 = member("b1", '"bob"');
       for (const m of [a1, a2, b1]) {
         registry.add(m);
-        registry.listen(m, "chat:1");
+        registry.listen(m, topicOf("chat", "1"));
       }
-      const listeners = registry.listeners("chat:1");
+      const listeners = registry.listeners(topicOf("chat", "1"));
       expect(ids(listeners?.sessions)).to.deep.equal(["a1", "a2", "b1"]);
       expect([...(listeners?.byIdentity.keys() ?? [])].sort()).to.deep.equal(['"ann"', '"bob"']);
       expect(ids(listeners?.byIdentity.get('"ann"'))).to.deep.equal(["a1", "a2"]);
-      registry.unlisten(b1, "chat:1");
+      registry.unlisten(b1, topicOf("chat", "1"));
       expect(listeners?.byIdentity.has('"bob"')).to.equal(false);
-      registry.unlisten(a1, "chat:1");
+      registry.unlisten(a1, topicOf("chat", "1"));
       expect(ids(listeners?.byIdentity.get('"ann"'))).to.deep.equal(["a2"]);
     });
   });
@@ -142,24 +143,24 @@ describe("Registry", () => {
       const b = member("b");
       registry.add(a);
       registry.add(b);
-      registry.listen(a, "chat:1");
-      registry.listen(a, "chat:2");
-      registry.listen(a, "doc:1");
-      registry.listen(b, "chat:1");
+      registry.listen(a, topicOf("chat", "1"));
+      registry.listen(a, topicOf("chat", "2"));
+      registry.listen(a, topicOf("doc", "1"));
+      registry.listen(b, topicOf("chat", "1"));
       expect(registry.remove(a).sort()).to.deep.equal(["chat:2", "doc:1"]);
       expect(a.topics.size).to.equal(0);
       expect(registry.session("a" as SessionId)).to.equal(undefined);
       expect(registry.topicCount).to.equal(1);
       expect(registry.listenCount).to.equal(1);
-      expect(ids(registry.listeners("chat:1")?.sessions)).to.deep.equal(["b"]);
+      expect(ids(registry.listeners(topicOf("chat", "1"))?.sessions)).to.deep.equal(["b"]);
     });
 
     it("leaves nothing behind once every session is removed", () => {
       const sessions = ["a", "b", "c"].map((id, i) => member(id, `"u${i % 2}"`));
       for (const s of sessions) {
         registry.add(s);
-        registry.listen(s, "chat:1");
-        registry.listen(s, `doc:${s.id}`);
+        registry.listen(s, topicOf("chat", "1"));
+        registry.listen(s, topicOf("doc", s.id));
       }
       for (const s of sessions) registry.remove(s);
       expect(registry.sessionCount).to.equal(0);
@@ -171,7 +172,7 @@ describe("Registry", () => {
     it("is idempotent and ignores a session it does not hold", () => {
       const a = member("a");
       registry.add(a);
-      registry.listen(a, "chat:1");
+      registry.listen(a, topicOf("chat", "1"));
       expect(registry.remove(a)).to.deep.equal(["chat:1"]);
       expect(registry.remove(a)).to.deep.equal([]);
       expect(registry.remove(member("zz"))).to.deep.equal([]);
@@ -180,9 +181,9 @@ describe("Registry", () => {
     it("does not remove a registered session through another object with its id", () => {
       const a = member("a");
       registry.add(a);
-      registry.listen(a, "chat:1");
+      registry.listen(a, topicOf("chat", "1"));
       const impostor = member("a");
-      impostor.topics.set("chat:1", 1);
+      impostor.topics.set(topicOf("chat", "1"), 1);
       expect(registry.remove(impostor)).to.deep.equal([]);
       expect(registry.session("a" as SessionId)).to.equal(a);
       expect(registry.listenCount).to.equal(1);
