@@ -14,6 +14,7 @@ import type { AnyDelivery, Audience } from "./delivery.js";
 import { Echoes } from "./echoes.js";
 import { NotifError, toError } from "./errors.js";
 import type { History } from "./history.js";
+import type { IdentityId, NodeId } from "./ids.js";
 import type { Interest } from "./interest.js";
 import {
   type Exclusion,
@@ -35,7 +36,7 @@ export interface BroadcastHost {
     readonly bus: Bus;
     readonly onError: (error: Error, context: object) => void;
   };
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   /** Settles once the bus is started. */
   readonly started: Promise<void>;
   readonly closed: boolean;
@@ -188,7 +189,7 @@ export class Broadcast {
   }
 
   /** Stops every session of an identity listening to a key, here and on every other node. */
-  async unlistenIdentity(notifier: string, topic: Topic, key: unknown, identity: string) {
+  async unlistenIdentity(notifier: string, topic: Topic, key: unknown, identity: IdentityId) {
     const core = this.#core;
     const message: TopicMessage = {
       type: "unlistenIdentity",

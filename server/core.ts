@@ -6,14 +6,14 @@
  * share: route a request to its session's node, listen, unlisten, close.
  * `hub.ts` wraps it in the public API and `router.ts` in HTTP.
  */
-import { randomBytes } from "node:crypto";
-import { canonicalJson, type Topic } from "../protocol/keys.js";
+import type { Topic } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
 import { Broadcast } from "./broadcast.js";
 import { endGradually } from "./closing.js";
 import type { AnyDelivery } from "./delivery.js";
 import { guarded, NotifError, toError, unknownSession } from "./errors.js";
 import type { History } from "./history.js";
+import { type IdentityId, identityIdOf, type NodeId, newNodeId, nodeOf } from "./ids.js";
 import { Interest } from "./interest.js";
 import type { ListenAnswer } from "./join.js";
 import { channelTopic, type ListenAnswers, type SessionRequest, topicChannel } from "./messages.js";
@@ -22,7 +22,7 @@ import { parsePosition } from "./positions.js";
 import type { RecoveryCounts } from "./probe.js";
 import { type LocalItem, makeRecovery } from "./recovery.js";
 import { Registry } from "./registry.js";
-import { nodeOf, Remote } from "./remote.js";
+import { Remote } from "./remote.js";
 import { applyRequest, type Resolved } from "./requests.js";
 import type { Sequencer } from "./sequencer.js";
 import type { Session } from "./session.js";
@@ -32,7 +32,7 @@ import type { AnyRequest, AnyResponse } from "./transport.js";
 
 export class HubCore<Identity> {
   readonly options: ResolvedOptions<Identity>;
-  readonly nodeId = randomBytes(6).toString("base64url");
+  readonly nodeId = newNodeId();
   readonly registry = new Registry<Session<Identity>>();
   readonly deliveries = new Map<string, AnyDelivery>();
   /** Sessions and streams here: open, resume, expire, heartbeat. */
@@ -101,9 +101,9 @@ export class HubCore<Identity> {
     return this.#closed;
   }
 
-  identityId(identity: Identity): string {
+  identityId(identity: Identity): IdentityId {
     try {
-      return canonicalJson(identity ?? null); // an identify that returns nothing means anonymous
+      return identityIdOf(identity ?? null); // an identify that returns nothing means anonymous
     } catch (error) {
       throw new NotifError("forbidden", "identify returned a value that is not JSON", {
         cause: error,
@@ -154,10 +154,10 @@ export class HubCore<Identity> {
     return this.remote.request(node, request);
   }
 
-  #remoteNode(session: SessionId): string | undefined {
+  #remoteNode(session: SessionId): NodeId | undefined {
     if (!this.remote) return undefined;
     const node = nodeOf(session);
-    return node !== "" && node !== this.nodeId ? node : undefined;
+    return node !== this.nodeId ? node : undefined;
   }
 
   /** Serves `GET /events` for a client of this identity. */

@@ -11,6 +11,7 @@ import type { NotifierDef } from "../protocol/contract.js";
 import type { Topic } from "../protocol/keys.js";
 import { toError } from "./errors.js";
 import { eventHead, markNotFor, notificationBody } from "./frames.js";
+import type { IdentityId } from "./ids.js";
 import { type Job, KeyOrder } from "./key-order.js";
 import type { Exclusion } from "./messages.js";
 import type { NotifierOptions } from "./options.js";
@@ -41,7 +42,7 @@ const EVERYONE: Audience = {};
 export interface DeliveryHost {
   listeners(
     topic: Topic,
-  ): { sessions: Set<Session>; byIdentity: Map<string, Set<Session>> } | undefined;
+  ): { sessions: Set<Session>; byIdentity: Map<IdentityId, Set<Session>> } | undefined;
   onError(error: Error, context: object): void;
   /** Ms an async `prepare` may take before it counts as blocking its identity. */
   readonly prepareTimeout: number;
@@ -51,7 +52,7 @@ export interface DeliveryHost {
 
 /** One identity's `prepare` result, sent when its job runs. */
 interface Prepared {
-  readonly identityId: string;
+  readonly identityId: IdentityId;
   readonly sessions: Session[];
   result: unknown;
 }
@@ -135,7 +136,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     keyJson: string,
     value: ServerNotif,
     exclusion: Exclusion,
-    listeners: { byIdentity: Map<string, Set<Session>> },
+    listeners: { byIdentity: Map<IdentityId, Set<Session>> },
     audience: Audience,
   ): void {
     const queued = this.#order.waiting(topic);
@@ -167,7 +168,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
   /** One identity's `prepare` call: its result (maybe a promise), or `FAILED` when it threw. */
   #prepare(
     topic: Topic,
-    identityId: string,
+    identityId: IdentityId,
     group: Set<Session>,
     value: ServerNotif,
     key: Key,
@@ -255,7 +256,7 @@ export class Delivery<Key, ServerNotif, ClientNotif, Identity> {
     }
   }
 
-  #prepareFailed(error: unknown, topic: Topic, identityId: string): void {
+  #prepareFailed(error: unknown, topic: Topic, identityId: IdentityId): void {
     this.counts.prepareErrors += 1;
     this.#host.onError(toError(error), {
       notifier: this.def.name,

@@ -5,10 +5,11 @@
  * `unlistenIdentity` are server code's own requests on sessions.
  */
 import { type NotifierDef, RESERVED_NAMES } from "../protocol/contract.js";
-import { canonicalJson, type Topic, topicOf } from "../protocol/keys.js";
+import { type Topic, topicOf } from "../protocol/keys.js";
 import { isSessionId, isTabId, TAB_HEADER } from "../protocol/wire.js";
 import type { AnyDelivery, Delivery } from "./delivery.js";
 import { NotifError } from "./errors.js";
+import { type IdentityId, identityIdOf } from "./ids.js";
 import type { Exclusion, SessionRequest } from "./messages.js";
 import type { NotifyObserver } from "./probe.js";
 import type { AnyRequest } from "./transport.js";
@@ -48,7 +49,12 @@ export interface NotifierHost {
     notfor: Exclusion,
   ): Promise<void>;
   /** Stops every session of an identity listening to a topic, on every node. */
-  unlistenIdentity(notifier: string, topic: Topic, key: unknown, identity: string): Promise<void>;
+  unlistenIdentity(
+    notifier: string,
+    topic: Topic,
+    key: unknown,
+    identity: IdentityId,
+  ): Promise<void>;
   /** Applies a request where its session lives (server code's own: trusted). */
   route(request: SessionRequest): Promise<unknown>;
   /** Sessions listening to a topic here. */
@@ -86,7 +92,7 @@ export function makeNotifier<Key, ServerNotif, ClientNotif, Identity>(
     listen: (sessionId, key) => request("listen", sessionId, key),
     unlisten: (sessionId, key) => request("unlisten", sessionId, key),
     unlistenIdentity: async (identity, key) =>
-      host.unlistenIdentity(def.name, topic(key), key, canonicalJson(identity)),
+      host.unlistenIdentity(def.name, topic(key), key, identityIdOf(identity)),
     listeners: (key) => host.listenerCount(topic(key)),
   };
 }
@@ -135,6 +141,6 @@ export function resolveExclusion<Identity>(
       throw new TypeError("sse-notif: notfor.session must be a string");
     return { session: notfor.session };
   }
-  if ("identity" in notfor) return { identity: canonicalJson(notfor.identity) };
+  if ("identity" in notfor) return { identity: identityIdOf(notfor.identity) };
   throw new TypeError("sse-notif: notfor must be a request, { session } or { identity }");
 }

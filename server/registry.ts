@@ -5,12 +5,13 @@
  */
 import type { Topic } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
+import type { IdentityId } from "./ids.js";
 
 /** What the registry needs of a session. */
 export interface Member {
   readonly id: SessionId;
   /** Canonical JSON of the session's identity. */
-  readonly identityId: string;
+  readonly identityId: IdentityId;
   /**
    * Topics this session listens to, each with the listen's generation (owned
    * by the registry): a notify delivered later goes only to listens older
@@ -24,13 +25,13 @@ export interface TopicListeners<S extends Member> {
   /** The topic, held once here and shared by every listening session's `topics`. */
   readonly topic: Topic;
   readonly sessions: Set<S>;
-  readonly byIdentity: Map<string, Set<S>>;
+  readonly byIdentity: Map<IdentityId, Set<S>>;
 }
 
 export class Registry<S extends Member> {
   readonly #sessions = new Map<SessionId, S>();
   readonly #topics = new Map<Topic, TopicListeners<S>>();
-  readonly #identities = new Map<string, Set<S>>();
+  readonly #identities = new Map<IdentityId, Set<S>>();
   #listens = 0;
   #generation = 0;
 
@@ -61,7 +62,7 @@ export class Registry<S extends Member> {
   }
 
   /** Sessions of an identity (by canonical JSON). */
-  sessionsOf(identityId: string): ReadonlySet<S> | undefined {
+  sessionsOf(identityId: IdentityId): ReadonlySet<S> | undefined {
     return this.#identities.get(identityId);
   }
 

@@ -10,6 +10,7 @@ import type { SessionId } from "../protocol/wire.js";
 import { checkKey } from "./body.js";
 import type { AnyDelivery } from "./delivery.js";
 import { NotifError, toError, unknownSession } from "./errors.js";
+import type { IdentityId } from "./ids.js";
 import type { ListenAnswer } from "./join.js";
 import type { ListenAnswers, SessionRequest } from "./messages.js";
 import type { Session } from "./session.js";
@@ -76,7 +77,7 @@ export async function applyRequest<I>(
 /** Who asks: server code (`notifier.listen`: trusted, nothing checked) or a client of one identity. */
 export type Caller =
   | { readonly kind: "server" }
-  | { readonly kind: "client"; readonly identityId: string };
+  | { readonly kind: "client"; readonly identityId: IdentityId };
 
 /** A request's caller: server code's own requests carry no identity (on the bus too). */
 export function callerOf(request: SessionRequest): Caller {

@@ -1,6 +1,7 @@
 /** A client session: its identity, listens, replay buffer and current stream. */
 import type { Topic } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
+import type { IdentityId } from "./ids.js";
 import type { Member } from "./registry.js";
 import { Retention } from "./retention.js";
 import type { Stream } from "./stream.js";
@@ -8,7 +9,7 @@ import type { Stream } from "./stream.js";
 export class Session<Identity = unknown> implements Member {
   readonly id: SessionId;
   readonly identity: Identity;
-  readonly identityId: string;
+  readonly identityId: IdentityId;
   readonly topics = new Map<Topic, number>();
   readonly retention: Retention;
   stream: Stream | undefined;
@@ -26,7 +27,7 @@ export class Session<Identity = unknown> implements Member {
   constructor(
     id: SessionId,
     identity: Identity,
-    identityId: string,
+    identityId: IdentityId,
     retention: number,
     retentionBytes?: number,
   ) {

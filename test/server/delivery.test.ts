@@ -9,6 +9,7 @@ import { defineNotifier } from "../../protocol/index.js";
 import { topicOf } from "../../protocol/keys.js";
 import type { SessionId } from "../../protocol/wire.js";
 import { Delivery, type DeliveryHost } from "../../server/delivery.js";
+import { identityIdOf } from "../../server/ids.js";
 import { Registry } from "../../server/registry.js";
 import { Session } from "../../server/session.js";
 import { settle } from "../client/fakes.js";
@@ -49,7 +50,7 @@ function setup(
   };
   const delivery = new Delivery(chat, { prepare }, host);
   const join = (id: string, identity: string) => {
-    const session = new Session(id as SessionId, identity, JSON.stringify(identity), 100);
+    const session = new Session(id as SessionId, identity, identityIdOf(identity), 100);
     registry.add(session);
     registry.listen(session, TOPIC);
     return session;

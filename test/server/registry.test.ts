@@ -1,9 +1,10 @@
 import { expect } from "chai";
 import { topicOf } from "../../protocol/keys.js";
 import type { SessionId } from "../../protocol/wire.js";
+import { identityIdOf } from "../../server/ids.js";
 import { type Member, Registry } from "../../server/registry.js";
 
-function member(id: string, identityId = "null"): Member {
+function member(id: string, identityId = identityIdOf(null)): Member {
   return { id: id as SessionId, identityId, topics: new Map() };
 }
 
@@ -34,23 +35,23 @@ describe("Registry", () => {
     });
 
     it("groups sessions by identity", () => {
-      registry.add(member("a1", '"ann"'));
-      registry.add(member("a2", '"ann"'));
-      registry.add(member("b1", '"bob"'));
-      expect(ids(registry.sessionsOf('"ann"'))).to.deep.equal(["a1", "a2"]);
-      expect(ids(registry.sessionsOf('"bob"'))).to.deep.equal(["b1"]);
-      expect(registry.sessionsOf('"cat"')).to.equal(undefined);
+      registry.add(member("a1", identityIdOf("ann")));
+      registry.add(member("a2", identityIdOf("ann")));
+      registry.add(member("b1", identityIdOf("bob")));
+      expect(ids(registry.sessionsOf(identityIdOf("ann")))).to.deep.equal(["a1", "a2"]);
+      expect(ids(registry.sessionsOf(identityIdOf("bob")))).to.deep.equal(["b1"]);
+      expect(registry.sessionsOf(identityIdOf("cat"))).to.equal(undefined);
     });
 
     it("drops an identity's group when its last session is removed", () => {
-      const a1 = member("a1", '"ann"');
-      const a2 = member("a2", '"ann"');
+      const a1 = member("a1", identityIdOf("ann"));
+      const a2 = member("a2", identityIdOf("ann"));
       registry.add(a1);
       registry.add(a2);
       registry.remove(a1);
-      expect(ids(registry.sessionsOf('"ann"'))).to.deep.equal(["a2"]);
+      expect(ids(registry.sessionsOf(identityIdOf("ann")))).to.deep.equal(["a2"]);
       registry.remove(a2);
-      expect(registry.sessionsOf('"ann"')).to.equal(undefined);
+      expect(registry.sessionsOf(identityIdOf("ann"))).to.equal(undefined);
       expect(registry.sessionCount).to.equal(0);
     });
   });
@@ -119,9 +120,9 @@ describe("Registry", () => {
     });
 
     it("groups a topic's listeners by identity", () => {
-      const a1 = member("a1", '"ann"');
-      const a2 = member("a2", '"ann"');
-      const b1 = member("b1", '"bob"');
+      const a1 = member("a1", identityIdOf("ann"));
+      const a2 = member("a2", identityIdOf("ann"));
+      const b1 = member("b1", identityIdOf("bob"));
       for (const m of [a1, a2, b1]) {
         registry.add(m);
         registry.listen(m, topicOf("chat", "1"));
@@ -129,11 +130,11 @@ describe("Registry", () => {
       const listeners = registry.listeners(topicOf("chat", "1"));
       expect(ids(listeners?.sessions)).to.deep.equal(["a1", "a2", "b1"]);
       expect([...(listeners?.byIdentity.keys() ?? [])].sort()).to.deep.equal(['"ann"', '"bob"']);
-      expect(ids(listeners?.byIdentity.get('"ann"'))).to.deep.equal(["a1", "a2"]);
+      expect(ids(listeners?.byIdentity.get(identityIdOf("ann")))).to.deep.equal(["a1", "a2"]);
       registry.unlisten(b1, topicOf("chat", "1"));
-      expect(listeners?.byIdentity.has('"bob"')).to.equal(false);
+      expect(listeners?.byIdentity.has(identityIdOf("bob"))).to.equal(false);
       registry.unlisten(a1, topicOf("chat", "1"));
-      expect(ids(listeners?.byIdentity.get('"ann"'))).to.deep.equal(["a2"]);
+      expect(ids(listeners?.byIdentity.get(identityIdOf("ann")))).to.deep.equal(["a2"]);
     });
   });
 
@@ -156,7 +157,7 @@ describe("Registry", () => {
     });
 
     it("leaves nothing behind once every session is removed", () => {
-      const sessions = ["a", "b", "c"].map((id, i) => member(id, `"u${i % 2}"`));
+      const sessions = ["a", "b", "c"].map((id, i) => member(id, identityIdOf(`u${i % 2}`)));
       for (const s of sessions) {
         registry.add(s);
         registry.listen(s, topicOf("chat", "1"));
@@ -166,7 +167,7 @@ describe("Registry", () => {
       expect(registry.sessionCount).to.equal(0);
       expect(registry.topicCount).to.equal(0);
       expect(registry.listenCount).to.equal(0);
-      expect(registry.sessionsOf('"u0"')).to.equal(undefined);
+      expect(registry.sessionsOf(identityIdOf("u0"))).to.equal(undefined);
     });
 
     it("is idempotent and ignores a session it does not hold", () => {
