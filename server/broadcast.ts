@@ -77,15 +77,7 @@ export class Broadcast {
     if (bus.kind === "local") return delivery.deliver(topic, key, value, notfor);
     const id = ++this.#lastId;
     const notifier = delivery.def.name;
-    const message: NotifyMessage = {
-      type: "notify",
-      node: core.nodeId,
-      id,
-      notifier,
-      key,
-      value,
-      notfor,
-    };
+    const message = this.#message(id, notifier, key, value, notfor);
     const text = JSON.stringify(message); // a value that is not JSON throws here, to the caller
     await core.started;
     if (core.sequencer) return this.#notifyShared(delivery, topic, message, text);
@@ -101,6 +93,17 @@ export class Broadcast {
     });
   }
 
+  /** A notify message from this node. */
+  #message(
+    id: number,
+    notifier: string,
+    key: unknown,
+    value: unknown,
+    notfor: Exclusion,
+  ): NotifyMessage {
+    return { type: "notify", node: this.#core.nodeId, id, notifier, key, value, notfor };
+  }
+
   /** In-process history: appended, then delivered here in position order. */
   #notifyLocal(
     delivery: AnyDelivery,
@@ -111,15 +114,7 @@ export class Broadcast {
   ): void {
     const core = this.#core;
     const valueJson = JSON.stringify(value); // a value that is not JSON throws here, to the caller
-    const message: NotifyMessage = {
-      type: "notify",
-      node: core.nodeId,
-      id: 0,
-      notifier: delivery.def.name,
-      key,
-      value,
-      notfor,
-    };
+    const message = this.#message(0, delivery.def.name, key, value, notfor);
     const bytes = valueJson.length + topic.length + 64;
     const pos = core.history?.append(topicChannel(topic), { message, valueJson }, bytes);
     if (pos) core.sequencer?.receive(topic, { pos, message, valueJson });
@@ -157,9 +152,7 @@ export class Broadcast {
     } catch (error) {
       if (this.#echoes.take(id)) here();
       onError(toError(error), { during: "publish", notifier: message.notifier });
-      throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
-        cause: error,
-      });
+      throw busDown(error);
     }
     known = { pos, message: { ...message, pos: formatPosition(pos) } };
     awaiting.appended = true;
@@ -218,9 +211,7 @@ export class Broadcast {
     } catch (error) {
       fallback();
       onError(toError(error), { during: "publish", notifier });
-      throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
-        cause: error,
-      });
+      throw busDown(error);
     }
   }
 
@@ -305,4 +296,9 @@ export class Broadcast {
       }
     }
   }
+}
+
+/** A notify's rejection when the bus did not take it. */
+function busDown(cause: unknown): NotifError {
+  return new NotifError("unavailable", "the bus is down: delivered on this node only", { cause });
 }

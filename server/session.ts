@@ -1,4 +1,8 @@
-/** A client session: its identity, listens, replay buffer and current stream. */
+/**
+ * A client session: its identity, listens, replay buffer and current stream.
+ * `push` is where a delivered event (delivery.ts) is kept for replay
+ * (retention.ts) and offered to the open stream, if any (stream.ts).
+ */
 import type { Topic } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
 import type { IdentityId } from "./ids.js";
