@@ -58,11 +58,6 @@ export class Sequencer {
     this.#joins = { ...host, gap: (track, lost) => this.#gap(track, lost) };
   }
 
-  /** Topics tracked (for tests and stats). */
-  get size(): number {
-    return this.#tracks.size;
-  }
-
   /** A notification with a position on a topic (dropped when nobody here listens). */
   receive(topic: Topic, entry: PositionedNotify): void {
     const track = this.#tracks.get(topic);
