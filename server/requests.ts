@@ -5,20 +5,21 @@
  * forwarded from other nodes.
  */
 
-import { topicOf } from "../protocol/keys.js";
+import { type Topic, topicOf } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
 import { checkKey } from "./body.js";
+import type { AnyDelivery } from "./delivery.js";
 import { NotifError, toError, unknownSession } from "./errors.js";
+import type { IdentityId } from "./ids.js";
+import type { ListenAnswer } from "./join.js";
 import type { ListenAnswers, SessionRequest } from "./messages.js";
-import type { AnyDelivery } from "./notifier.js";
-import type { ListenAnswer } from "./relay.js";
 import type { Session } from "./session.js";
 
 /** A listen item checked and resolved against its notifier. */
 export interface Resolved {
   readonly delivery: AnyDelivery;
   readonly key: unknown;
-  readonly topic: string;
+  readonly topic: Topic;
   /** From the request (`/listen` with positions, SPEC §6). */
   readonly since?: string | null | undefined;
 }
@@ -37,7 +38,7 @@ export interface RequestsHost<I> {
     positions?: boolean,
   ): Promise<ListenAnswer[] | undefined>;
   position(item: Resolved): Promise<{ pos: string }>;
-  unlisten(session: Session<I>, topics: readonly string[]): void;
+  unlisten(session: Session<I>, topics: readonly Topic[]): void;
   endSession(session: Session<I>, why: "closing"): void;
 }
 
@@ -76,7 +77,7 @@ export async function applyRequest<I>(
 /** Who asks: server code (`notifier.listen`: trusted, nothing checked) or a client of one identity. */
 export type Caller =
   | { readonly kind: "server" }
-  | { readonly kind: "client"; readonly identityId: string };
+  | { readonly kind: "client"; readonly identityId: IdentityId };
 
 /** A request's caller: server code's own requests carry no identity (on the bus too). */
 export function callerOf(request: SessionRequest): Caller {

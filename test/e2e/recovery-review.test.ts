@@ -1,6 +1,6 @@
 /**
  * Recovery by position tried as a demanding user would (a hostile review of
- * history, relay and fanout): a batch naming a key twice, a `since` listen
+ * history, sequencer and broadcast): a batch naming a key twice, a `since` listen
  * that failed and is tried again, a bus message whose position no history
  * can place. Real servers, real Redis; a fault only where it cannot be real.
  */

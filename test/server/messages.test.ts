@@ -4,6 +4,8 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
+import { topicOf } from "../../protocol/keys.js";
+import { newNodeId } from "../../server/ids.js";
 import {
   channelTopic,
   nodeChannel,
@@ -30,9 +32,9 @@ function text(value: unknown): string {
 describe("bus messages", () => {
   describe("channels", () => {
     it("puts topics and nodes on distinct channels and reads a topic back", () => {
-      expect(topicChannel('chat:"a"')).to.equal('t:chat:"a"');
-      expect(channelTopic(topicChannel('chat:"a"'))).to.equal('chat:"a"');
-      expect(channelTopic(nodeChannel("n1"))).to.equal(undefined);
+      expect(topicChannel(topicOf("chat", '"a"'))).to.equal('t:chat:"a"');
+      expect(channelTopic(topicChannel(topicOf("chat", '"a"')))).to.equal('chat:"a"');
+      expect(channelTopic(nodeChannel(newNodeId()))).to.equal(undefined);
     });
   });
 

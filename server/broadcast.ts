@@ -1,13 +1,20 @@
 /**
- * Notifications through a shared bus. `notify` publishes the server
- * notification once; every node with listeners on its key, this one
- * included, delivers it when it comes back from the bus, so every node sees
- * one order per key whichever node notified. When the bus is down this
- * node's listeners get it at once, and the echo (if any) is then dropped.
+ * A notification over the bus, after `notify` (notifier.ts): published once
+ * on its topic's channel; every node with listeners on its key, this one
+ * included, takes it as it comes back (`onMessage`), so that every node sees
+ * one order per key whichever node notified. With history it goes on in
+ * position order (sequencer.ts), without it straight to the delivery
+ * (delivery.ts). While the bus is down this node's listeners get it at
+ * once, and its echo is then dropped (echoes.ts). `unlistenIdentity`
+ * travels the same way.
  */
+import { type Topic, topicOf } from "../protocol/keys.js";
 import type { Bus } from "./bus.js";
+import type { AnyDelivery, Audience } from "./delivery.js";
+import { Echoes } from "./echoes.js";
 import { NotifError, toError } from "./errors.js";
 import type { History } from "./history.js";
+import type { IdentityId, NodeId } from "./ids.js";
 import type { Interest } from "./interest.js";
 import {
   type Exclusion,
@@ -16,58 +23,39 @@ import {
   type TopicMessage,
   topicChannel,
 } from "./messages.js";
-import type { AnyDelivery, Audience } from "./notifier.js";
 import { formatPosition, parsePosition } from "./positions.js";
 import type { LocalItem } from "./recovery.js";
 import type { Registry } from "./registry.js";
-import type { Relay, RelayEntry } from "./relay.js";
+import type { Sequencer } from "./sequencer.js";
 import type { Session } from "./session.js";
+import type { PositionedNotify } from "./track.js";
 
-/** How long an id of a notify delivered here is kept to drop its late echo. */
-const ECHO_WINDOW_MS = 60_000;
-const ECHO_WINDOW_SIZE = 10_000;
-/** How long this node waits for its own notify to come back before it delivers it itself. */
-const ECHO_TIMEOUT_MS = 2_000;
-
-/** What the fanout needs of the hub (the hub itself, narrowed). */
-export interface FanoutHost {
+/** What the broadcast needs of the hub (the hub itself, narrowed). */
+export interface BroadcastHost {
   readonly options: {
     readonly bus: Bus;
     readonly onError: (error: Error, context: object) => void;
   };
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   /** Settles once the bus is started. */
   readonly started: Promise<void>;
   readonly closed: boolean;
   readonly history: History<LocalItem> | undefined;
-  readonly relay: Relay | undefined;
-  // biome-ignore lint/suspicious/noExplicitAny: the fanout serves a hub of any identity
+  readonly sequencer: Sequencer | undefined;
+  // biome-ignore lint/suspicious/noExplicitAny: the broadcast serves a hub of any identity
   readonly registry: Registry<Session<any>>;
   readonly interest: Interest;
   readonly deliveries: ReadonlyMap<string, AnyDelivery>;
   // biome-ignore lint/suspicious/noExplicitAny: see above
-  unlisten(session: Session<any>, topics: readonly string[]): void;
+  unlisten(session: Session<any>, topics: readonly Topic[]): void;
 }
 
-export class Fanout {
-  readonly #core: FanoutHost;
-  /** This node's notifies delivered here without the bus (id → when): their echo is dropped. */
-  readonly #deliveredHere = new Map<number, number>();
-  /**
-   * This node's notifies published, with listeners here, not yet back (id →
-   * delivery, when, and without positions the listen generation when
-   * notified: its echo goes only to the listens there were then, SPEC §5.3;
-   * with positions the relay's floors see to that). `appended: false`: its
-   * history write is on its way, and settles it (SPEC §6: delivered with its
-   * position, or here without one if the write fails), never `deliverAwaited`.
-   */
-  readonly #awaitingEcho = new Map<
-    number,
-    { here: () => void; readonly at: number; readonly since?: number; appended?: boolean }
-  >();
+export class Broadcast {
+  readonly #core: BroadcastHost;
+  readonly #echoes = new Echoes();
   #lastId = 0;
 
-  constructor(core: FanoutHost) {
+  constructor(core: BroadcastHost) {
     this.#core = core;
   }
 
@@ -78,7 +66,7 @@ export class Fanout {
    */
   async notify(
     delivery: AnyDelivery,
-    topic: string,
+    topic: Topic,
     key: unknown,
     value: unknown,
     notfor: Exclusion,
@@ -89,52 +77,47 @@ export class Fanout {
     if (bus.kind === "local") return delivery.deliver(topic, key, value, notfor);
     const id = ++this.#lastId;
     const notifier = delivery.def.name;
-    const message: NotifyMessage = {
-      type: "notify",
-      node: core.nodeId,
-      id,
-      notifier,
-      key,
-      value,
-      notfor,
-    };
+    const message = this.#message(id, notifier, key, value, notfor);
     const text = JSON.stringify(message); // a value that is not JSON throws here, to the caller
     await core.started;
-    if (core.relay) return this.#notifyShared(delivery, topic, message, text);
+    if (core.sequencer) return this.#notifyShared(delivery, topic, message, text);
     const since = core.registry.generation;
     const deliver = () => delivery.deliver(topic, key, value, notfor, { since });
-    const here = () => this.#deliverHere(id, deliver);
+    const here = () => this.#echoes.deliverHere(id, deliver);
     const listenedHere = core.registry.listeners(topic) !== undefined;
     // Without a working bus, or a subscription the bus refused, this node delivers its own.
     if (bus.status() !== "ok" || (listenedHere && !core.interest.subscribed(topic))) here();
-    else if (listenedHere) this.#awaitingEcho.set(id, { here, at: Date.now(), since });
+    else if (listenedHere) this.#echoes.await(id, { here, at: Date.now(), since });
     await this.#publish(topic, text, notifier, () => {
-      if (this.#awaitingEcho.delete(id)) here(); // not if its echo came back meanwhile
+      if (this.#echoes.take(id)) here(); // not if its echo came back meanwhile
     });
+  }
+
+  /** A notify message from this node. */
+  #message(
+    id: number,
+    notifier: string,
+    key: unknown,
+    value: unknown,
+    notfor: Exclusion,
+  ): NotifyMessage {
+    return { type: "notify", node: this.#core.nodeId, id, notifier, key, value, notfor };
   }
 
   /** In-process history: appended, then delivered here in position order. */
   #notifyLocal(
     delivery: AnyDelivery,
-    topic: string,
+    topic: Topic,
     key: unknown,
     value: unknown,
     notfor: Exclusion,
   ): void {
     const core = this.#core;
     const valueJson = JSON.stringify(value); // a value that is not JSON throws here, to the caller
-    const message: NotifyMessage = {
-      type: "notify",
-      node: core.nodeId,
-      id: 0,
-      notifier: delivery.def.name,
-      key,
-      value,
-      notfor,
-    };
+    const message = this.#message(0, delivery.def.name, key, value, notfor);
     const bytes = valueJson.length + topic.length + 64;
     const pos = core.history?.append(topicChannel(topic), { message, valueJson }, bytes);
-    if (pos) core.relay?.receive(topic, { pos, message, valueJson });
+    if (pos) core.sequencer?.receive(topic, { pos, message, valueJson });
   }
 
   /**
@@ -144,50 +127,54 @@ export class Fanout {
    */
   async #notifyShared(
     delivery: AnyDelivery,
-    topic: string,
+    topic: Topic,
     message: NotifyMessage,
     text: string,
   ): Promise<void> {
     const core = this.#core;
     const { bus, onError } = core.options;
     const { id } = message;
-    const relay = core.relay as NonNullable<typeof core.relay>;
+    const sequencer = core.sequencer as NonNullable<typeof core.sequencer>;
     const listenedHere = core.registry.listeners(topic) !== undefined;
-    let known: RelayEntry | undefined;
+    let known: PositionedNotify | undefined;
     const raw = () => delivery.deliver(topic, message.key, message.value, message.notfor);
     // Without position it is in no history: delivered here once, its echo (if any) dropped.
-    const here = () => (known ? relay.receive(topic, known) : this.#deliverHere(id, raw));
+    const here = () =>
+      known ? sequencer.receive(topic, known) : this.#echoes.deliverHere(id, raw);
     // Delivered here once appended (in position order, after what this node missed), or at
     // once without position if the append fails: the echo may not come while the bus is down.
     const down = bus.status() !== "ok";
     const awaiting = { here, at: Date.now(), appended: false };
-    if (listenedHere) this.#awaitingEcho.set(id, awaiting);
+    if (listenedHere) this.#echoes.await(id, awaiting);
     let pos: Awaited<ReturnType<NonNullable<typeof bus.append>>>;
     try {
       pos = await (bus.append as NonNullable<typeof bus.append>)(topicChannel(topic), text);
     } catch (error) {
-      if (this.#awaitingEcho.delete(id)) here();
+      if (this.#echoes.take(id)) here();
       onError(toError(error), { during: "publish", notifier: message.notifier });
-      throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
-        cause: error,
-      });
+      throw busDown(error);
     }
     known = { pos, message: { ...message, pos: formatPosition(pos) } };
     awaiting.appended = true;
     // The bus was down, or refused the subscription: no echo may come; deliver in position order now.
     const noEcho = down || bus.status() !== "ok" || !core.interest.subscribed(topic);
-    if (listenedHere && noEcho && this.#awaitingEcho.delete(id)) here();
+    if (listenedHere && noEcho && this.#echoes.take(id)) here();
   }
 
   /**
-   * Hands a notification from the relay to its notifier. Not twice: one this
+   * Hands a notification from the sequencer to its notifier. Not twice: one this
    * node delivered without position (bus down) is not delivered again.
    */
-  deliverEntry(delivery: AnyDelivery, topic: string, entry: RelayEntry, audience: Audience): void {
+  deliverEntry(
+    delivery: AnyDelivery,
+    topic: Topic,
+    entry: PositionedNotify,
+    audience: Audience,
+  ): void {
     const { message } = entry;
     if (!audience.only && message.node === this.#core.nodeId) {
-      this.#awaitingEcho.delete(message.id);
-      if (this.#deliveredHere.delete(message.id)) return;
+      this.#echoes.take(message.id);
+      if (this.#echoes.deliveredHere(message.id)) return;
     }
     const { valueJson } = entry;
     const given = valueJson === undefined ? audience : { ...audience, valueJson };
@@ -195,7 +182,7 @@ export class Fanout {
   }
 
   /** Stops every session of an identity listening to a key, here and on every other node. */
-  async unlistenIdentity(notifier: string, topic: string, key: unknown, identity: string) {
+  async unlistenIdentity(notifier: string, topic: Topic, key: unknown, identity: IdentityId) {
     const core = this.#core;
     const message: TopicMessage = {
       type: "unlistenIdentity",
@@ -213,7 +200,7 @@ export class Fanout {
 
   /** Publishes on a topic's channel; on failure runs `fallback` and rejects with `unavailable`. */
   async #publish(
-    topic: string,
+    topic: Topic,
     text: string,
     notifier: string,
     fallback: () => void,
@@ -224,26 +211,13 @@ export class Fanout {
     } catch (error) {
       fallback();
       onError(toError(error), { during: "publish", notifier });
-      throw new NotifError("unavailable", "the bus is down: delivered on this node only", {
-        cause: error,
-      });
+      throw busDown(error);
     }
   }
 
-  /**
-   * Delivers here the notifies whose echo may not come: all of them when the
-   * bus was lost or the hub closes, else those older than `ECHO_TIMEOUT_MS`
-   * (a subscription that silently broke). A late echo is then dropped.
-   */
+  /** Delivers here the notifies whose echo may not come (see `Echoes.deliverAwaited`). */
   deliverAwaited(all = true): void {
-    const deadline = Date.now() - ECHO_TIMEOUT_MS;
-    for (const [id, { here, at, appended }] of this.#awaitingEcho) {
-      if (!all && at > deadline) break; // the map is in publish order
-      // Delivered now it would have no position: a client would then recover it again elsewhere.
-      if (appended === false) continue;
-      this.#awaitingEcho.delete(id);
-      here();
-    }
+    this.#echoes.deliverAwaited(all);
   }
 
   /** A message on a topic channel: a notify (ours or another node's) or an unlistenIdentity. */
@@ -257,15 +231,14 @@ export class Fanout {
       return;
     }
     if (core.closed) return;
-    if (message.type === "notify" && message.pos !== undefined && core.relay) {
+    if (message.type === "notify" && message.pos !== undefined && core.sequencer) {
       this.#positioned(message);
       return;
     }
     if (message.node === core.nodeId) {
       if (message.type !== "notify") return; // applied here when sent
-      const awaited = this.#awaitingEcho.get(message.id);
-      this.#awaitingEcho.delete(message.id);
-      if (this.#deliveredHere.delete(message.id)) return;
+      const awaited = this.#echoes.take(message.id);
+      if (this.#echoes.deliveredHere(message.id)) return;
       // Not awaited: nobody here listened when it was notified, so nobody here gets it.
       if (awaited) this.apply(message, awaited.since);
       return;
@@ -273,7 +246,7 @@ export class Fanout {
     this.apply(message);
   };
 
-  /** A notify with its position: to the relay, in position order. */
+  /** A notify with its position: to the sequencer, in position order. */
   #positioned(message: NotifyMessage): void {
     const core = this.#core;
     const pos = parsePosition(message.pos);
@@ -283,17 +256,17 @@ export class Fanout {
       core.options.onError(error, { during: "bus message", notifier: message.notifier });
       return;
     }
-    if (message.node === core.nodeId) this.#awaitingEcho.delete(message.id);
-    if (topic !== undefined) core.relay?.receive(topic, { pos, message });
+    if (message.node === core.nodeId) this.#echoes.take(message.id);
+    if (topic !== undefined) core.sequencer?.receive(topic, { pos, message });
   }
 
   /** The topic of a bus message, or `undefined` (reported) when it has none here. */
-  #topic(message: TopicMessage): string | undefined {
+  #topic(message: TopicMessage): Topic | undefined {
     const core = this.#core;
     const delivery = core.deliveries.get(message.notifier);
     if (!delivery) return undefined;
     try {
-      return `${message.notifier}:${delivery.def.keyId(message.key)}`;
+      return topicOf(message.notifier, delivery.def.keyId(message.key));
     } catch (error) {
       core.options.onError(toError(error), {
         during: "bus message key",
@@ -323,14 +296,9 @@ export class Fanout {
       }
     }
   }
+}
 
-  #deliverHere(id: number, deliver: () => void): void {
-    const now = Date.now();
-    for (const [old, at] of this.#deliveredHere) {
-      if (at > now - ECHO_WINDOW_MS && this.#deliveredHere.size < ECHO_WINDOW_SIZE) break;
-      this.#deliveredHere.delete(old); // its echo is not coming any more
-    }
-    this.#deliveredHere.set(id, now);
-    deliver();
-  }
+/** A notify's rejection when the bus did not take it. */
+function busDown(cause: unknown): NotifError {
+  return new NotifError("unavailable", "the bus is down: delivered on this node only", { cause });
 }
