@@ -5,6 +5,7 @@
  * notifications arrive. These are the `since` of the next re-listen. Pure.
  */
 import type { NotifierDef } from "../protocol/contract.js";
+import { parsePosition } from "../protocol/positions.js";
 import type { ListenAnswer } from "../protocol/wire.js";
 
 interface Place {
@@ -40,10 +41,17 @@ export class Positions {
     return this.#places.get(topic)?.pos ?? null;
   }
 
-  /** A notification on `topic` arrived with position `pos` (ignored unless a string). */
+  /**
+   * A notification on `topic` arrived with position `pos` (ignored unless a
+   * string, or when before the key's place: replayed for a tab of a shared
+   * session that joined late).
+   */
   observe(topic: string, pos: unknown): void {
     if (typeof pos !== "string") return;
     const place = this.#place(topic);
+    const now = parsePosition(place.pos);
+    const next = parsePosition(pos);
+    if (now && next && now.epoch === next.epoch && next.offset <= now.offset) return;
     place.pos = pos;
     place.seen += 1;
   }

@@ -176,6 +176,7 @@ export class SharedTab {
     });
     this.#leader = leader;
     this.#broadcast({ type: "lead", term: this.#term, tab: this.id });
+    this.#abandonReplays();
     this.listens.newHolder();
     const after = this.events.cursor.last;
     leader.handle({ type: "join", from: this.id, listens: this.#declared(), after });
@@ -216,13 +217,20 @@ export class SharedTab {
       this.#term = term;
       this.#holder = tab;
       if (this.#leader && tab !== this.id) this.#stepDown();
-      this.listens.newHolder();
+      this.#abandonReplays();
       const after = this.events.cursor.last;
       if (tab !== this.id)
         this.#post({ type: "join", from: this.id, listens: this.#declared(), after });
+      this.listens.newHolder();
       this.report.holderGone();
     }
     return term === this.#term && tab === this.#holder;
+  }
+
+  /** Replays the old holder asked for this tab will not end: what waited is taken, its keys told lost. */
+  #abandonReplays(): void {
+    const topics = this.events.positions.abandon();
+    if (topics.length > 0) this.report.replayed(this.listens.keysOf(topics), false);
   }
 
   /** This tab's listens, with its positions, for a new holder. */
@@ -272,6 +280,16 @@ export class SharedTab {
         break;
       case "gap":
         this.report.gap(message.lost);
+        break;
+      case "replaying":
+        for (const topic of message.topics)
+          if (this.listens.wants(topic)) this.events.positions.replay(topic);
+        this.report.replaying();
+        break;
+      case "replayed":
+        for (const { topic, recovered, pos } of message.items)
+          this.events.positions.replayed(topic, recovered, pos);
+        this.report.replayed(message.lost);
         break;
     }
   }

@@ -34,6 +34,13 @@ export interface TabListen {
   readonly at?: string;
 }
 
+/** A key replayed for a tab that joined late (SPEC §6): recovered up to `pos`, or not. */
+export interface Replayed {
+  readonly topic: string;
+  readonly recovered: boolean;
+  readonly pos: string | undefined;
+}
+
 /** Status as the holder's stream client reports it (the `onStatus` value). */
 export type TabStatus = Readonly<Record<string, unknown>> & {
   readonly state: "connecting" | "open" | "closed";
@@ -120,6 +127,20 @@ export type DirectMessage =
     }
   | { readonly type: "unlistened"; readonly term: number; readonly req: number }
   /**
+   * This tab joined too late for the events the holder keeps: the holder
+   * asks the server to replay these topics after the tab's positions (its
+   * later notifications on them wait for the replay).
+   */
+  | { readonly type: "replaying"; readonly term: number; readonly topics: readonly string[] }
+  /** What the replays answered: `pos` is the key's position then (the replay ends there). */
+  | {
+      readonly type: "replayed";
+      readonly term: number;
+      readonly items: readonly Replayed[];
+      /** Every key of the tab that may have missed notifications (not recovered, no position). */
+      readonly lost: readonly LostKey[];
+    }
+  /**
    * This tab missed events the holder can no longer send it: its status
    * reports a gap, of the keys in `lost` (every key of the tab without it).
    */
@@ -173,6 +194,11 @@ const isListen = (v: unknown): v is TabListen =>
   isItem(v.item) &&
   isOptionalId(v.pos) &&
   isOptionalId(v.at);
+const isReplayed = (v: unknown) =>
+  isRecord(v) &&
+  typeof v.topic === "string" &&
+  typeof v.recovered === "boolean" &&
+  isOptionalId(v.pos);
 const isError = (v: unknown) =>
   v === undefined ||
   (isRecord(v) &&
@@ -218,6 +244,12 @@ const CHECKS: Record<TabMessage["type"], Check> = {
     isOptionalId(m.at) &&
     isOptionalId(m.pos),
   unlistened: (m) => direct(m) && Number.isSafeInteger(m.req),
+  replaying: (m) => direct(m) && isStrings(m.topics),
+  replayed: (m) =>
+    direct(m) &&
+    Array.isArray(m.items) &&
+    m.items.every(isReplayed) &&
+    lostKeys(m.lost) !== undefined,
   gap: (m) => direct(m) && (m.lost === undefined || lostKeys(m.lost) !== undefined),
 };
 

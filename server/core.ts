@@ -183,7 +183,9 @@ export class HubCore<Identity> {
     }
     const relay = this.relay;
     const joins = relay
-      ? items.map((item) => relay.enter(session, item, parsePosition(item.since), positions))
+      ? items.map((item) =>
+          relay.enter(session, item, parsePosition(item.since), positions, item.replay === true),
+        )
       : [];
     for (const item of items) this.registry.listen(session, item.topic);
     // A refused subscription was reported by Interest; this node then delivers

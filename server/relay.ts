@@ -78,6 +78,20 @@ interface Track {
   dead: boolean;
 }
 
+/**
+ * How a listen item joins its topic: `new` (the session did not listen: it
+ * waits for its replay, from a floor on), `replay` (it listens already and
+ * asked a replay after `since`), `again` (it listens already, or the same
+ * batch named the key before: nothing replayed).
+ */
+type JoinMode = "new" | "replay" | "again";
+
+function joinMode(joining: boolean, listening: boolean, replay: boolean): JoinMode {
+  if (joining) return "again";
+  if (!listening) return "new";
+  return replay ? "replay" : "again";
+}
+
 /** A listen item on its way: `start` once registered and subscribed; `answer` settles after. */
 export interface Join {
   start(): void;
@@ -141,12 +155,16 @@ export class Relay {
    * Called before `session`'s listen on `item.topic` is registered: from now
    * on the live flow of that topic waits, until the returned join, once
    * started, has read the history. `undefined` when nothing need be read.
+   * With `replay`, a session that listens to the topic already is replayed
+   * what comes after `since` too (the live flow goes on to it meanwhile:
+   * it repeats some, which its tabs drop by position).
    */
   enter(
     session: Session,
     item: { readonly topic: string; readonly delivery: AnyDelivery; readonly key: unknown },
     since: Position | undefined,
     answer: boolean,
+    replay = false,
   ): Join | undefined {
     let track = this.#tracks.get(item.topic);
     if (!track) {
@@ -168,8 +186,8 @@ export class Relay {
     }
     if (!answer && track.last !== undefined) return undefined;
     // a key named twice in one batch is joined (and replayed) once
-    const already = session.topics.has(item.topic) || track.joining.has(session);
-    if (!already) track.joining.add(session);
+    const mode = joinMode(track.joining.has(session), session.topics.has(item.topic), replay);
+    if (mode === "new") track.joining.add(session);
     let start = () => {};
     const ready = new Promise<void>((resolve) => {
       start = resolve;
@@ -178,11 +196,11 @@ export class Relay {
     const answered = this.#enqueue(track, async () => {
       await ready;
       try {
-        return await this.#join(joined, session, since, already);
+        return await this.#join(joined, session, since, mode);
       } catch (error) {
         if (answer) {
           // before the live flow resumes: a retry is then a fresh listen, replayed, not an `already` one
-          if (!already) this.#host.unlisten(session, joined.topic);
+          if (mode === "new") this.#host.unlisten(session, joined.topic);
           throw new NotifError("unavailable", "the key's history could not be read: try again", {
             cause: error,
           });
@@ -362,13 +380,14 @@ export class Relay {
     track: Track,
     session: Session,
     since: Position | undefined,
-    already: boolean,
+    mode: JoinMode,
   ): Promise<ListenAnswer> {
+    const already = mode !== "new";
     try {
       const read = await this.#host.read(track.topic, since);
       const top = { epoch: read.epoch, offset: read.top };
       const recovered = since === undefined ? null : continuous(read, since);
-      if (recovered && !already && !track.dead && since) {
+      if (recovered && mode !== "again" && !track.dead && since) {
         for (const { offset, entry } of read.entries) {
           if (offset <= since.offset) continue;
           const audience = { pos: formatPosition(entry.pos), only: session };
@@ -385,7 +404,7 @@ export class Relay {
       }
       return { pos: formatPosition(top), recovered };
     } finally {
-      track.joining.delete(session);
+      if (mode === "new") track.joining.delete(session);
     }
   }
 }

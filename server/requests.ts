@@ -21,6 +21,8 @@ export interface Resolved {
   readonly topic: string;
   /** From the request (`/listen` with positions, SPEC §6). */
   readonly since?: string | null | undefined;
+  /** Replay after `since` even a key the session listens to already (a late tab, SPEC §7). */
+  readonly replay?: boolean | undefined;
 }
 
 /** What applying a request needs of the hub (the hub itself, narrowed). */
@@ -143,7 +145,7 @@ function resolveItems<I>(
       const parse = delivery.options.parseKey;
       const key = parse && !trusted ? parse(item.key) : item.key;
       const topic = topicOf(item.notifier, delivery.def.keyId(key));
-      return { delivery, key, topic, since: item.since };
+      return { delivery, key, topic, since: item.since, replay: item.replay };
     } catch (error) {
       const why = error instanceof Error ? `: ${error.message}` : "";
       throw new NotifError("bad_request", `key refused by notifier "${item.notifier}"${why}`, {

@@ -1,0 +1,78 @@
+/**
+ * Recovery by position for a tab that joined the holder too late for the
+ * events it keeps (SPEC §6, §7): frozen while another tab took over, it
+ * missed events of an older session, or of this one before what is held.
+ * The holder asks the server to replay each of the tab's keys after the
+ * tab's position (`since` with `replay`, even for a key the session listens
+ * to already): the replay reaches every tab on the key, the others drop
+ * what they had by position, and the late tab takes, in order, what it
+ * missed. No I/O of its own: it calls `send`.
+ */
+import type { LostKey } from "../protocol/wire.js";
+import type { Send } from "./requests.js";
+import type { DirectMessage, Replayed, TabError, TabListen } from "./tabs.js";
+
+/** What a replay needs of the holder. */
+export interface TabReplayHost {
+  readonly term: number;
+  readonly send: Send;
+  /** The session the stream holds now (undefined: none, or handed over). */
+  session(): string | undefined;
+  /** Settles once the holder's own listen of the tab's topic was answered (its error, if any). */
+  ready(tab: string, topic: string): Promise<TabError | undefined> | undefined;
+  sendTo(tab: string, message: DirectMessage): void;
+}
+
+/**
+ * Has `listens` (the tab's confirmed ones) replayed for `tab`: first tells
+ * the tab which keys (their later notifications then wait for the replay),
+ * then what the server answered, and which keys are lost.
+ */
+export function replayForTab(
+  host: TabReplayHost,
+  tab: string,
+  listens: readonly TabListen[],
+): void {
+  if (listens.length === 0) return;
+  const { term } = host;
+  const placed = listens.filter((listen) => listen.pos !== undefined);
+  host.sendTo(tab, { type: "replaying", term, topics: placed.map((listen) => listen.topic) });
+  void ask(host, tab, placed).then((items) => {
+    const recovered = new Set(items.filter((item) => item.recovered).map((item) => item.topic));
+    const lost: LostKey[] = listens
+      .filter((listen) => !recovered.has(listen.topic))
+      .map(({ item }) => ({ notifier: item.notifier, key: item.key }));
+    host.sendTo(tab, { type: "replayed", term, items, lost });
+  });
+}
+
+/** The server's answer for each of `listens`; not recovered when anything failed. */
+async function ask(
+  host: TabReplayHost,
+  tab: string,
+  listens: readonly TabListen[],
+): Promise<Replayed[]> {
+  const failed = listens.map(({ topic }) => ({ topic, recovered: false, pos: undefined }));
+  if (listens.length === 0) return failed;
+  // After the holder's own listens: asked while the session joins a key, the replay is its join's.
+  const errors = await Promise.all(listens.map(({ topic }) => host.ready(tab, topic)));
+  const session = host.session();
+  if (session === undefined) return failed;
+  const items = listens.map(({ item, pos }) => ({
+    notifier: item.notifier,
+    key: item.key,
+    since: pos ?? null,
+    replay: true,
+  }));
+  try {
+    const result = await host.send("/listen", session, items);
+    if (typeof result !== "object" || host.session() !== session) return failed;
+    return listens.map(({ topic }, i) => {
+      const answer = result.items[i];
+      const recovered = errors[i] === undefined && answer?.recovered === true;
+      return { topic, recovered, pos: answer?.pos };
+    });
+  } catch {
+    return failed; // refused, or the network: the tab is told these keys are lost
+  }
+}
