@@ -48,6 +48,8 @@ export class SharedTab {
   #term = 0;
   #holder: string | undefined;
   #heard = Date.now();
+  /** When {@link #watch} last ran. */
+  #watched = Date.now();
   #resume: string | undefined;
   #leader: Leader | undefined;
   #closed = false;
@@ -150,8 +152,12 @@ export class SharedTab {
 
   /** Followers: ping a quiet holder, take the lock from a silent one. */
   #watch(): void {
+    const now = Date.now();
+    const late = now - this.#watched > STALE; // this tab was frozen: the holder may not be
+    this.#watched = now;
     if (this.#closed || this.#hidden || this.#leader) return;
-    const silent = Date.now() - this.#heard;
+    if (late) this.#heard = now; // what it said meanwhile may still be queued: hear it first
+    const silent = now - this.#heard;
     if (silent > STALE) void this.#election.steal().catch(() => {});
     else if (silent > BEAT * 1.5) this.#post({ type: "ping", from: this.id });
   }
