@@ -106,6 +106,7 @@ describe("tabs handing the stream over (Chromium)", function () {
     await until(() => stats().streams === 1, 5_000, "one stream");
     const leader = await leaderOf(pages);
     const [other, late] = pages.filter((p) => p !== leader) as [Page, Page];
+    const before = (await statuses(late)).length;
     const frozenLate = await freezer(context, late);
     await frozenLate.freeze();
     const session = (await info(leader)).session as string;
@@ -118,7 +119,6 @@ describe("tabs handing the stream over (Chromium)", function () {
     });
     await until(async () => (await events(other)).length >= want.length, 5_000, "all events");
     expect(await events(other)).to.deep.equal(want);
-    const before = (await statuses(late)).length;
     await frozenLate.thaw(); // it joins the new session long after it started, with old positions
     await until(async () => (await events(late)).length >= want.length, 8_000, "replayed");
     await server.chat.notify("a", "after");
