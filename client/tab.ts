@@ -284,9 +284,6 @@ export class SharedTab {
       case "unlistened":
         this.listens.unlistened(message.req);
         break;
-      case "gap":
-        this.report.gap(message.lost);
-        break;
       case "replaying":
         for (const topic of message.topics)
           if (this.listens.wants(topic)) this.events.positions.replay(topic);

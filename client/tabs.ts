@@ -139,12 +139,7 @@ export type DirectMessage =
       readonly items: readonly Replayed[];
       /** Every key of the tab that may have missed notifications (not recovered, no position). */
       readonly lost: readonly LostKey[];
-    }
-  /**
-   * This tab missed events the holder can no longer send it: its status
-   * reports a gap, of the keys in `lost` (every key of the tab without it).
-   */
-  | { readonly type: "gap"; readonly term: number; readonly lost?: readonly LostKey[] };
+    };
 
 export type TabMessage = HolderMessage | RequestMessage | DirectMessage;
 
@@ -250,7 +245,6 @@ const CHECKS: Record<TabMessage["type"], Check> = {
     Array.isArray(m.items) &&
     m.items.every(isReplayed) &&
     lostKeys(m.lost) !== undefined,
-  gap: (m) => direct(m) && (m.lost === undefined || lostKeys(m.lost) !== undefined),
 };
 
 /** The message in `data`, or undefined when it is none (another version, garbage). */

@@ -209,8 +209,6 @@ describe("tab sharing: pure pieces", () => {
         error: { status: 403, code: "forbidden", message: "no" },
       },
       { type: "unlistened", term: 1, req: 4 },
-      { type: "gap", term: 1 },
-      { type: "gap", term: 1, lost: [{ notifier: "chat", key: 1 }] },
       { type: "listened", term: 1, topic: "chat:1", error: undefined, at: "s:2", pos: "e-4" },
       {
         type: "join",
@@ -255,7 +253,6 @@ describe("tab sharing: pure pieces", () => {
         { type: "event", term: 1, name: "chat", id: "s:1", text: {} },
         { type: "listened", term: 1, topic: "chat:1", error: { code: "x" } },
         { type: "listened", term: 1, topic: "chat:1", error: undefined, pos: 4 },
-        { type: "gap", term: 1, lost: [{ key: 1 }] },
         { type: "held", term: 1, tab: "abc", add: [], remove: [1], all: false },
         { type: "held", term: 1, tab: "abc", add: [{ topic: 1 }], remove: [], all: true },
         { type: "held", term: 1, tab: "abc", add: [], remove: [] },
