@@ -52,13 +52,17 @@ async function ask(
   tab: string,
   listens: readonly TabListen[],
 ): Promise<Replayed[]> {
-  const failed = listens.map(({ topic }) => ({ topic, recovered: false, pos: undefined }));
-  if (listens.length === 0) return failed;
+  const failed = (of: readonly TabListen[]): Replayed[] =>
+    of.map(({ topic }) => ({ topic, recovered: false, pos: undefined }));
   // After the holder's own listens: asked while the session joins a key, the replay is its join's.
   const errors = await Promise.all(listens.map(({ topic }) => host.ready(tab, topic)));
+  // Of the keys the tab still listens to (a replay item listens to nothing by itself).
+  const asked = listens.filter(
+    ({ topic }, i) => errors[i] === undefined && host.ready(tab, topic) !== undefined,
+  );
   const session = host.session();
-  if (session === undefined) return failed;
-  const items = listens.map(({ item, pos }) => ({
+  if (session === undefined || asked.length === 0) return failed(listens);
+  const items = asked.map(({ item, pos }) => ({
     notifier: item.notifier,
     key: item.key,
     since: pos ?? null,
@@ -66,13 +70,13 @@ async function ask(
   }));
   try {
     const result = await host.send("/listen", session, items);
-    if (typeof result !== "object" || host.session() !== session) return failed;
-    return listens.map(({ topic }, i) => {
+    if (typeof result !== "object" || host.session() !== session) return failed(listens);
+    const answers = asked.map(({ topic }, i) => {
       const answer = result.items[i];
-      const recovered = errors[i] === undefined && answer?.recovered === true;
-      return { topic, recovered, pos: answer?.pos };
+      return { topic, recovered: answer?.recovered === true, pos: answer?.pos };
     });
+    return [...answers, ...failed(listens.filter((listen) => !asked.includes(listen)))];
   } catch {
-    return failed; // refused, or the network: the tab is told these keys are lost
+    return failed(listens); // refused, or the network: the tab is told these keys are lost
   }
 }

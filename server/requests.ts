@@ -88,8 +88,9 @@ export function callerOf(request: SessionRequest): Caller {
 
 /**
  * A client's listen: `authorize` first; an item unlistened while it ran is
- * not listened (an unlisten answered meanwhile wins), and its answer is the
- * key's position.
+ * not listened (an unlisten answered meanwhile wins), nor is a `replay` item
+ * of a key the session does not listen to (it only replays: an unlisten
+ * that overtook it wins too), and its answer is the key's position.
  */
 async function listenAuthorized<I>(
   core: RequestsHost<I>,
@@ -101,7 +102,11 @@ async function listenAuthorized<I>(
   let kept: Resolved[];
   try {
     await authorize(core, session, items);
-    kept = items.filter((item) => !session.revokedSince(item.topic, since));
+    kept = items.filter(
+      (item) =>
+        !session.revokedSince(item.topic, since) &&
+        !(item.replay === true && !session.topics.has(item.topic)),
+    );
   } finally {
     session.resumeRevocations();
   }
@@ -111,9 +116,8 @@ async function listenAuthorized<I>(
   return Promise.all(
     items.map(async (item) => {
       const i = kept.indexOf(item);
-      return i >= 0
-        ? (given[i] as ListenAnswer)
-        : { ...(await core.position(item)), recovered: null };
+      if (i >= 0) return given[i] as ListenAnswer;
+      return { ...(await core.position(item)), recovered: item.replay === true ? false : null };
     }),
   );
 }

@@ -85,6 +85,11 @@ describe("recovery by position, reviewed", function () {
     expect(data(raw)).to.deep.equal(["m1", "m2", "m3", "m2", "m3", "m4"], "without replay: none");
     const bad = await rawListen(url, { session, items: [{ ...item, replay: 1 }] });
     expect(bad.status).to.equal(400);
+    // A replay item listens to nothing by itself (an unlisten that overtook it wins).
+    const other = { notifier: "chat", key: "b", since: pos, replay: true };
+    const none = await rawListen(url, { session, items: [other] });
+    expect(JSON.parse(none.text).items[0].recovered).to.equal(false);
+    expect(hub.stats().listens).to.equal(1);
   });
 
   describe("on Redis", () => {
