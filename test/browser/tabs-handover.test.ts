@@ -136,6 +136,36 @@ describe("tabs handing the stream over (Chromium)", function () {
     await frozenLeader.thaw();
   });
 
+  it("a follower frozen while its holder crashed (session resumed): thawed, it recovers by position", async () => {
+    const pages = [await tab(["a"]), await tab(["a"]), await tab(["a"])];
+    await until(() => stats().streams === 1, 5_000, "one stream");
+    const leader = await leaderOf(pages);
+    const [other, late] = pages.filter((p) => p !== leader) as [Page, Page];
+    const before = (await statuses(late)).length;
+    const frozenLate = await freezer(context, late);
+    await frozenLate.freeze();
+    const session = (await info(leader)).session;
+    const cdp = await context.newCDPSession(leader);
+    const want = await flow(server, "a", 40, 20, async () => {
+      const crashed = new Promise((resolve) => leader.once("crash", resolve));
+      cdp.send("Page.crash").catch(() => {}); // answered by no one: the renderer is gone
+      await crashed;
+      await until(() => takenOver(server, [other]), 3_000, "taken over");
+    });
+    expect((await info(other)).session).to.equal(session, "resumed");
+    await until(async () => (await events(other)).length >= want.length, 5_000, "all events");
+    await frozenLate.thaw(); // its last event is before where the new holder resumed
+    await until(async () => (await events(late)).length >= want.length, 8_000, "replayed");
+    await server.chat.notify("a", "after");
+    for (const page of [other, late])
+      await until(async () => (await events(page)).includes("a:after"), 5_000, "a:after");
+    for (const page of [other, late])
+      expect(await events(page)).to.deep.equal([...want, "a:after"], "each once, in order");
+    const since = (await statuses(late)).slice(before);
+    expect(since.filter((s) => s.gap)).to.deep.equal([], "no gap");
+    expect(since.filter((s) => s.state === "open").at(-1)).to.include({ gap: false });
+  });
+
   it("the session killed while 20 notifies/s flow: 3 tabs get each once, in order, no gap", async () => {
     const pages = [await tab(["a"]), await tab(["a"]), await tab(["a"]), await tab(["a"])];
     await until(() => stats().streams === 1, 5_000, "one stream");
