@@ -133,6 +133,7 @@ describe("tabs handing the stream over (Chromium)", function () {
       gap: false,
     });
     expect(stats().streams).to.equal(1);
+    expect((await info(other)).leader).to.equal(true, "the thawed tab took nothing over");
     await frozenLeader.thaw();
   });
 
@@ -164,6 +165,7 @@ describe("tabs handing the stream over (Chromium)", function () {
     const since = (await statuses(late)).slice(before);
     expect(since.filter((s) => s.gap)).to.deep.equal([], "no gap");
     expect(since.filter((s) => s.state === "open").at(-1)).to.include({ gap: false });
+    expect((await info(other)).leader).to.equal(true, "the thawed tab took nothing over");
   });
 
   it("the session killed while 20 notifies/s flow: 3 tabs get each once, in order, no gap", async () => {
