@@ -84,8 +84,6 @@ export class Leader {
   readonly #since: TabSince;
   /** Without a session to resume, topics held before that no tab re-declared go once it opened. */
   #pruned: boolean;
-  /** Unlistens of tabs for topics held and no longer wanted: answered once the server let go. */
-  readonly #releasing = new Map<string, (() => void)[]>();
   #status: TabStatus = { state: "connecting", session: undefined };
   #resume: string | undefined;
   #detached = false;
@@ -320,7 +318,7 @@ export class Leader {
     const done = () => this.#host.sendTo(tab, { type: "unlistened", term: this.#host.term, req });
     if (!held) {
       // Sent to a holder that went (or not yet joined): done once the server let the key go.
-      if (this.#held.has(topic) && !this.#refs.wanted(topic)) this.#whenReleased(topic, done);
+      if (this.#held.has(topic) && !this.#refs.wanted(topic)) this.#held.whenSettled(topic, done);
       else done();
       return;
     }
@@ -344,14 +342,7 @@ export class Leader {
    */
   #letGo(topic: string): void {
     if (!this.#refs.wanted(topic) && this.#held.remove(topic)) this.#tellHeld([], [topic]);
-    for (const done of this.#releasing.get(topic) ?? []) done();
-    this.#releasing.delete(topic);
-  }
-
-  #whenReleased(topic: string, done: () => void): void {
-    const waiting = this.#releasing.get(topic) ?? [];
-    waiting.push(done);
-    this.#releasing.set(topic, waiting);
+    this.#held.settle(topic);
   }
 
   #tellHeld(add: TabListen[], remove: string[], all = false): void {

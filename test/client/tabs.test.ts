@@ -617,5 +617,16 @@ describe("tab sharing: pure pieces", () => {
       expect(held.remove("chat:a")).to.equal(true);
       expect(held.has("chat:a")).to.equal(false);
     });
+
+    it("answers who waits on a topic once it is settled", () => {
+      const held = new HeldTopics();
+      const done: string[] = [];
+      held.whenSettled("chat:a", () => done.push("a1"));
+      held.whenSettled("chat:a", () => done.push("a2"));
+      held.whenSettled("chat:b", () => done.push("b"));
+      held.settle("chat:a");
+      held.settle("chat:a");
+      expect(done).to.deep.equal(["a1", "a2"]);
+    });
   });
 });
