@@ -46,23 +46,34 @@ export function replayForTab(
   });
 }
 
+/** Items per request, as the stream client batches them (well under the server's body limit). */
+const BATCH = 100;
+
+const failed = (of: readonly TabListen[]): Replayed[] =>
+  of.map(({ topic }) => ({ topic, recovered: false, pos: undefined }));
+
 /** The server's answer for each of `listens`; not recovered when anything failed. */
 async function ask(
   host: TabReplayHost,
   tab: string,
   listens: readonly TabListen[],
 ): Promise<Replayed[]> {
-  const failed = (of: readonly TabListen[]): Replayed[] =>
-    of.map(({ topic }) => ({ topic, recovered: false, pos: undefined }));
   // After the holder's own listens: asked while the session joins a key, the replay is its join's.
   const errors = await Promise.all(listens.map(({ topic }) => host.ready(tab, topic)));
   // Of the keys the tab still listens to (a replay item listens to nothing by itself).
   const asked = listens.filter(
     ({ topic }, i) => errors[i] === undefined && host.ready(tab, topic) !== undefined,
   );
+  const answers: Replayed[] = [];
+  for (let i = 0; i < asked.length; i += BATCH)
+    answers.push(...(await askBatch(host, asked.slice(i, i + BATCH))));
+  return [...answers, ...failed(listens.filter((listen) => !asked.includes(listen)))];
+}
+
+async function askBatch(host: TabReplayHost, listens: readonly TabListen[]): Promise<Replayed[]> {
   const session = host.session();
-  if (session === undefined || asked.length === 0) return failed(listens);
-  const items = asked.map(({ item, pos }) => ({
+  if (session === undefined) return failed(listens);
+  const items = listens.map(({ item, pos }) => ({
     notifier: item.notifier,
     key: item.key,
     since: pos ?? null,
@@ -71,11 +82,10 @@ async function ask(
   try {
     const result = await host.send("/listen", session, items);
     if (typeof result !== "object" || host.session() !== session) return failed(listens);
-    const answers = asked.map(({ topic }, i) => {
+    return listens.map(({ topic }, i) => {
       const answer = result.items[i];
       return { topic, recovered: answer?.recovered === true, pos: answer?.pos };
     });
-    return [...answers, ...failed(listens.filter((listen) => !asked.includes(listen)))];
   } catch {
     return failed(listens); // refused, or the network: the tab is told these keys are lost
   }

@@ -13,6 +13,7 @@ import { HeldTopics } from "../../client/tabheld.js";
 import { TabListens, type TabSend } from "../../client/tablistens.js";
 import { TabPositions } from "../../client/tabpositions.js";
 import { TabRefs } from "../../client/tabrefs.js";
+import { replayForTab } from "../../client/tabreplay.js";
 import { parseTabMessage, tabNames } from "../../client/tabs.js";
 import { TabSince } from "../../client/tabsince.js";
 import { TabReport } from "../../client/tabstatus.js";
@@ -599,6 +600,93 @@ describe("tab sharing: pure pieces", () => {
       expect(since.since("chat:a")).to.equal(null);
       since.offer([listen("e-1", "s:1")]);
       expect(since.since("chat:a")).to.equal(null, "unknown stays: it may be earlier");
+    });
+  });
+
+  describe("replayForTab", () => {
+    const listen = (key: string, pos?: string) => ({
+      topic: `chat:${key}`,
+      item: { notifier: "chat", key },
+      confirmed: true,
+      ...(pos ? { pos, at: "s:1" } : {}),
+    });
+
+    it("tells the tab, then asks a replay after its positions of the keys it still listens to", async () => {
+      const messages: unknown[] = [];
+      const asked: unknown[] = [];
+      let ready = (): void => {};
+      const readyA = new Promise<undefined>((resolve) => {
+        ready = () => resolve(undefined);
+      });
+      const host = {
+        term: 2,
+        session: () => "s",
+        ready: (_tab: string, topic: string) =>
+          topic === "chat:a" ? readyA : topic === "chat:b" ? Promise.resolve(undefined) : undefined,
+        async send(path: string, session: string, items: unknown[]) {
+          asked.push({ path, session, items });
+          return { items: [{ pos: "e-9", recovered: true }] } as const;
+        },
+        sendTo: (_tab: string, _message: unknown): void => {},
+      };
+      const done = new Promise<void>((resolve) => {
+        host.sendTo = (tab, message) => {
+          messages.push({ tab, message });
+          if ((message as { type: string }).type === "replayed") resolve();
+        };
+      });
+      replayForTab(host, "t", [listen("a", "e-3"), listen("b"), listen("c", "e-1")]);
+      expect(messages).to.deep.equal([
+        { tab: "t", message: { type: "replaying", term: 2, topics: ["chat:a", "chat:c"] } },
+      ]);
+      await Promise.resolve();
+      expect(asked).to.deep.equal([], "not before the holder's own listen of a answered");
+      ready();
+      await done;
+      expect(asked).to.deep.equal([
+        {
+          path: "/listen",
+          session: "s",
+          items: [{ notifier: "chat", key: "a", since: "e-3", replay: true }],
+        },
+      ]);
+      expect(messages[1]).to.deep.equal({
+        tab: "t",
+        message: {
+          type: "replayed",
+          term: 2,
+          items: [
+            { topic: "chat:a", recovered: true, pos: "e-9" },
+            { topic: "chat:c", recovered: false, pos: undefined },
+          ],
+          lost: [
+            { notifier: "chat", key: "b" },
+            { notifier: "chat", key: "c" },
+          ],
+        },
+      });
+    });
+
+    it("a refused or failed replay loses every key asked", async () => {
+      const messages: { type: string; lost?: unknown }[] = [];
+      const replayed = new Promise<void>((resolve) => {
+        replayForTab(
+          {
+            term: 1,
+            session: () => "s",
+            ready: () => Promise.resolve(undefined),
+            send: () => Promise.reject(new RequestError(503, "unavailable", "no")),
+            sendTo: (_tab, message) => {
+              messages.push(message);
+              if (message.type === "replayed") resolve();
+            },
+          },
+          "t",
+          [listen("a", "e-3")],
+        );
+      });
+      await replayed;
+      expect(messages.at(-1)?.lost).to.deep.equal([{ notifier: "chat", key: "a" }]);
     });
   });
 
