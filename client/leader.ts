@@ -20,10 +20,12 @@ import {
 import { earlierId } from "./cursor.js";
 import type { HandOver } from "./listens.js";
 import { beaconSpeaksForOther } from "./origin.js";
+import { makePost, makeSend } from "./requests.js";
 import { Routes } from "./routes.js";
 import { HeldTopics } from "./tabheld.js";
 import { isIdentityError, toTabError } from "./tablistens.js";
 import { TabRelay } from "./tabrelay.js";
+import { replayForTab, type TabReplayHost } from "./tabreplay.js";
 import type {
   DirectMessage,
   HolderMessage,
@@ -81,20 +83,23 @@ export class Leader {
   readonly #held = new HeldTopics();
   /** Taking over: the tabs' positions, should the session be gone. */
   readonly #since: TabSince;
-  /** Topics held before that no tab re-declared were let go (once the stream opened). */
-  #pruned = false;
+  /** Without a session to resume, topics held before that no tab re-declared go once it opened. */
+  #pruned: boolean;
   #status: TabStatus = { state: "connecting", session: undefined };
   #resume: string | undefined;
   #detached = false;
   /** Taking over: the stream waits for the tabs' joins, to resume from the earliest of theirs. */
   #gathering = false;
   readonly #timers: ReturnType<typeof setInterval>[] = [];
+  /** Replays for tabs that joined late (their own requests, beside the stream client's). */
+  readonly #replays: TabReplayHost;
 
   constructor(host: LeaderHost) {
     this.#host = host;
     this.#resume = host.resumeFrom;
     this.#relay = new TabRelay(host, this.#routes);
     this.#since = new TabSince(host.resumeFrom);
+    this.#pruned = host.resumeFrom !== undefined; // the stream client releases them (`#handOver`)
     for (const [topic, item] of host.held()) this.#held.add({ topic, item });
     const options = host.options;
     const Real =
@@ -122,6 +127,15 @@ export class Leader {
           : realFetch(input, init),
     });
     this.#stream.onStatus((status) => this.#onStatus(status));
+    const credentials = options.withCredentials ? "include" : "same-origin";
+    const base = options.url.replace(/\/+$/, "");
+    this.#replays = {
+      term: host.term,
+      send: makeSend(makePost(base, realFetch, options.headers ?? {}, credentials)),
+      session: () => (this.#detached ? undefined : this.#stream.session()),
+      ready: (tab, topic) => this.#refs.get(tab, topic)?.ready,
+      sendTo: (tab, message) => this.#host.sendTo(tab, message),
+    };
     this.#timers.push(
       setInterval(() => this.beat(), BEAT),
       setInterval(() => void this.#prune(), STALE),
@@ -131,7 +145,12 @@ export class Leader {
   /** What the stream client takes over: read when the session answers, after the tabs joined. */
   #handOver(): HandOver {
     const before = this.#held.entries();
-    return { since: (topic) => this.#since.since(topic), held: () => before };
+    return {
+      since: (topic) => this.#since.since(topic),
+      held: () => before,
+      // after the listen that may have wanted it again was counted
+      released: (topic) => queueMicrotask(() => this.#letGo(topic)),
+    };
   }
 
   /** Waits (a little) for every alive tab to join, then opens the stream. */
@@ -217,7 +236,7 @@ export class Leader {
 
   #join(tab: string, listens: readonly TabListen[], after: string | undefined): void {
     const isNew = !this.#refs.has(tab);
-    // Confirmed before, not held now (released while the tab was in the page cache): maybe missed.
+    // Confirmed before, not held now (released meanwhile, or of another session): maybe missed.
     const dropped = this.#gathering
       ? []
       : listens.filter((l) => l.confirmed && !this.#held.has(l.topic));
@@ -230,11 +249,11 @@ export class Leader {
     for (const listen of listens) this.#listen(tab, listen);
     if (this.#gathering) this.#since.offer(listens);
     if (after !== undefined && this.#gathering) this.#resume = earlierId(this.#resume, after);
-    if (after !== undefined) this.#relay.catchUp(tab, listens, after, this.#gathering);
-    if (dropped.length > 0) {
-      const lost = dropped.map(({ item }) => ({ notifier: item.notifier, key: item.key }));
-      this.#host.sendTo(tab, { type: "gap", term: this.#host.term, lost });
-    }
+    // What the tab missed and no longer is held: replayed by position (after the catch-up).
+    const replay = (late: boolean) =>
+      replayForTab(this.#replays, tab, late ? listens.filter((l) => l.confirmed) : dropped);
+    if (after !== undefined) this.#relay.catchUp(tab, listens, after, this.#gathering, replay);
+    else replay(false);
     const { term } = this.#host;
     if (isNew) this.#tellHeld(this.#held.listens(), [], true);
     this.#host.broadcast({
@@ -299,7 +318,9 @@ export class Leader {
     const held = this.#refs.remove(tab, topic);
     const done = () => this.#host.sendTo(tab, { type: "unlistened", term: this.#host.term, req });
     if (!held) {
-      done();
+      // Sent to a holder that went (or not yet joined): done once the server let the key go.
+      if (this.#held.has(topic) && !this.#refs.wanted(topic)) this.#held.whenSettled(topic, done);
+      else done();
       return;
     }
     void this.#stream
@@ -315,9 +336,14 @@ export class Leader {
       .catch(() => {});
   }
 
-  /** The server no longer holds `topic`, unless a tab wants it again: every tab is told. */
+  /**
+   * The server no longer holds `topic`, unless a tab wants it again: every
+   * tab is told. Unlistens waiting for it are answered either way (held for
+   * another tab, it is no longer the unlistening tab's).
+   */
   #letGo(topic: Topic): void {
     if (!this.#refs.wanted(topic) && this.#held.remove(topic)) this.#tellHeld([], [topic]);
+    this.#held.settle(topic);
   }
 
   #tellHeld(add: TabListen[], remove: Topic[], all = false): void {

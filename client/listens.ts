@@ -44,6 +44,11 @@ export interface HandOver {
   since(topic: Topic): string | null | undefined;
   /** What the server may hold for the session: if it resumes, what no one wants is unlistened. */
   held(): Iterable<[Topic, ListenItem]>;
+  /**
+   * The server no longer holds a topic of `held()` that was not wanted: its
+   * unlisten answered, or the session was new, or lost.
+   */
+  released?(topic: Topic): void;
 }
 
 interface Waiter {
@@ -134,11 +139,18 @@ export class Listens {
     const handOver = this.#host.handOver;
     if (!handOver || this.#tookOver) return;
     this.#tookOver = true;
-    if (!fresh) {
-      for (const [topic, item] of handOver.held())
-        if (!this.#desired.has(topic) && !this.#acked.has(topic)) this.#acked.set(topic, item);
-      return;
+    const released = (topic: Topic) => handOver.released?.(topic);
+    for (const [topic, item] of handOver.held()) {
+      if (this.#desired.has(topic) || this.#acked.has(topic)) continue;
+      if (fresh) {
+        released(topic);
+        continue;
+      }
+      this.#acked.set(topic, item);
+      const waiter = { resolve: () => released(topic), reject: () => released(topic) };
+      this.#unlistenWaiters.set(topic, [waiter]);
     }
+    if (!fresh) return;
     const before: [Topic, ListenItem][] = [];
     for (const [topic, want] of this.#desired) {
       const since = handOver.since(topic);

@@ -6,6 +6,7 @@
  */
 import type { NotifierDef } from "../protocol/contract.js";
 import { type Topic, topicOf } from "../protocol/keys.js";
+import { parsePosition } from "../protocol/positions.js";
 import type { ListenAnswer } from "../protocol/wire.js";
 
 interface Place {
@@ -41,10 +42,17 @@ export class Positions {
     return this.#places.get(topic)?.pos ?? null;
   }
 
-  /** A notification on `topic` arrived with position `pos` (ignored unless a string). */
+  /**
+   * A notification on `topic` arrived with position `pos` (ignored unless a
+   * string, or when before the key's place: replayed for a tab of a shared
+   * session that joined late).
+   */
   observe(topic: Topic, pos: unknown): void {
     if (typeof pos !== "string") return;
     const place = this.#place(topic);
+    const now = parsePosition(place.pos);
+    const next = parsePosition(pos);
+    if (now && next && now.epoch === next.epoch && next.offset <= now.offset) return;
     place.pos = pos;
     place.seen += 1;
   }

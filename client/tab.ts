@@ -8,6 +8,7 @@
  * joins again, declaring its listens and positions anew.
  */
 
+import { isTopic } from "../protocol/keys.js";
 import { SESSION_HEADER, TAB_HEADER, type TabId } from "../protocol/wire.js";
 import type { NotifClientOptions } from "./client.js";
 import { laterId } from "./cursor.js";
@@ -48,6 +49,8 @@ export class SharedTab {
   #term = 0;
   #holder: string | undefined;
   #heard = Date.now();
+  /** When {@link #watch} last ran. */
+  #watched = Date.now();
   #resume: string | undefined;
   #leader: Leader | undefined;
   #closed = false;
@@ -150,8 +153,12 @@ export class SharedTab {
 
   /** Followers: ping a quiet holder, take the lock from a silent one. */
   #watch(): void {
+    const now = Date.now();
+    const late = now - this.#watched > STALE; // this tab was frozen: the holder may not be
+    this.#watched = now;
     if (this.#closed || this.#hidden || this.#leader) return;
-    const silent = Date.now() - this.#heard;
+    if (late) this.#heard = now; // what it said meanwhile may still be queued: hear it first
+    const silent = now - this.#heard;
     if (silent > STALE) void this.#election.steal().catch(() => {});
     else if (silent > BEAT * 1.5) this.#post({ type: "ping", from: this.id });
   }
@@ -176,6 +183,7 @@ export class SharedTab {
     });
     this.#leader = leader;
     this.#broadcast({ type: "lead", term: this.#term, tab: this.id });
+    this.#abandonReplays();
     this.listens.newHolder();
     const after = this.events.cursor.last;
     leader.handle({ type: "join", from: this.id, listens: this.#declared(), after });
@@ -216,13 +224,20 @@ export class SharedTab {
       this.#term = term;
       this.#holder = tab;
       if (this.#leader && tab !== this.id) this.#stepDown();
-      this.listens.newHolder();
+      this.#abandonReplays();
       const after = this.events.cursor.last;
       if (tab !== this.id)
         this.#post({ type: "join", from: this.id, listens: this.#declared(), after });
+      this.listens.newHolder();
       this.report.holderGone();
     }
     return term === this.#term && tab === this.#holder;
+  }
+
+  /** Replays the old holder asked for this tab will not end: what waited is taken, its keys told lost. */
+  #abandonReplays(): void {
+    const topics = this.events.positions.abandon();
+    if (topics.length > 0) this.report.replayed(this.listens.keysOf(topics.filter(isTopic)), false);
   }
 
   /** This tab's listens, with its positions, for a new holder. */
@@ -270,8 +285,15 @@ export class SharedTab {
       case "unlistened":
         this.listens.unlistened(message.req);
         break;
-      case "gap":
-        this.report.gap(message.lost);
+      case "replaying":
+        for (const topic of message.topics)
+          if (this.listens.wants(topic)) this.events.positions.replay(topic);
+        this.report.replaying();
+        break;
+      case "replayed":
+        for (const { topic, recovered, pos } of message.items)
+          this.events.positions.replayed(topic, recovered, pos);
+        this.report.replayed(message.lost);
         break;
     }
   }

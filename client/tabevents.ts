@@ -1,7 +1,7 @@
 /**
  * A sharing tab's side of its events: the handlers `client.on` registered,
  * the cursor that takes each relayed event once, the positions that take
- * each notification once (across a recovery too), and the filter that hands
+ * each notification once and in order (across a recovery too), and the filter that hands
  * a handler only the keys this tab listens to (the session gets the union of
  * every tab's) and never an event `notfor` left this tab out of.
  */
@@ -50,11 +50,17 @@ export class TabEvents {
     } catch {
       return; // a key this notifier's keyId refuses is none this tab listens to
     }
-    if (!this.#wants(topic) || !this.positions.take(topic, data.pos, id)) return;
-    if (data.notfor === this.#tab) return; // its position still counts: it is not owed again
+    if (!this.#wants(topic)) return;
+    // notfor: its position still counts (it is not owed again), but the tab is left out
+    this.positions.take(topic, data.pos, id, () => {
+      if (data.notfor !== this.#tab) this.#hand(name, data.key, data.data);
+    });
+  }
+
+  #hand(name: string, key: unknown, value: unknown): void {
     for (const handler of [...(this.#handlers.get(name) ?? [])]) {
       try {
-        handler(data.key, data.data);
+        handler(key, value);
       } catch (error) {
         reportError(error);
       }

@@ -3,7 +3,8 @@
  * holder asked to listen to, from before its request went until the
  * unlisten answered. The holder tells every tab of each change, so that when
  * it dies (with an unlisten or a tab's leave not yet forwarded) its successor
- * knows what the server may still send and unlistens what no tab wants. Pure.
+ * knows what the server may still send and unlistens what no tab wants; and
+ * the unlistens a successor answers only once it let their topic go. Pure.
  */
 import type { Topic } from "../protocol/keys.js";
 import type { ListenItem } from "../protocol/wire.js";
@@ -13,6 +14,8 @@ type HeldMessage = Extract<HolderMessage, { type: "held" }>;
 
 export class HeldTopics {
   readonly #items = new Map<Topic, ListenItem>();
+  /** Unlistens of tabs waiting for the holder to let a topic go. */
+  readonly #waiting = new Map<Topic, (() => void)[]>();
 
   /** The topics and their items. */
   entries(): [Topic, ListenItem][] {
@@ -33,6 +36,20 @@ export class HeldTopics {
   /** Removes `topic`; false when it was not held. */
   remove(topic: Topic): boolean {
     return this.#items.delete(topic);
+  }
+
+  /** Calls `done` once {@link settle} is called for `topic`. */
+  whenSettled(topic: Topic, done: () => void): void {
+    const waiting = this.#waiting.get(topic) ?? [];
+    waiting.push(done);
+    this.#waiting.set(topic, waiting);
+  }
+
+  /** The holder let `topic` go, or a tab wants it again: whoever waited on it is done. */
+  settle(topic: Topic): void {
+    const waiting = this.#waiting.get(topic) ?? [];
+    this.#waiting.delete(topic);
+    for (const done of waiting) done();
   }
 
   /** As the holder's message says. */

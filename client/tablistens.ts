@@ -25,7 +25,8 @@ export class TabListens {
   readonly #send: TabSend;
   readonly #dropped: (topic: Topic) => void;
   readonly #wants = new Map<Topic, Want>();
-  readonly #unlistens = new Map<number, () => void>();
+  /** Unlistens sent, until the holder answers that the server no longer holds their key. */
+  readonly #unlistens = new Map<number, { readonly listen: TabListen; resolve(): void }>();
   /** How each notifier listened to tells keys apart. */
   readonly #defs = new Map<string, NotifierDef<unknown, unknown>>();
   #req = 0;
@@ -69,7 +70,8 @@ export class TabListens {
     for (const waiter of want.waiters) waiter.resolve(); // unlistened before it was listened
     const req = ++this.#req;
     if (!this.#send({ type: "unlisten", req, ...want.listen })) return Promise.resolve();
-    return new Promise((resolve) => this.#unlistens.set(req, resolve));
+    const { listen } = want;
+    return new Promise((resolve) => this.#unlistens.set(req, { listen, resolve }));
   }
 
   /** Is `topic` listened to in this tab? */
@@ -95,6 +97,14 @@ export class TabListens {
     }));
   }
 
+  /** The keys of `topics` this tab listens to, as a status's `lost` names them. */
+  keysOf(topics: readonly Topic[]): LostKey[] {
+    return topics.flatMap((topic) => {
+      const item = this.#wants.get(topic)?.listen.item;
+      return item ? [{ notifier: item.notifier, key: item.key }] : [];
+    });
+  }
+
   /** Every listen of this tab, for a new holder. */
   all(): TabListen[] {
     return [...this.#wants.values()].map((want) => ({ ...want.listen, confirmed: want.confirmed }));
@@ -118,17 +128,25 @@ export class TabListens {
 
   /** The holder answered an unlisten: the server stopped sending. */
   unlistened(req: number): void {
-    this.#unlistens.get(req)?.();
+    this.#unlistens.get(req)?.resolve();
     this.#unlistens.delete(req);
   }
 
   /**
-   * Another tab holds the stream now: the unlistens sent to the old one are
-   * settled (the new one listens only to what the tabs' `join`s name).
+   * Another tab holds the stream now (this tab's `join` went to it first):
+   * the unlistens the old one did not answer go to it again, and settle
+   * when it answers that the server no longer holds their key (it
+   * unlistens, resuming the session, what no tab declared). One whose key
+   * this tab listens to again settles now, as a listen cancels an unlisten
+   * not yet sent without sharing.
    */
   newHolder(): void {
-    for (const resolve of this.#unlistens.values()) resolve();
-    this.#unlistens.clear();
+    for (const [req, { listen, resolve }] of [...this.#unlistens]) {
+      if (this.#wants.has(listen.topic) || !this.#send({ type: "unlisten", req, ...listen })) {
+        this.#unlistens.delete(req);
+        resolve();
+      }
+    }
   }
 
   close(): void {
@@ -137,7 +155,8 @@ export class TabListens {
     for (const want of this.#wants.values())
       for (const waiter of want.waiters) waiter.reject(error);
     this.#wants.clear();
-    this.newHolder();
+    for (const { resolve } of this.#unlistens.values()) resolve();
+    this.#unlistens.clear();
   }
 }
 

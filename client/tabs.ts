@@ -35,6 +35,13 @@ export interface TabListen {
   readonly at?: string;
 }
 
+/** A key replayed for a tab that joined late (SPEC §6): recovered up to `pos`, or not. */
+export interface Replayed {
+  readonly topic: Topic;
+  readonly recovered: boolean;
+  readonly pos: string | undefined;
+}
+
 /** Status as the holder's stream client reports it (the `onStatus` value). */
 export type TabStatus = Readonly<Record<string, unknown>> & {
   readonly state: "connecting" | "open" | "closed";
@@ -121,10 +128,19 @@ export type DirectMessage =
     }
   | { readonly type: "unlistened"; readonly term: number; readonly req: number }
   /**
-   * This tab missed events the holder can no longer send it: its status
-   * reports a gap, of the keys in `lost` (every key of the tab without it).
+   * This tab joined too late for the events the holder keeps: the holder
+   * asks the server to replay these topics after the tab's positions (its
+   * later notifications on them wait for the replay).
    */
-  | { readonly type: "gap"; readonly term: number; readonly lost?: readonly LostKey[] };
+  | { readonly type: "replaying"; readonly term: number; readonly topics: readonly Topic[] }
+  /** What the replays answered: `pos` is the key's position then (the replay ends there). */
+  | {
+      readonly type: "replayed";
+      readonly term: number;
+      readonly items: readonly Replayed[];
+      /** Every key of the tab that may have missed notifications (not recovered, no position). */
+      readonly lost: readonly LostKey[];
+    };
 
 export type TabMessage = HolderMessage | RequestMessage | DirectMessage;
 
@@ -175,6 +191,11 @@ const isListen = (v: unknown): v is TabListen =>
   v.topic.startsWith(`${v.item.notifier}:`) &&
   isOptionalId(v.pos) &&
   isOptionalId(v.at);
+const isReplayed = (v: unknown) =>
+  isRecord(v) &&
+  typeof v.topic === "string" &&
+  typeof v.recovered === "boolean" &&
+  isOptionalId(v.pos);
 const isError = (v: unknown) =>
   v === undefined ||
   (isRecord(v) &&
@@ -217,7 +238,12 @@ const CHECKS: Record<TabMessage["type"], Check> = {
   listened: (m) =>
     direct(m) && isTopic(m.topic) && isError(m.error) && isOptionalId(m.at) && isOptionalId(m.pos),
   unlistened: (m) => direct(m) && Number.isSafeInteger(m.req),
-  gap: (m) => direct(m) && (m.lost === undefined || lostKeys(m.lost) !== undefined),
+  replaying: (m) => direct(m) && Array.isArray(m.topics) && m.topics.every(isTopic),
+  replayed: (m) =>
+    direct(m) &&
+    Array.isArray(m.items) &&
+    m.items.every(isReplayed) &&
+    lostKeys(m.lost) !== undefined,
 };
 
 /** The message in `data`, or undefined when it is none (another version, garbage). */

@@ -184,7 +184,15 @@ export class HubCore<Identity> {
     }
     const sequencer = this.sequencer;
     const joins = sequencer
-      ? items.map((item) => sequencer.enter(session, item, parsePosition(item.since), positions))
+      ? items.map((item) =>
+          sequencer.enter(
+            session,
+            item,
+            parsePosition(item.since),
+            positions,
+            item.replay === true,
+          ),
+        )
       : [];
     for (const item of items) this.registry.listen(session, item.topic);
     // A refused subscription was reported by Interest; this node then delivers

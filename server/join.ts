@@ -9,7 +9,7 @@ import type { AnyDelivery, Audience } from "./delivery.js";
 import { NotifError, toError } from "./errors.js";
 import { continuous, formatPosition, type Position } from "./positions.js";
 import type { Session } from "./session.js";
-import type { PositionedNotify, PositionedRead, Track } from "./track.js";
+import type { JoinMode, PositionedNotify, PositionedRead, Track } from "./track.js";
 
 /** What `/listen` answers for an item (SPEC §6). */
 export interface ListenAnswer {
@@ -30,7 +30,7 @@ export interface JoinHost {
 
 /**
  * Joins `session` to `track` (its read from `since`, in the track's queue).
- * `already`: the session listened already (nothing replayed); `answer`: the
+ * `mode`: see {@link JoinMode} (`again`: nothing replayed); `answer`: the
  * request asked for positions, so a read that fails takes the listen back
  * and rejects; else it holds, reported, and the next read tells what was lost.
  */
@@ -38,14 +38,14 @@ export async function join(
   host: JoinHost,
   track: Track,
   session: Session,
-  how: { since: Position | undefined; already: boolean; answer: boolean },
+  how: { since: Position | undefined; mode: JoinMode; answer: boolean },
 ): Promise<ListenAnswer | undefined> {
   try {
-    return await replay(host, track, session, how.since, how.already);
+    return await replay(host, track, session, how.since, how.mode);
   } catch (error) {
     if (how.answer) {
       // before the live flow resumes: a retry is then a fresh listen, replayed, not an `already` one
-      if (!how.already) host.unlisten(session, track.topic);
+      if (how.mode === "new") host.unlisten(session, track.topic);
       throw new NotifError("unavailable", "the key's history could not be read: try again", {
         cause: error,
       });
@@ -62,13 +62,14 @@ async function replay(
   track: Track,
   session: Session,
   since: Position | undefined,
-  already: boolean,
+  mode: JoinMode,
 ): Promise<ListenAnswer> {
+  const already = mode !== "new";
   try {
     const read = await host.read(track.topic, since);
     const top = { epoch: read.epoch, offset: read.top };
     const recovered = since === undefined ? null : continuous(read, since);
-    if (recovered && !already && !track.dead && since) {
+    if (recovered && mode !== "again" && !track.dead && since) {
       for (const { offset, entry } of read.entries) {
         if (offset <= since.offset) continue;
         const audience = { pos: formatPosition(entry.pos), only: session };
@@ -85,6 +86,6 @@ async function replay(
     }
     return { pos: formatPosition(top), recovered };
   } finally {
-    track.joining.delete(session);
+    if (mode === "new") track.joining.delete(session);
   }
 }

@@ -158,7 +158,8 @@ function isSessionRequest(value: unknown): value is SessionRequest {
         isRecord(item) &&
         typeof item.notifier === "string" &&
         "key" in item &&
-        (item.since === undefined || item.since === null || typeof item.since === "string"),
+        (item.since === undefined || item.since === null || typeof item.since === "string") &&
+        (item.replay === undefined || typeof item.replay === "boolean"),
     )
   );
 }

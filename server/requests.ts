@@ -22,6 +22,8 @@ export interface Resolved {
   readonly topic: Topic;
   /** From the request (`/listen` with positions, SPEC §6). */
   readonly since?: string | null | undefined;
+  /** Replay after `since` even a key the session listens to already (a late tab, SPEC §7). */
+  readonly replay?: boolean | undefined;
 }
 
 /** What applying a request needs of the hub (the hub itself, narrowed). */
@@ -87,8 +89,9 @@ export function callerOf(request: SessionRequest): Caller {
 
 /**
  * A client's listen: `authorize` first; an item unlistened while it ran is
- * not listened (an unlisten answered meanwhile wins), and its answer is the
- * key's position.
+ * not listened (an unlisten answered meanwhile wins), nor is a `replay` item
+ * of a key the session does not listen to (it only replays: an unlisten
+ * that overtook it wins too), and its answer is the key's position.
  */
 async function listenAuthorized<I>(
   core: RequestsHost<I>,
@@ -100,7 +103,11 @@ async function listenAuthorized<I>(
   let kept: Resolved[];
   try {
     await authorize(core, session, items);
-    kept = items.filter((item) => !session.revokedSince(item.topic, since));
+    kept = items.filter(
+      (item) =>
+        !session.revokedSince(item.topic, since) &&
+        !(item.replay === true && !session.topics.has(item.topic)),
+    );
   } finally {
     session.resumeRevocations();
   }
@@ -110,9 +117,8 @@ async function listenAuthorized<I>(
   return Promise.all(
     items.map(async (item) => {
       const i = kept.indexOf(item);
-      return i >= 0
-        ? (given[i] as ListenAnswer)
-        : { ...(await core.position(item)), recovered: null };
+      if (i >= 0) return given[i] as ListenAnswer;
+      return { ...(await core.position(item)), recovered: item.replay === true ? false : null };
     }),
   );
 }
@@ -144,7 +150,7 @@ function resolveItems<I>(
       const parse = delivery.options.parseKey;
       const key = parse && !trusted ? parse(item.key) : item.key;
       const topic = topicOf(item.notifier, delivery.def.keyId(key));
-      return { delivery, key, topic, since: item.since };
+      return { delivery, key, topic, since: item.since, replay: item.replay };
     } catch (error) {
       const why = error instanceof Error ? `: ${error.message}` : "";
       throw new NotifError("bad_request", `key refused by notifier "${item.notifier}"${why}`, {

@@ -19,6 +19,7 @@ import type { TopicListeners } from "./registry.js";
 import type { Session } from "./session.js";
 import {
   covered,
+  joinMode,
   liveAudience,
   missed,
   newTrack,
@@ -70,12 +71,16 @@ export class Sequencer {
    * Called before `session`'s listen on `item.topic` is registered: from now
    * on the live flow of that topic waits, until the returned join, once
    * started, has read the history. `undefined` when nothing need be read.
+   * With `replay`, a session that listens to the topic already is replayed
+   * what comes after `since` too (the live flow goes on to it meanwhile:
+   * it repeats some, which its tabs drop by position).
    */
   enter(
     session: Session,
     item: { readonly topic: Topic; readonly delivery: AnyDelivery; readonly key: unknown },
     since: Position | undefined,
     answer: boolean,
+    replay = false,
   ): Join | undefined {
     let track = this.#tracks.get(item.topic);
     if (!track) {
@@ -84,8 +89,8 @@ export class Sequencer {
     }
     if (!answer && track.last !== undefined) return undefined;
     // a key named twice in one batch is joined (and replayed) once
-    const already = session.topics.has(item.topic) || track.joining.has(session);
-    if (!already) track.joining.add(session);
+    const mode = joinMode(track.joining.has(session), session.topics.has(item.topic), replay);
+    if (mode === "new") track.joining.add(session);
     let start = () => {};
     const ready = new Promise<void>((resolve) => {
       start = resolve;
@@ -93,7 +98,7 @@ export class Sequencer {
     const joined = track;
     const answered = this.#enqueue(track, async () => {
       await ready;
-      return join(this.#joins, joined, session, { since, already, answer });
+      return join(this.#joins, joined, session, { since, mode, answer });
     });
     return { start, answer: answered };
   }

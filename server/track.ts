@@ -51,6 +51,20 @@ export interface Track {
   dead: boolean;
 }
 
+/**
+ * How a listen item joins its topic: `new` (the session did not listen: it
+ * waits for its replay, from a floor on), `replay` (it listens already and
+ * asked a replay after `since`), `again` (it listens already, or the same
+ * batch named the key before: nothing replayed).
+ */
+export type JoinMode = "new" | "replay" | "again";
+
+export function joinMode(joining: boolean, listening: boolean, replay: boolean): JoinMode {
+  if (joining) return "again";
+  if (!listening) return "new";
+  return replay ? "replay" : "again";
+}
+
 /** A new track: nothing delivered yet, nothing waiting. */
 export function newTrack(item: {
   readonly topic: Topic;

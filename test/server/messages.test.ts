@@ -119,6 +119,14 @@ describe("bus messages", () => {
       expect(parseNodeMessage(text(reply))).to.deep.equal(reply);
       const items = { ...reply, items: [{ pos: "e1-0", recovered: null }] };
       expect(parseNodeMessage(text(items))).to.deep.equal(items);
+      const replay = {
+        ...request,
+        request: {
+          ...request.request,
+          items: [{ notifier: "c", key: 1, since: "e-1", replay: true }],
+        },
+      };
+      expect(parseNodeMessage(text(replay))).to.deep.equal(replay);
     });
 
     it("keeps a known error code and turns an unknown one into internal", () => {
@@ -169,6 +177,14 @@ describe("bus messages", () => {
         {
           ...request,
           request: { ...request.request, items: [{ notifier: "c", key: 1, since: 4 }] },
+        },
+        /bad request/,
+      ],
+      [
+        "a replay that is not a boolean",
+        {
+          ...request,
+          request: { ...request.request, items: [{ notifier: "c", key: 1, replay: 1 }] },
         },
         /bad request/,
       ],
