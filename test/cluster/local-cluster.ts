@@ -49,6 +49,10 @@ export class ClusterNode {
         `nodes-${this.port}.conf`,
       ],
       ...["--cluster-node-timeout", "1000", "--dir", this.dir, "--save", "", "--appendonly", "no"],
+      // its own RDB file: a replica renames the snapshot its master sent to `dbfilename`, then
+      // loads that file; with one name in one dir, replicas syncing in the same instant (they all
+      // do, repl-diskless-sync-delay after the cluster forms) loaded another shard's snapshot
+      ...["--dbfilename", `dump-${this.port}.rdb`],
       ...["--cluster-replica-validity-factor", "0", "--daemonize", "no"],
     ];
     const child = spawn("redis-server", args, { stdio: "ignore" });
@@ -200,16 +204,21 @@ export class LocalCluster {
   }
 
   async #owns(node: ClusterNode, slot: number): Promise<boolean> {
+    return (await this.slotsOf(node)).some(([from, to]) => slot >= from && slot <= to);
+  }
+
+  /** The slot ranges a node says it owns (none for a replica). */
+  async slotsOf(node: ClusterNode): Promise<[number, number][]> {
     const lines = (await node.cli("CLUSTER", "NODES")).split("\n");
     const mine = lines.find((line) => line.includes("myself"));
-    if (!mine) return false;
+    if (!mine) return [];
     return mine
       .split(" ")
       .slice(8)
-      .some((range) => {
-        if (range.startsWith("[")) return false;
-        const [from, to = from] = range.split("-").map(Number);
-        return from !== undefined && to !== undefined && slot >= from && slot <= to;
+      .filter((range) => !range.startsWith("["))
+      .map((range) => {
+        const [from, to = from] = range.split("-").map(Number) as [number, number?];
+        return [from, to];
       });
   }
 
@@ -226,7 +235,7 @@ export class LocalCluster {
 
   /**
    * Waits until `master`'s replica is in sync: its link up, both at one
-   * replication offset, and `WAIT 1` answered 1 (a failover test's
+   * replication offset, `WAIT 1` answered 1, and as many keys (a failover test's
    * precondition: a replica still resyncing after an earlier failover would
    * refuse a manual failover or lose writes).
    */
@@ -240,7 +249,9 @@ export class LocalCluster {
         ]);
         if (theirs.get("master_link_status") !== "up") return false;
         if (ours.get("master_repl_offset") !== theirs.get("slave_repl_offset")) return false;
-        return (await master.cli("WAIT", "1", "1000")) === "1";
+        if ((await master.cli("WAIT", "1", "1000")) !== "1") return false;
+        // the same keys too: one offset says the stream is in step, not that the snapshot was right
+        return (await master.cli("DBSIZE")) === (await replica.cli("DBSIZE"));
       },
       ms,
       `replica ${replica.port} in sync with ${master.port}`,
