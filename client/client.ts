@@ -12,7 +12,8 @@ import { toError } from "../protocol/to-error.js";
 import { type LostKey, PATHS, parseJson, SESSION_HEADER } from "../protocol/wire.js";
 import type { NotifClient, NotifClientOptions } from "./api.js";
 import { type Handlers, makeHandlers } from "./handlers.js";
-import { type HandOver, Listens } from "./listens.js";
+import type { HandOver } from "./handover.js";
+import { Listens } from "./listens.js";
 import { beaconSpeaksForOther, mayNameSession } from "./origin.js";
 import {
   type BackoffOptions,

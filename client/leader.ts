@@ -18,7 +18,7 @@ import {
   type StreamClientOptions,
 } from "./client.js";
 import { earlierId } from "./cursor.js";
-import type { HandOver } from "./listens.js";
+import type { HandOver } from "./handover.js";
 import { beaconSpeaksForOther } from "./origin.js";
 import { makePost, makeSend } from "./requests.js";
 import { Routes } from "./routes.js";
