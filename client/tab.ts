@@ -8,13 +8,14 @@
  * joins again, declaring its listens and positions anew.
  */
 
-import { isTopic } from "../protocol/keys.js";
 import { SESSION_HEADER, TAB_HEADER, type TabId } from "../protocol/wire.js";
 import type { NotifClientOptions } from "./client.js";
 import { laterId } from "./cursor.js";
 import { Election } from "./election.js";
 import { BEAT, Leader, STALE } from "./leader.js";
 import { mayNameSession } from "./origin.js";
+import { TabChannels } from "./tabchannels.js";
+import { abandonReplays, applyDirect } from "./tabdirect.js";
 import { TabEvents } from "./tabevents.js";
 import { HeldTopics } from "./tabheld.js";
 import { TabListens } from "./tablistens.js";
@@ -29,9 +30,7 @@ import {
   tabNames,
 } from "./tabs.js";
 import { TabReport } from "./tabstatus.js";
-
-/** Per tab (it survives a reload): the last event id, so that a reloaded tab can resume. */
-const STORAGE = "sse-notif last event";
+import { readLastId, writeLastId } from "./tabstorage.js";
 
 export class SharedTab {
   readonly id: TabId = newTabId();
@@ -40,10 +39,8 @@ export class SharedTab {
   readonly report: TabReport;
   readonly #options: NotifClientOptions;
   readonly #names: TabNames;
-  #channel!: BroadcastChannel;
-  #own!: BroadcastChannel;
+  readonly #channels: TabChannels;
   readonly #election: Election;
-  readonly #tabChannels = new Map<string, BroadcastChannel>();
   /** What the server may hold for the session, as the holder tells. */
   readonly #held = new HeldTopics();
   #term = 0;
@@ -61,7 +58,8 @@ export class SharedTab {
     this.#options = options;
     const url = new URL(options.url.replace(/\/+$/, ""), location.href).href;
     this.#names = tabNames(location.origin, url);
-    this.#resume = readStorage();
+    this.#channels = new TabChannels(this.#names, this.id);
+    this.#resume = readLastId();
     this.listens = new TabListens(
       (request) => this.#request({ ...request, from: this.id }),
       (topic) => this.events.positions.forget(topic),
@@ -112,10 +110,10 @@ export class SharedTab {
   /** Starts (again) to take part: channels, presence, the wait for the lock, a ping to find the holder. */
   #join(): void {
     this.#hidden = false;
-    this.#channel = new BroadcastChannel(this.#names.channel);
-    this.#own = new BroadcastChannel(this.#names.tabChannel(this.id));
-    this.#channel.onmessage = (event) => this.#onShared(event.data);
-    this.#own.onmessage = (event) => this.#onDirect(event.data);
+    this.#channels.open(
+      (data) => this.#onShared(data),
+      (data) => this.#onDirect(data),
+    );
     this.#heard = Date.now();
     void this.#election.start();
     this.#post({ type: "ping", from: this.id });
@@ -132,13 +130,10 @@ export class SharedTab {
     } else if (leader) leader.close();
     else this.#post({ type: "leave", from: this.id });
     this.#hidden = true;
-    writeStorage(laterId(this.#resume, this.events.cursor.last));
+    writeLastId(laterId(this.#resume, this.events.cursor.last));
     this.#holder = undefined;
     this.#election.stop();
-    // Closed, so that a page in the back/forward cache hears nothing (which would evict it).
-    for (const channel of [this.#channel, this.#own, ...this.#tabChannels.values()])
-      channel.close();
-    this.#tabChannels.clear();
+    this.#channels.close();
   }
 
   readonly #onPageHide = (): void => {
@@ -183,7 +178,7 @@ export class SharedTab {
     });
     this.#leader = leader;
     this.#broadcast({ type: "lead", term: this.#term, tab: this.id });
-    this.#abandonReplays();
+    abandonReplays(this);
     this.listens.newHolder();
     const after = this.events.cursor.last;
     leader.handle({ type: "join", from: this.id, listens: this.#declared(), after });
@@ -209,8 +204,7 @@ export class SharedTab {
     if (!leader) return;
     this.#leader = undefined;
     this.#resume = laterId(this.#resume, leader.detach());
-    for (const channel of this.#tabChannels.values()) channel.close();
-    this.#tabChannels.clear();
+    this.#channels.closeTabs();
     this.#election.release();
     this.#heard = Date.now();
     if (!this.#closed && !this.#hidden) this.#election.wait();
@@ -224,7 +218,7 @@ export class SharedTab {
       this.#term = term;
       this.#holder = tab;
       if (this.#leader && tab !== this.id) this.#stepDown();
-      this.#abandonReplays();
+      abandonReplays(this);
       const after = this.events.cursor.last;
       if (tab !== this.id)
         this.#post({ type: "join", from: this.id, listens: this.#declared(), after });
@@ -232,12 +226,6 @@ export class SharedTab {
       this.report.holderGone();
     }
     return term === this.#term && tab === this.#holder;
-  }
-
-  /** Replays the old holder asked for this tab will not end: what waited is taken, its keys told lost. */
-  #abandonReplays(): void {
-    const topics = this.events.positions.abandon();
-    if (topics.length > 0) this.report.replayed(this.listens.keysOf(topics.filter(isTopic)), false);
   }
 
   /** This tab's listens, with its positions, for a new holder. */
@@ -269,33 +257,7 @@ export class SharedTab {
     const message = parseTabMessage(data);
     if (!message || this.#closed || this.#hidden || !("term" in message)) return;
     if (message.term < this.#term) return;
-    switch (message.type) {
-      case "event":
-        this.events.take(message.id, message.name, message.text);
-        break;
-      case "skip":
-        this.events.cursor.accept(message.id);
-        break;
-      case "listened":
-        if (message.at !== undefined && !message.error) this.events.cursor.accept(message.at);
-        if (!message.error && this.listens.wants(message.topic))
-          this.events.positions.listened(message.topic, message.pos, message.at);
-        this.listens.listened(message.topic, message.error);
-        break;
-      case "unlistened":
-        this.listens.unlistened(message.req);
-        break;
-      case "replaying":
-        for (const topic of message.topics)
-          if (this.listens.wants(topic)) this.events.positions.replay(topic);
-        this.report.replaying();
-        break;
-      case "replayed":
-        for (const { topic, recovered, pos } of message.items)
-          this.events.positions.replayed(topic, recovered, pos);
-        this.report.replayed(message.lost);
-        break;
-    }
+    applyDirect(this, message);
   }
 
   #request(message: RequestMessage): boolean {
@@ -314,12 +276,7 @@ export class SharedTab {
       queueMicrotask(() => this.#onDirect(message));
       return;
     }
-    let channel = this.#tabChannels.get(tab);
-    if (!channel) {
-      channel = new BroadcastChannel(this.#names.tabChannel(tab));
-      this.#tabChannels.set(tab, channel);
-    }
-    channel.postMessage(message);
+    this.#channels.sendTo(tab, message);
   }
 
   #broadcast(message: HolderMessage): void {
@@ -328,22 +285,6 @@ export class SharedTab {
   }
 
   #post(message: HolderMessage | RequestMessage): void {
-    if (!this.#closed && !this.#hidden) this.#channel.postMessage(message);
-  }
-}
-
-function readStorage(): string | undefined {
-  try {
-    return sessionStorage.getItem(STORAGE) ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeStorage(id: string | undefined): void {
-  try {
-    if (id !== undefined) sessionStorage.setItem(STORAGE, id);
-  } catch {
-    // storage disabled: a reloaded tab then starts a new session
+    if (!this.#closed && !this.#hidden) this.#channels.post(message);
   }
 }
