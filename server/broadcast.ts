@@ -1,62 +1,51 @@
 /**
  * A notification over the bus, after `notify` (notifier.ts): published once
  * on its topic's channel; every node with listeners on its key, this one
- * included, takes it as it comes back (`onMessage`), so that every node sees
- * one order per key whichever node notified. With history it goes on in
- * position order (sequencer.ts), without it straight to the delivery
- * (delivery.ts). While the bus is down this node's listeners get it at
- * once, and its echo is then dropped (echoes.ts). `unlistenIdentity`
+ * included, takes it as it comes back (`onMessage`, inbound.ts), so that
+ * every node sees one order per key whichever node notified. With history it
+ * goes on in position order (sequencer.ts), without it straight to the
+ * delivery (delivery.ts). While the bus is down this node's listeners get it
+ * at once, and its echo is then dropped (echoes.ts). `unlistenIdentity`
  * travels the same way.
  */
-import { type Topic, topicOf } from "../protocol/keys.js";
+import type { Topic } from "../protocol/keys.js";
 import type { Bus } from "./bus.js";
 import type { AnyDelivery, Audience } from "./delivery.js";
 import { Echoes } from "./echoes.js";
 import { NotifError, toError } from "./errors.js";
 import type { History } from "./history.js";
-import type { IdentityId, NodeId } from "./ids.js";
+import type { IdentityId } from "./ids.js";
+import { Inbound, type InboundHost } from "./inbound.js";
 import type { Interest } from "./interest.js";
-import {
-  type Exclusion,
-  type NotifyMessage,
-  parseTopicMessage,
-  type TopicMessage,
-  topicChannel,
-} from "./messages.js";
-import { formatPosition, parsePosition } from "./positions.js";
+import { type Exclusion, type NotifyMessage, type TopicMessage, topicChannel } from "./messages.js";
+import { formatPosition } from "./positions.js";
 import type { LocalItem } from "./recovery.js";
-import type { Registry } from "./registry.js";
-import type { Sequencer } from "./sequencer.js";
-import type { Session } from "./session.js";
 import type { PositionedNotify } from "./track.js";
 
 /** What the broadcast needs of the hub (the hub itself, narrowed). */
-export interface BroadcastHost {
+export interface BroadcastHost extends InboundHost {
   readonly options: {
     readonly bus: Bus;
     readonly onError: (error: Error, context: object) => void;
   };
-  readonly nodeId: NodeId;
   /** Settles once the bus is started. */
   readonly started: Promise<void>;
-  readonly closed: boolean;
   readonly history: History<LocalItem> | undefined;
-  readonly sequencer: Sequencer | undefined;
-  // biome-ignore lint/suspicious/noExplicitAny: the broadcast serves a hub of any identity
-  readonly registry: Registry<Session<any>>;
   readonly interest: Interest;
-  readonly deliveries: ReadonlyMap<string, AnyDelivery>;
-  // biome-ignore lint/suspicious/noExplicitAny: see above
-  unlisten(session: Session<any>, topics: readonly Topic[]): void;
 }
 
 export class Broadcast {
   readonly #core: BroadcastHost;
   readonly #echoes = new Echoes();
+  readonly #inbound: Inbound;
   #lastId = 0;
+  /** A message on a topic channel (inbound.ts). */
+  readonly onMessage: (text: string) => void;
 
   constructor(core: BroadcastHost) {
     this.#core = core;
+    this.#inbound = new Inbound(core, this.#echoes);
+    this.onMessage = this.#inbound.onMessage;
   }
 
   /**
@@ -191,7 +180,7 @@ export class Broadcast {
       key,
       identity,
     };
-    this.apply(message);
+    this.#inbound.apply(message);
     if (core.options.bus.kind === "local") return;
     const text = JSON.stringify(message);
     await core.started;
@@ -218,83 +207,6 @@ export class Broadcast {
   /** Delivers here the notifies whose echo may not come (see `Echoes.deliverAwaited`). */
   deliverAwaited(all = true): void {
     this.#echoes.deliverAwaited(all);
-  }
-
-  /** A message on a topic channel: a notify (ours or another node's) or an unlistenIdentity. */
-  readonly onMessage = (text: string): void => {
-    const core = this.#core;
-    let message: TopicMessage;
-    try {
-      message = parseTopicMessage(text);
-    } catch (error) {
-      core.options.onError(toError(error), { during: "bus message", message: text.slice(0, 200) });
-      return;
-    }
-    if (core.closed) return;
-    if (message.type === "notify" && message.pos !== undefined && core.sequencer) {
-      this.#positioned(message);
-      return;
-    }
-    if (message.node === core.nodeId) {
-      if (message.type !== "notify") return; // applied here when sent
-      const awaited = this.#echoes.take(message.id);
-      if (this.#echoes.deliveredHere(message.id)) return;
-      // Not awaited: nobody here listened when it was notified, so nobody here gets it.
-      if (awaited) this.apply(message, awaited.since);
-      return;
-    }
-    this.apply(message);
-  };
-
-  /** A notify with its position: to the sequencer, in position order. */
-  #positioned(message: NotifyMessage): void {
-    const core = this.#core;
-    const pos = parsePosition(message.pos);
-    const topic = pos && this.#topic(message);
-    if (!pos) {
-      const error = new TypeError(`bus message with a bad pos ${JSON.stringify(message.pos)}`);
-      core.options.onError(error, { during: "bus message", notifier: message.notifier });
-      return;
-    }
-    if (message.node === core.nodeId) this.#echoes.take(message.id);
-    if (topic !== undefined) core.sequencer?.receive(topic, { pos, message });
-  }
-
-  /** The topic of a bus message, or `undefined` (reported) when it has none here. */
-  #topic(message: TopicMessage): Topic | undefined {
-    const core = this.#core;
-    const delivery = core.deliveries.get(message.notifier);
-    if (!delivery) return undefined;
-    try {
-      return topicOf(message.notifier, delivery.def.keyId(message.key));
-    } catch (error) {
-      core.options.onError(toError(error), {
-        during: "bus message key",
-        notifier: message.notifier,
-      });
-      return undefined;
-    }
-  }
-
-  /**
-   * Applies a topic message to this node's sessions (a notify: to the listens
-   * of generation ≤ `since`, by default every listen there is now).
-   */
-  apply(message: TopicMessage, since?: number): void {
-    const core = this.#core;
-    const delivery = core.deliveries.get(message.notifier);
-    const topic = this.#topic(message);
-    if (!delivery || topic === undefined) return;
-    switch (message.type) {
-      case "notify":
-        delivery.deliver(topic, message.key, message.value, message.notfor, { since });
-        return;
-      case "unlistenIdentity": {
-        const sessions = core.registry.listeners(topic)?.byIdentity.get(message.identity);
-        for (const session of [...(sessions ?? [])]) core.unlisten(session, [topic]);
-        return;
-      }
-    }
   }
 }
 
