@@ -11,10 +11,11 @@ import {
   type Cluster,
   covered,
   healthy,
+  type Listener,
   openCluster,
   type RedisClusterLike,
 } from "./cluster-client.js";
-import { type Listener, ShardedSubscriptions } from "./cluster-subscriptions.js";
+import { ShardedSubscriptions } from "./cluster-subscriptions.js";
 import { NotifError, toError } from "./errors.js";
 import type { Position } from "./positions.js";
 import { type HistoryGate, historyCall, RedisHistory, type ScriptRunner } from "./redis-history.js";

@@ -1,14 +1,37 @@
 /**
  * The Redis Cluster bus's own cluster client (node-redis 6 `createCluster`):
- * made from root nodes or duplicated from the user's client, with the bus's
- * reconnection, no offline queue and a quick topology refresh; and the checks
- * of its state the bus's status rests on (every slot covered, every master
- * answering).
+ * the parts of it the bus uses, how it is made (from root nodes, or
+ * duplicated from the user's client, with the bus's reconnection, no offline
+ * queue and a quick topology refresh), and the checks of its state the bus's
+ * status rests on (every slot covered, every master answering).
  */
 import { createCluster, type RedisClusterOptions } from "redis";
-import type { PubSubClient, ShardedCluster } from "./cluster-subscriptions.js";
 import { reconnectStrategy } from "./redis-shared.js";
 import { SLOTS } from "./slots.js";
+
+/** The bus's listener on every sharded subscription. */
+export type Listener = (message: string, channel: string) => void;
+
+/** The part of a node-redis sharded pub/sub client (one per master) the bus uses. */
+export interface PubSubClient {
+  readonly isReady: boolean;
+  getPubSubListeners(type: "SHARDED"): Map<string, { readonly strings: Set<unknown> }>;
+  sUnsubscribe(channels: string[], listener: Listener): Promise<unknown>;
+  ping(): Promise<unknown>;
+  on(event: "sharded-channel-moved", listener: (channel: string) => void): unknown;
+  on(event: "error" | "reconnecting" | "end", listener: () => void): unknown;
+}
+
+/** The part of a node-redis `createCluster()` client the subscriptions use. */
+export interface ShardedCluster {
+  readonly isReady: boolean;
+  readonly masters: readonly { readonly pubSub?: { readonly client: PubSubClient } }[];
+  readonly slots: readonly (
+    | { readonly master: { readonly pubSub?: { client: PubSubClient } } }
+    | undefined
+  )[];
+  sSubscribe(channels: string[], listener: Listener): Promise<unknown>;
+}
 
 /** The part of a node-redis `createCluster()` client the bus copies its settings from. */
 export interface RedisClusterLike {
