@@ -65,13 +65,24 @@ export class TabPositions {
    * The holder confirmed `topic` at `pos` when its last event was `at`: the
    * key's place unless this tab has one of that session already (taken from
    * notifications, it is as far on, and the holder's may be ahead of the
-   * notifications still on their way), or the key is being replayed.
+   * notifications still on their way), or the key is being replayed; and
+   * never back within an epoch (only its event id moves on).
    */
   listened(topic: string, pos: string | undefined, at: string | undefined): void {
     if (pos === undefined || this.#replays.has(topic)) return;
     const place = this.#places.get(topic);
     if (place && sessionOf(place.at) === sessionOf(at)) return;
-    this.#places.set(topic, { pos, at, parsed: parsePosition(pos) });
+    const parsed = parsePosition(pos);
+    // Never back within an epoch: a new session that recovers from an earlier tab's
+    // place is confirmed there, and replays what this tab had already.
+    if (
+      place?.parsed &&
+      parsed &&
+      place.parsed.epoch === parsed.epoch &&
+      place.parsed.offset > parsed.offset
+    )
+      this.#places.set(topic, { ...place, at });
+    else this.#places.set(topic, { pos, at, parsed });
   }
 
   place(topic: string): TabPlace | undefined {

@@ -104,6 +104,8 @@ function checkItem(value: unknown, where: string): ListenItem {
   if (!("key" in value)) throw badRequest(`${where}.key is missing`);
   if (value.replay !== undefined && typeof value.replay !== "boolean")
     throw badRequest(`${where}.replay must be a boolean`);
+  if (value.replay === true && typeof value.since !== "string")
+    throw badRequest(`${where}.replay needs "since", the position to replay after`);
   if (!("since" in value)) return { notifier: value.notifier, key: value.key };
   const since = value.since;
   if (since !== null && typeof since !== "string") {

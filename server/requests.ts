@@ -71,6 +71,7 @@ export async function applyRequest<I>(
     );
     return;
   }
+  refuseRepeatedReplays(items);
   const positions = request.items.some((item) => "since" in item && item.since !== undefined);
   if (trusted) return answers(await core.listen(session, items, positions));
   return answers(await listenAuthorized(core, session, items, positions));
@@ -128,6 +129,20 @@ function answers(items: readonly ListenAnswer[] | undefined): ListenAnswers | un
 }
 
 /** Checks every notifier, then every key: one fault and nothing is applied. */
+/**
+ * A batch names a key with `replay` at most once: each replay reads and sends
+ * the key's history, so repeats would cost a full replay each.
+ */
+function refuseRepeatedReplays(items: readonly Resolved[]): void {
+  const replays = new Set<Topic>();
+  for (const item of items) {
+    if (item.replay !== true) continue;
+    if (replays.has(item.topic))
+      throw new NotifError("bad_request", "a listen names a key with replay at most once");
+    replays.add(item.topic);
+  }
+}
+
 function resolveItems<I>(
   core: RequestsHost<I>,
   items: SessionRequest["items"],

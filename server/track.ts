@@ -60,7 +60,9 @@ export interface Track {
 export type JoinMode = "new" | "replay" | "again";
 
 export function joinMode(joining: boolean, listening: boolean, replay: boolean): JoinMode {
-  if (joining) return "again";
+  // A replay asked while the session's own join of the key is pending (another request) still
+  // replays: it promised what follows `since`. In one batch, the key is not listened yet.
+  if (joining) return replay && listening ? "replay" : "again";
   if (!listening) return "new";
   return replay ? "replay" : "again";
 }

@@ -512,6 +512,22 @@ describe("tab sharing: pure pieces", () => {
       expect(took(positions, topicOf("chat", "a"), "f-1", "t:4")).to.equal(true, "another epoch");
     });
 
+    it("is not moved back by a new session confirmed at an earlier tab's place: its replay is taken once", () => {
+      // This tab took up to e-10 on session s; the new session t recovers from e-7 (another
+      // tab's place), is confirmed there, and replays e-8..e-10.
+      const positions = new TabPositions();
+      const topic = topicOf("chat", "a");
+      const got: string[] = [];
+      const take = (pos: string, id: string) => positions.take(topic, pos, id, () => got.push(pos));
+      for (let i = 1; i <= 10; i += 1) take(`e-${i}`, `s:${i}`);
+      positions.listened(topic, "e-7", "t:0");
+      expect(positions.place(topic)).to.deep.equal({ pos: "e-10", at: "t:0" });
+      for (const [i, pos] of ["e-8", "e-9", "e-10", "e-11"].entries()) take(pos, `t:${i + 1}`);
+      expect(got.slice(10)).to.deep.equal(["e-11"]);
+      positions.listened(topic, "f-2", "u:0");
+      expect(positions.place(topic)).to.deep.equal({ pos: "f-2", at: "u:0" }, "another epoch");
+    });
+
     it("refuses a repeat however many notifications came since (no window)", () => {
       const positions = new TabPositions();
       for (let i = 1; i <= 5; i += 1) took(positions, topicOf("chat", "a"), `e-${i}`, `s:${i}`);
@@ -536,10 +552,14 @@ describe("tab sharing: pure pieces", () => {
       took(positions, topicOf("chat", "a"), "e-5", "s:2");
       positions.listened(topicOf("chat", "a"), "e-9", "s:3"); // ahead of the notifications on their way
       expect(positions.place(topicOf("chat", "a"))).to.deep.equal({ pos: "e-5", at: "s:2" });
-      positions.listened(topicOf("chat", "a"), "e-3", "t:0"); // a new session: the holder's view
-      expect(positions.place(topicOf("chat", "a"))).to.deep.equal({ pos: "e-3", at: "t:0" });
-      positions.listened(topicOf("chat", "a"), undefined, "t:1");
-      expect(positions.place(topicOf("chat", "a"))?.pos).to.equal("e-3");
+      // A new session confirmed behind what the tab took: its event id, not its position (it
+      // replays e-4 and e-5, which this tab had).
+      positions.listened(topicOf("chat", "a"), "e-3", "t:0");
+      expect(positions.place(topicOf("chat", "a"))).to.deep.equal({ pos: "e-5", at: "t:0" });
+      positions.listened(topicOf("chat", "a"), "e-7", "u:0"); // a new session ahead: its view
+      expect(positions.place(topicOf("chat", "a"))).to.deep.equal({ pos: "e-7", at: "u:0" });
+      positions.listened(topicOf("chat", "a"), undefined, "u:1");
+      expect(positions.place(topicOf("chat", "a"))?.pos).to.equal("e-7");
     });
 
     it("replayed for this tab: what comes past a hole waits, and all is taken once, in order", () => {

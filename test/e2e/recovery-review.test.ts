@@ -92,6 +92,42 @@ describe("recovery by position, reviewed", function () {
     expect(hub.stats().listens).to.equal(1);
   });
 
+  it("refuses a replay without a position, and a batch naming a key with replay twice: 400, nothing applied", async () => {
+    let prepares = 0;
+    const { url, hub } = await startServer({});
+    const n = hub.notifier(chat, {
+      prepare: (_identity, value: string) => {
+        prepares += 1;
+        return value;
+      },
+    });
+    const raw = await stream(url);
+    const session = raw.session();
+    await rawListen(url, { session, notifier: "chat", key: "a" });
+    await n.notify("a", "m1");
+    const pos = JSON.parse((await raw.event(1)).data).pos as string;
+    await n.notify("a", "m2");
+    await until(() => data(raw).length === 2, 3_000, "m2");
+    prepares = 0;
+    for (const item of [
+      { notifier: "chat", key: "b", replay: true },
+      { notifier: "chat", key: "b", since: null, replay: true },
+    ]) {
+      const refused = await rawListen(url, { session, items: [item] });
+      expect(refused.status).to.equal(400);
+      expect(JSON.parse(refused.text).error.message).to.match(/replay needs "since"/);
+    }
+    const item = { notifier: "chat", key: "a", since: pos, replay: true };
+    const twice = await rawListen(url, { session, items: Array(50).fill(item) });
+    expect(twice.status).to.equal(400);
+    expect(JSON.parse(twice.text).error.message).to.match(/replay at most once/);
+    expect(hub.stats().listens).to.equal(1);
+    await n.notify("a", "m3");
+    await until(() => data(raw).includes("m3"), 3_000, "m3");
+    expect(prepares, "prepare for m3 only: nothing replayed").to.equal(1);
+    expect(data(raw)).to.deep.equal(["m1", "m2", "m3"]);
+  });
+
   describe("on Redis", () => {
     before(requireRedis);
     let prefix = "";

@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import type { NotifyMessage } from "../../server/messages.js";
-import { covered, missed, type PositionedRead } from "../../server/track.js";
+import { covered, joinMode, missed, type PositionedRead } from "../../server/track.js";
 
 /** A read of epoch `e` with top `top` returning the entries at `offsets`. */
 function read(epoch: string, top: number, offsets: number[]): PositionedRead {
@@ -69,6 +69,24 @@ describe("track checks", () => {
         epoch: "e",
         offset: 4,
       });
+    });
+  });
+
+  describe("joinMode", () => {
+    it("joins a key new, again, or replayed, as the session stands", () => {
+      expect(joinMode(false, false, false)).to.equal("new");
+      expect(joinMode(false, false, true)).to.equal(
+        "new",
+        "a replay of a key not listened: requests.ts drops it",
+      );
+      expect(joinMode(false, true, false)).to.equal("again");
+      expect(joinMode(false, true, true)).to.equal("replay");
+      expect(joinMode(true, false, true)).to.equal("again", "the key named twice in one batch");
+    });
+
+    it("replays a key whose own join (another request) is still pending: it answers recovered for it", () => {
+      expect(joinMode(true, true, true)).to.equal("replay");
+      expect(joinMode(true, true, false)).to.equal("again");
     });
   });
 });
