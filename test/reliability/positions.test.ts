@@ -1,0 +1,64 @@
+/**
+ * The model-based reliability test with positions (issue 10): random
+ * sequences of connects (resumed or new sessions), listens, notifies, stream
+ * drops, node deaths and restarts, and bus outages, on a small per-key
+ * history (`size` 1 to 5, or roomy) so that keys' histories overflow; judged
+ * per client and per key by positions (positions-runner.ts). Two nodes on an
+ * in-process bus, one node on its own in-process history (a restart is a new
+ * epoch), and two nodes on Redis, each behind its own TCP proxy.
+ * RELIABILITY_RUNS multiplies the number of runs; FC_SEED / FC_PATH replay one.
+ */
+import fc from "fast-check";
+import { REDIS_URL, requireRedis } from "../bus/helpers.js";
+import { scale } from "./ops.js";
+import { type POp, pOpArbitrary, withSetup } from "./positions-ops.js";
+import { ptally, runPositionOps } from "./positions-runner.js";
+import type { PWorldOptions } from "./positions-world.js";
+
+const size = fc.constantFrom(1, 1, 2, 3, 5, 100);
+
+function property(base: Omit<PWorldOptions, "size">, runs: number, steps: number) {
+  const { numRuns, maxLength } = scale(runs, steps);
+  return fc.assert(
+    fc.asyncProperty(
+      size,
+      fc.array(pOpArbitrary(base.nodes), { maxLength, size: "max" }).map(withSetup),
+      (s, ops) => runPositionOps({ ...base, size: s }, ops),
+    ),
+    {
+      numRuns,
+      ...(process.env.FC_SEED
+        ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true }
+        : {}),
+    },
+  );
+}
+
+describe("reliability: the position model (deaths, restarts, outages, trims)", function () {
+  this.timeout(120_000);
+  after(() => {
+    if (process.env.RELIABILITY_REPORT) console.log("position tally", JSON.stringify(ptally));
+  });
+
+  it("holds for two nodes on an in-process bus", () =>
+    property({ bus: "broker", nodes: 2 }, 100, 40));
+
+  it("holds for one node on its own history, restarts being new epochs", () =>
+    property({ bus: "local", nodes: 1 }, 100, 40));
+
+  describe("on Redis", () => {
+    before(requireRedis);
+
+    it("holds for two nodes on Redis, each behind its own proxy", () =>
+      property({ bus: "redis", nodes: 2, redisUrl: REDIS_URL }, 15, 30));
+  });
+
+  describe("shrunk counterexamples", () => {
+    it("runs a literal sequence", () =>
+      runPositionOps({ bus: "broker", nodes: 2, size: 2 }, [
+        { op: "connect", client: 0, node: 0, resume: false },
+        { op: "listen", client: 0, key: 0 },
+        { op: "notify", node: 1, key: 0 },
+      ] satisfies POp[]));
+  });
+});
