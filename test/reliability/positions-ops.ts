@@ -27,6 +27,8 @@ export type POp =
   | { readonly op: "kill"; readonly node: number }
   /** A dead node starts again: a new hub on the same bus. */
   | { readonly op: "restart"; readonly node: number }
+  /** A node's bus connection is cut (until `restore`): it notifies and listens without it. */
+  | { readonly op: "cut" | "restore"; readonly node: number }
   /** A node's bus connection is cut while other nodes notify these keys, then restored. */
   | {
       readonly op: "outage";
@@ -55,6 +57,10 @@ export function pOpArbitrary(nodes: number): fc.Arbitrary<POp> {
     { weight: 2, arbitrary: fc.record({ op: fc.constant("restart" as const), node }) },
   ];
   if (nodes > 1) {
+    ops.push({
+      weight: 2,
+      arbitrary: fc.record({ op: fc.constantFrom("cut" as const, "restore" as const), node }),
+    });
     ops.push({
       weight: 3,
       arbitrary: fc.record({

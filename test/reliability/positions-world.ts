@@ -4,102 +4,25 @@
  * (fake.ts: every library line, no sockets), that can die abruptly (their
  * clients' streams cut, then the hub closed) and start again on the same
  * bus, and whose bus connection can be cut for a while: on an in-process
- * broker through {@link FlakyBus}, on Redis through a TCP proxy in front of
+ * broker through FlakyBus (test/fixtures/flaky-bus.ts), on Redis through a TCP proxy in front of
  * Redis for each node. A restart on a local bus is a new process's history:
  * a new epoch for every key.
  */
 import {
   type Bus,
-  type BusContext,
-  type BusStatus,
   createHub,
   defineNotifier,
   type Hub,
   InProcessBroker,
-  inProcessBus,
   type Notifier,
 } from "../../server/index.js";
 import { redisBus } from "../../server/redis.js";
+import { FlakyBus } from "../fixtures/flaky-bus.js";
 import { TcpProxy } from "../fixtures/proxy.js";
 import { dispatch, type FakeResponse, fakeRequest, finished } from "./fake.js";
 import { waitFor } from "./sse.js";
 
 const chat = defineNotifier<string, number>("chat");
-
-/**
- * A shared in-process bus whose connection the test cuts: while down,
- * nothing published reaches this node (as Redis pub/sub drops messages for
- * a subscriber that is away) and its own calls reject; back up, it reports
- * `ok` and every channel resubscribed, as `redisBus` does.
- */
-export class FlakyBus implements Bus {
-  readonly kind = "shared";
-  readonly #inner: Bus;
-  readonly #channels = new Set<string>();
-  #context: BusContext | undefined;
-  #down = false;
-
-  constructor(broker: InProcessBroker) {
-    this.#inner = inProcessBus(broker);
-  }
-
-  async start(context: BusContext): Promise<void> {
-    this.#context = context;
-    await this.#inner.start(context);
-  }
-
-  status(): BusStatus {
-    return this.#down ? "degraded" : "ok";
-  }
-
-  #up(): void {
-    if (this.#down) throw new Error("the bus connection is down");
-  }
-
-  async publish(channel: string, message: string): Promise<void> {
-    this.#up();
-    return this.#inner.publish(channel, message);
-  }
-
-  async append(channel: string, message: string) {
-    this.#up();
-    return (this.#inner.append as NonNullable<Bus["append"]>)(channel, message);
-  }
-
-  async read(channel: string, after?: Parameters<NonNullable<Bus["read"]>>[1]) {
-    this.#up();
-    return (this.#inner.read as NonNullable<Bus["read"]>)(channel, after);
-  }
-
-  async subscribe(channel: string, onMessage: (message: string) => void) {
-    this.#up();
-    const off = await this.#inner.subscribe(channel, (message) => {
-      if (!this.#down) onMessage(message);
-    });
-    this.#channels.add(channel);
-    return async () => {
-      this.#channels.delete(channel);
-      await off();
-    };
-  }
-
-  close(): Promise<void> {
-    return this.#inner.close();
-  }
-
-  /** The connection drops: what is published from now on never reaches this node. */
-  cut(): void {
-    this.#down = true;
-    this.#context?.onStatus("degraded");
-  }
-
-  /** The connection is back, every subscription with it. */
-  restore(): void {
-    this.#down = false;
-    this.#context?.onStatus("ok");
-    this.#context?.onResubscribed?.([...this.#channels]);
-  }
-}
 
 export interface PWorldOptions {
   readonly bus: "local" | "broker" | "redis";
@@ -175,6 +98,7 @@ export async function makePWorld(options: PWorldOptions): Promise<PWorld> {
     nodes,
     async start(i) {
       const node = nodes[i] as PNode;
+      proxies[i]?.up(); // a node that died cut off starts with its network back
       const bus = makeBus(i);
       const hub = createHub<null>({
         history: { size: options.size },
