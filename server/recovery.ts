@@ -67,6 +67,7 @@ export function makeRecovery(host: RecoveryHost): Recovery | undefined {
     },
     unlisten: host.unlisten,
     onError: host.onError,
+    busDown: () => bus.status() === "degraded",
   });
   return { relay, local };
 }

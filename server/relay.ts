@@ -43,6 +43,8 @@ export interface RelayHost {
   /** Takes back a listen that failed (its `since` could not be read): nothing of it applied. */
   unlisten(session: Session, topic: string): void;
   onError(error: Error, context: object): void;
+  /** Is the bus connection down (its return calls `check()`)? Absent: never. */
+  busDown?(): boolean;
 }
 
 /** What `/listen` answers for an item (SPEC §6). */
@@ -300,6 +302,11 @@ export class Relay {
     track.blind = false; // told below either way
     const known = track.buffer.length; // received before the read: the read places each of them
     const read = await this.#readRetrying(track, after);
+    if (!read && track.suspect && this.#host.busDown?.()) {
+      // Unknown, not lost: the check when the bus is back reads again from `after`.
+      track.blind = blind;
+      return;
+    }
     if (!read) {
       if (after || blind)
         this.#gap(track, after && { epoch: after.epoch, offset: after.offset + 1 });
