@@ -1,7 +1,9 @@
 /**
  * The model-based reliability test with positions (issue 10): random
  * sequences of connects (resumed or new sessions), listens, notifies, stream
- * drops, node deaths and restarts, and bus outages, on a small per-key
+ * drops, node deaths and restarts, and bus outages (a node's bus cut while
+ * the others notify; or cut until restored, its listens refused and its
+ * notifies delivered there only meanwhile), on a small per-key
  * history (`size` 1 to 5, or roomy) so that keys' histories overflow; judged
  * per client and per key by positions (positions-runner.ts). Two nodes on an
  * in-process bus, one node on its own in-process history (a restart is a new
@@ -54,11 +56,55 @@ describe("reliability: the position model (deaths, restarts, outages, trims)", f
   });
 
   describe("shrunk counterexamples", () => {
-    it("runs a literal sequence", () =>
-      runPositionOps({ bus: "broker", nodes: 2, size: 2 }, [
+    // BUG: relay.ts #fill gave up on a history read that failed while the bus
+    // was down (a check started as the bus came back, just before it dropped
+    // again) and told `gap` for "b", which had lost nothing; it now stays
+    // suspect and reads again when the bus is back. (test/e2e/bus-flap.test.ts)
+    it("a check that cannot read while the bus is down again tells no gap", () =>
+      runPositionOps({ bus: "broker", nodes: 2, size: 3 }, [
         { op: "connect", client: 0, node: 0, resume: false },
-        { op: "listen", client: 0, key: 0 },
-        { op: "notify", node: 1, key: 0 },
+        { op: "listen", client: 0, key: 1 },
+        { op: "listen", client: 1, key: 1 },
+        { op: "kill", node: 1 },
+        { op: "outage", node: 0, notifies: [] },
+        { op: "cut", node: 0 },
+        { op: "connect", client: 1, node: 0, resume: true },
       ] satisfies POp[]));
+
+    describe("on Redis", () => {
+      before(requireRedis);
+
+      // BUG: core.ts listen answered 503 as soon as one item's history read
+      // failed, while another item's read still waited behind a retrying
+      // check: that key stayed listened, and got the notify made on the cut
+      // node ("c", not listened). A batch is all or nothing (SPEC §4).
+      // (test/e2e/bus-flap.test.ts)
+      it("a /listen refused while the bus is down leaves no key of it listened", () =>
+        runPositionOps({ bus: "redis", nodes: 2, size: 1, redisUrl: REDIS_URL }, [
+          { op: "connect", client: 1, node: 1, resume: false },
+          { op: "listen", client: 1, key: 1 },
+          { op: "listen", client: 1, key: 2 },
+          { op: "notify", node: 1, key: 1 },
+          { op: "notify", node: 0, key: 2 },
+          { op: "drop", client: 1 },
+          { op: "listen", client: 0, key: 1 },
+          {
+            op: "outage",
+            node: 1,
+            notifies: [
+              { node: 1, key: 1 },
+              { node: 0, key: 1 },
+              { node: 0, key: 1 },
+              { node: 0, key: 1 },
+            ],
+          },
+          { op: "cut", node: 1 },
+          { op: "connect", client: 1, node: 1, resume: false },
+          { op: "notify", node: 1, key: 1 },
+          { op: "notify", node: 1, key: 2 },
+          { op: "connect", client: 0, node: 0, resume: false },
+          { op: "drop", client: 0 },
+        ] satisfies POp[]));
+    });
   });
 });
