@@ -99,10 +99,13 @@ export class Judge {
   caughtUp(client: PClient): boolean {
     return [...client.listened].every((key) => {
       const pos = client.pos.get(key);
+      if (pos === undefined) return false;
+      const at = this.toModel(key, pos);
       const top = this.#model.top(key);
-      return (
-        pos !== undefined && this.toModel(key, pos).gen === top.gen && pos.offset === top.offset
-      );
+      if (at.gen === top.gen) return at.offset === top.offset;
+      // all of an older history (or told the rest is lost), and nothing in the new one yet
+      const all = this.#model.end(key, at.gen) === at.offset || client.told.has(key);
+      return top.offset === 0 && all;
     });
   }
 
@@ -165,7 +168,12 @@ export class Judge {
         expect(told, hole).to.equal(true);
         count("skipped after gap");
       }
-    } else if (prev) expect(told, `${key}: a new epoch, no gap told`).to.equal(true);
+    } else if (prev) {
+      expect(at.gen, `${key} ${data.pos}: an older epoch`).to.be.above(prev.gen);
+      // the first of a new history, after every one of the old: nothing lost
+      const next = at.offset === 1 && this.#model.end(key, prev.gen) === prev.offset;
+      expect(told || next, `${key}: a new epoch, something lost, no gap told`).to.equal(true);
+    }
     client.pos.set(key, pos);
     count("delivered");
   }

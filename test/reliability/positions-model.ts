@@ -2,7 +2,7 @@
  * The reference model of per-key history and positions (SPEC §5.8, §6),
  * written from the SPEC and knowing nothing of the library's code. Per key:
  * its generation (a new epoch whenever the history behind it is lost: here,
- * an in-process history's process restarted), its top offset, the value of
+ * an in-process history's process restarted, Redis flushed), its top offset, the value of
  * every notify ever made (trimmed or not), and `size`, the entries a history
  * keeps. From that it says what a client holding a position may be told:
  * `recovered: true` exactly when the history still holds every notification
@@ -29,6 +29,8 @@ export class PositionModel {
   /** Entries kept per key (`history: { size }`). */
   readonly size: number;
   readonly #keys = new Map<string, KeyState>();
+  /** `${key}:${gen}` → the top a generation ended at. */
+  readonly #ends = new Map<string, number>();
 
   constructor(size: number) {
     this.size = size;
@@ -51,10 +53,11 @@ export class PositionModel {
     return { gen: state.gen, offset: state.top };
   }
 
-  /** The history is lost for every key (an in-process history's process restarted). */
+  /** The history is lost for every key (its process restarted, Redis flushed). */
   restart(): void {
     for (const key of PKEYS) {
       const state = this.#state(key);
+      this.#ends.set(`${key}:${state.gen}`, state.top);
       state.gen += 1;
       state.top = 0;
     }
@@ -64,6 +67,11 @@ export class PositionModel {
   top(key: string): MPos {
     const state = this.#state(key);
     return { gen: state.gen, offset: state.top };
+  }
+
+  /** The top an older generation ended at (`undefined` for the current one). */
+  end(key: string, gen: number): number | undefined {
+    return this.#ends.get(`${key}:${gen}`);
   }
 
   /** The value notified at a position; `undefined` when no notify had it. */

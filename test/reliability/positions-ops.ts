@@ -29,6 +29,8 @@ export type POp =
   | { readonly op: "restart"; readonly node: number }
   /** A node's bus connection is cut (until `restore`): it notifies and listens without it. */
   | { readonly op: "cut" | "restore"; readonly node: number }
+  /** Redis loses every key's history (restarted without persistence, flushed). */
+  | { readonly op: "flush" }
   /** A node's bus connection is cut while other nodes notify these keys, then restored. */
   | {
       readonly op: "outage";
@@ -36,7 +38,7 @@ export type POp =
       readonly notifies: readonly { readonly node: number; readonly key: number }[];
     };
 
-export function pOpArbitrary(nodes: number): fc.Arbitrary<POp> {
+export function pOpArbitrary(nodes: number, flush = false): fc.Arbitrary<POp> {
   const node = fc.nat(nodes - 1);
   const client = fc.nat(CLIENTS - 1);
   const key = fc.nat(PKEYS.length - 1);
@@ -56,6 +58,7 @@ export function pOpArbitrary(nodes: number): fc.Arbitrary<POp> {
     { weight: 1, arbitrary: fc.record({ op: fc.constant("kill" as const), node }) },
     { weight: 2, arbitrary: fc.record({ op: fc.constant("restart" as const), node }) },
   ];
+  if (flush) ops.push({ weight: 1, arbitrary: fc.constant({ op: "flush" as const }) });
   if (nodes > 1) {
     ops.push({
       weight: 2,

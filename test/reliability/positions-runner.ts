@@ -64,6 +64,12 @@ export class PRun {
         return this.#restoreOne(op.node);
       case "outage":
         return this.#outage(op);
+      case "flush": {
+        for (const client of this.clients) this.judge.judge(client); // all of the old history
+        if (!(await this.world.flush())) return false;
+        this.model.restart();
+        return true;
+      }
     }
   }
 

@@ -8,6 +8,8 @@
  * Redis for each node. A restart on a local bus is a new process's history:
  * a new epoch for every key.
  */
+
+import { createClient } from "redis";
 import {
   type Bus,
   createHub,
@@ -58,6 +60,8 @@ export interface PWorld {
   restore(i: number): Promise<void>;
   open(i: number, lastEventId?: string): Promise<FakeResponse>;
   post(i: number, path: "/listen", body: unknown): Promise<Reply>;
+  /** Deletes every Redis key of this world (the history of every key); false off Redis. */
+  flush(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -140,6 +144,18 @@ export async function makePWorld(options: PWorldOptions): Promise<PWorld> {
       const req = fakeRequest("POST", path, headers, JSON.stringify(body));
       const res = await finished(await dispatch(hubOf(i).router(), req));
       return { status: res.statusCode, text: res.body };
+    },
+    async flush() {
+      if (options.bus !== "redis") return false;
+      const admin = createClient({ url: options.redisUrl });
+      await admin.connect();
+      try {
+        for await (const names of admin.scanIterator({ MATCH: `*${prefix}*`, COUNT: 1000 }))
+          if (names.length > 0) await admin.del(names);
+      } finally {
+        admin.destroy();
+      }
+      return true;
     },
     async close() {
       await Promise.all(nodes.map((node) => node.hub?.close()));

@@ -24,7 +24,9 @@ function property(base: Omit<PWorldOptions, "size">, runs: number, steps: number
   return fc.assert(
     fc.asyncProperty(
       size,
-      fc.array(pOpArbitrary(base.nodes), { maxLength, size: "max" }).map(withSetup),
+      fc
+        .array(pOpArbitrary(base.nodes, base.bus === "redis"), { maxLength, size: "max" })
+        .map(withSetup),
       (s, ops) => runPositionOps({ ...base, size: s }, ops),
     ),
     {
