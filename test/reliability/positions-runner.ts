@@ -66,7 +66,10 @@ export class PRun {
         return this.#outage(op);
       case "flush": {
         for (const client of this.clients) this.judge.judge(client); // all of the old history
-        if (!(await this.world.flush())) return false;
+        const epochs = await this.world.flush();
+        if (!epochs) return false;
+        // an epoch of the history lost, maybe seen only later (a session's backlog)
+        for (const [key, epoch] of epochs) this.judge.toModel(key, { epoch, offset: 0 });
         this.model.restart();
         return true;
       }
@@ -297,8 +300,18 @@ export async function runPositionOps(options: PWorldOptions, ops: readonly POp[]
   const world = await makePWorld(options);
   try {
     const run = new PRun(world);
-    for (const op of ops) await run.apply(op);
-    await run.finish();
+    let step = "finish";
+    try {
+      for (const [i, op] of ops.entries()) {
+        step = `op ${i} ${JSON.stringify(op)}`;
+        await run.apply(op);
+      }
+      step = "finish";
+      await run.finish();
+    } catch (error) {
+      if (error instanceof Error) error.message += ` (at ${step})`;
+      throw error;
+    }
   } finally {
     await world.close();
   }

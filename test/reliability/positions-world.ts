@@ -18,10 +18,13 @@ import {
   InProcessBroker,
   type Notifier,
 } from "../../server/index.js";
+import { topicChannel } from "../../server/messages.js";
 import { redisBus } from "../../server/redis.js";
+import { redisNames } from "../../server/redis-history.js";
 import { FlakyBus } from "../fixtures/flaky-bus.js";
 import { TcpProxy } from "../fixtures/proxy.js";
 import { dispatch, type FakeResponse, fakeRequest, finished } from "./fake.js";
+import { PKEYS } from "./positions-model.js";
 import { waitFor } from "./sse.js";
 
 const chat = defineNotifier<string, number>("chat");
@@ -60,8 +63,11 @@ export interface PWorld {
   restore(i: number): Promise<void>;
   open(i: number, lastEventId?: string): Promise<FakeResponse>;
   post(i: number, path: "/listen", body: unknown): Promise<Reply>;
-  /** Deletes every Redis key of this world (the history of every key); false off Redis. */
-  flush(): Promise<boolean>;
+  /**
+   * Deletes every Redis key of this world (the history of every key);
+   * resolves to each key's epoch just before (when it had one); `undefined` off Redis.
+   */
+  flush(): Promise<Map<string, string> | undefined>;
   close(): Promise<void>;
 }
 
@@ -146,16 +152,22 @@ export async function makePWorld(options: PWorldOptions): Promise<PWorld> {
       return { status: res.statusCode, text: res.body };
     },
     async flush() {
-      if (options.bus !== "redis") return false;
+      if (options.bus !== "redis") return undefined;
       const admin = createClient({ url: options.redisUrl });
       await admin.connect();
+      const epochs = new Map<string, string>();
       try {
+        for (const key of PKEYS) {
+          const { meta } = redisNames(prefix, topicChannel(`chat:${JSON.stringify(key)}`));
+          const epoch = await admin.hGet(meta, "e");
+          if (epoch) epochs.set(key, epoch);
+        }
         for await (const names of admin.scanIterator({ MATCH: `*${prefix}*`, COUNT: 1000 }))
           if (names.length > 0) await admin.del(names);
       } finally {
         admin.destroy();
       }
-      return true;
+      return epochs;
     },
     async close() {
       await Promise.all(nodes.map((node) => node.hub?.close()));
