@@ -8,11 +8,11 @@
  */
 import { createClient } from "redis";
 import { defineNotifier } from "../protocol/contract.js";
+import { topicOf } from "../protocol/keys.js";
 import { createHub } from "../server/index.js";
 import { topicChannel } from "../server/messages.js";
 import { redisBus } from "../server/redis.js";
 import { redisNames } from "../server/redis-history.js";
-import { topicOf } from "../server/registry.js";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const KEYS = Number(process.env.KEYS ?? 1_000);

@@ -7,16 +7,9 @@ export {
   type NotifOf,
 } from "../protocol/contract.js";
 export type { SessionStatus } from "../protocol/wire.js";
-export type {
-  EventSourceConstructor,
-  EventSourceLike,
-  LostKey,
-  NotifClient,
-  NotifClientOptions,
-  NotifErrorContext,
-  NotifState,
-  NotifStatus,
-} from "./client.js";
+export type { NotifClient, NotifClientOptions } from "./api.js";
 export { createNotifClient } from "./create.js";
 export { RequestError } from "./listens.js";
 export { onShare, type ShareInfo } from "./share.js";
+export type { EventSourceConstructor, EventSourceLike } from "./source.js";
+export type { LostKey, NotifErrorContext, NotifState, NotifStatus } from "./status.js";

@@ -8,21 +8,17 @@
  */
 
 import type { NotifierDef } from "../protocol/contract.js";
-import { type ListenItem, PATHS, parseEventId, type TabId } from "../protocol/wire.js";
-import {
-  createStreamClient,
-  type EventSourceConstructor,
-  type NotifStatus,
-  type StreamClient,
-  type StreamClientOptions,
-} from "./client.js";
-import { earlierId } from "./cursor.js";
-import type { HandOver } from "./listens.js";
-import { beaconSpeaksForOther } from "./origin.js";
+import type { Topic } from "../protocol/keys.js";
+import type { ListenItem, TabId } from "../protocol/wire.js";
+import type { NotifStatus, StreamClient, StreamClientOptions } from "./client.js";
+import { closeByBeacon, HolderStream } from "./holderstream.js";
+import { makePost, makeSend } from "./requests.js";
 import { Routes } from "./routes.js";
+import { type GatherHost, Succession } from "./succession.js";
 import { HeldTopics } from "./tabheld.js";
-import { isIdentityError, toTabError } from "./tablistens.js";
+import { toTabError } from "./tablistens.js";
 import { TabRelay } from "./tabrelay.js";
+import { replayForTab, type TabReplayHost } from "./tabreplay.js";
 import type {
   DirectMessage,
   HolderMessage,
@@ -31,8 +27,6 @@ import type {
   TabListen,
   TabStatus,
 } from "./tabs.js";
-import { TabSince } from "./tabsince.js";
-import { type Tap, tapEventSource } from "./tap.js";
 
 /** What the holder needs from its tab. */
 export interface LeaderHost {
@@ -49,15 +43,13 @@ export interface LeaderHost {
   /** Every tab alive now. */
   present(): Promise<string[]>;
   /** What the server may hold for the session, as the previous holder said. */
-  held(): [string, ListenItem][];
+  held(): [Topic, ListenItem][];
 }
 
 /** Ms between heartbeats; tabs that hear none for {@link STALE} steal the lock. */
 export const BEAT = 250;
 /** Ms of silence after which a holder counts as frozen or gone. */
 export const STALE = 1_000;
-/** Ms a new holder waits for the alive tabs to join before it resumes the stream. */
-const GATHER = 250;
 
 interface Held {
   readonly item: ListenItem;
@@ -70,77 +62,65 @@ export class Leader {
   readonly #routes = new Routes<Held>();
   readonly #refs = this.#routes.refs;
   readonly #relay: TabRelay<Held>;
-  /** The session given up for an identity change (renewed once). */
-  #renewed: string | undefined;
-  /** Notifiers the stream client has a handler for. */
-  readonly #named = new Set<string>();
-  readonly #tap: Tap;
+  readonly #holding: HolderStream;
+  /** The holding stream's client. */
   readonly #stream: StreamClient;
   /** What the server may hold for the session (every tab is told). */
   readonly #held = new HeldTopics();
-  /** Taking over: the tabs' positions, should the session be gone. */
-  readonly #since: TabSince;
-  /** Topics held before that no tab re-declared were let go (once the stream opened). */
-  #pruned = false;
+  /** Where the stream resumes, the tabs it waits for, their positions. */
+  readonly #succession: Succession;
   #status: TabStatus = { state: "connecting", session: undefined };
-  #resume: string | undefined;
   #detached = false;
-  /** Taking over: the stream waits for the tabs' joins, to resume from the earliest of theirs. */
-  #gathering = false;
   readonly #timers: ReturnType<typeof setInterval>[] = [];
+  /** Replays for tabs that joined late (their own requests, beside the stream client's). */
+  readonly #replays: TabReplayHost;
 
   constructor(host: LeaderHost) {
     this.#host = host;
-    this.#resume = host.resumeFrom;
     this.#relay = new TabRelay(host, this.#routes);
-    this.#since = new TabSince(host.resumeFrom);
+    this.#succession = new Succession(host.resumeFrom);
     for (const [topic, item] of host.held()) this.#held.add({ topic, item });
-    const options = host.options;
-    const Real =
-      options.EventSource ??
-      (globalThis as unknown as { EventSource: EventSourceConstructor }).EventSource;
-    this.#tap = tapEventSource(Real, {
+    const handOver =
+      host.resumeFrom === undefined
+        ? undefined
+        : this.#succession.handOver(this.#held.entries(), (topic) => this.#letGo(topic));
+    this.#holding = new HolderStream(host.options, {
       onEvent: (name, event) => this.#onEvent(name, event),
-      resumeId: (asked) => this.#resumeId(asked),
+      resumeId: (asked) => this.#succession.resumeId(asked, this.#relay.cursor.last),
+      handOver,
+      detached: () => this.#detached,
     });
-    if (host.resumeFrom !== undefined) {
-      this.#gathering = true;
-      this.#tap.hold();
-      void this.#gather();
-    }
-    const realFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
-    this.#stream = createStreamClient({
-      ...options,
-      EventSource: this.#tap.EventSource,
-      pageHide: false,
-      handOver: host.resumeFrom === undefined ? undefined : this.#handOver(),
-      // Handing over closes this client but not the session the next holder resumes.
-      fetch: (input, init) =>
-        this.#detached && String(input).endsWith(PATHS.close)
-          ? Promise.resolve(new Response(null, { status: 204 }))
-          : realFetch(input, init),
-    });
+    this.#stream = this.#holding.client;
+    if (handOver) void this.#succession.gather(this.#gathering());
     this.#stream.onStatus((status) => this.#onStatus(status));
+    this.#replays = this.#replayHost(this.#holding.fetch);
     this.#timers.push(
       setInterval(() => this.beat(), BEAT),
       setInterval(() => void this.#prune(), STALE),
     );
   }
 
-  /** What the stream client takes over: read when the session answers, after the tabs joined. */
-  #handOver(): HandOver {
-    const before = this.#held.entries();
-    return { since: (topic) => this.#since.since(topic), held: () => before };
+  /** Taking over: the stream opens once every alive tab joined (or a little later). */
+  #gathering(): GatherHost {
+    return {
+      present: () => this.#host.present(),
+      joined: (tab) => this.#refs.has(tab),
+      open: () => this.#holding.tap.release(),
+    };
   }
 
-  /** Waits (a little) for every alive tab to join, then opens the stream. */
-  async #gather(): Promise<void> {
-    const deadline = Date.now() + GATHER;
-    const tabs = await this.#host.present().catch(() => []);
-    while (Date.now() < deadline && tabs.some((tab) => !this.#refs.has(tab)))
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    this.#gathering = false;
-    this.#tap.release();
+  /** Replays for tabs that joined late: their own requests, beside the stream client's. */
+  #replayHost(fetch: typeof globalThis.fetch): TabReplayHost {
+    const { options, term } = this.#host;
+    const credentials = options.withCredentials ? "include" : "same-origin";
+    const base = options.url.replace(/\/+$/, "");
+    return {
+      term,
+      send: makeSend(makePost(base, fetch, options.headers ?? {}, credentials)),
+      session: () => (this.#detached ? undefined : this.#stream.session()),
+      ready: (tab, topic) => this.#refs.get(tab, topic)?.ready,
+      sendTo: (tab, message) => this.#host.sendTo(tab, message),
+    };
   }
 
   /** Tabs sharing the stream (this one included). */
@@ -150,7 +130,7 @@ export class Leader {
 
   /** The session's last event id this holder relayed. */
   get last(): string | undefined {
-    return this.#relay.cursor.last ?? this.#resume;
+    return this.#relay.cursor.last ?? this.#succession.resume;
   }
 
   get session(): string | undefined {
@@ -201,25 +181,16 @@ export class Leader {
 
   /** The last tab goes: ends the session too. */
   close(): void {
-    const session = this.#stream.session();
-    const url = `${this.#host.options.url.replace(/\/+$/, "")}${PATHS.close}`;
-    const { withCredentials = false } = this.#host.options;
-    const beacon =
-      typeof navigator.sendBeacon === "function" && !beaconSpeaksForOther(url, withCredentials);
-    if (session !== undefined && beacon) {
-      const body = new Blob([JSON.stringify({ session })], { type: "application/json" });
-      if (navigator.sendBeacon(url, body)) this.#detached = true; // the beacon ends it
-    }
+    if (closeByBeacon(this.#host.options, this.#stream.session())) this.#detached = true; // the beacon ends it
     for (const timer of this.#timers) clearInterval(timer);
     this.#stream.close();
   }
 
   #join(tab: string, listens: readonly TabListen[], after: string | undefined): void {
     const isNew = !this.#refs.has(tab);
-    // Confirmed before, not held now (released while the tab was in the page cache): maybe missed.
-    const dropped = this.#gathering
-      ? []
-      : listens.filter((l) => l.confirmed && !this.#held.has(l.topic));
+    // Confirmed before, not held now (released meanwhile, or of another session): maybe missed.
+    const gathering = this.#succession.gathering;
+    const dropped = gathering ? [] : listens.filter((l) => l.confirmed && !this.#held.has(l.topic));
     this.#refs.join(tab);
     const { remove } = this.#refs.diff(
       tab,
@@ -227,22 +198,14 @@ export class Leader {
     );
     for (const [topic, held] of remove) this.#release(topic, held);
     for (const listen of listens) this.#listen(tab, listen);
-    if (this.#gathering) this.#since.offer(listens);
-    if (after !== undefined && this.#gathering) this.#resume = earlierId(this.#resume, after);
-    if (after !== undefined) this.#relay.catchUp(tab, listens, after, this.#gathering);
-    if (dropped.length > 0) {
-      const lost = dropped.map(({ item }) => ({ notifier: item.notifier, key: item.key }));
-      this.#host.sendTo(tab, { type: "gap", term: this.#host.term, lost });
-    }
-    const { term } = this.#host;
+    this.#succession.joined(listens, after);
+    // What the tab missed and no longer is held: replayed by position (after the catch-up).
+    const replay = (late: boolean) =>
+      replayForTab(this.#replays, tab, late ? listens.filter((l) => l.confirmed) : dropped);
+    if (after !== undefined) this.#relay.catchUp(tab, listens, after, gathering, replay);
+    else replay(false);
     if (isNew) this.#tellHeld(this.#held.listens(), [], true);
-    this.#host.broadcast({
-      type: "status",
-      term,
-      tab: this.#host.tab,
-      status: this.#status,
-      tabs: this.tabs,
-    });
+    this.#tellStatus();
     if (isNew) this.beat();
   }
 
@@ -250,13 +213,8 @@ export class Leader {
     let held = this.#refs.get(tab, topic);
     if (!held) {
       const def = this.#routes.def(item.notifier, topic, item.key);
-      this.#tap.addName(item.notifier);
-      if (!this.#named.has(def.name)) {
-        this.#named.add(def.name);
-        this.#stream.on(def, () => {}); // so that the stream client tracks what it gets
-      }
       if (this.#held.add({ topic, item })) this.#tellHeld([{ topic, item }], []);
-      const ready = this.#listenOrRenew(def, item.key).then(
+      const ready = this.#holding.listen(def, item.key).then(
         () => undefined,
         (error: unknown) => {
           if (this.#refs.get(tab, topic) === held) this.#refs.remove(tab, topic);
@@ -275,30 +233,13 @@ export class Leader {
     });
   }
 
-  /**
-   * Listens; refused because the session belongs to another identity (a login
-   * or logout in some tab: they share cookies), starts a new session for every
-   * tab, once, and listens on it.
-   */
-  async #listenOrRenew(def: NotifierDef<unknown, unknown>, key: unknown): Promise<void> {
-    try {
-      await this.#stream.listen(def, key);
-    } catch (error) {
-      if (!isIdentityError(error)) throw error;
-      const session = this.#stream.session();
-      if (this.#renewed !== session) {
-        this.#renewed = session;
-        this.#stream.reconnect();
-      }
-      await this.#stream.listen(def, key);
-    }
-  }
-
   #unlisten(tab: string, { topic }: TabListen, req: number): void {
     const held = this.#refs.remove(tab, topic);
     const done = () => this.#host.sendTo(tab, { type: "unlistened", term: this.#host.term, req });
     if (!held) {
-      done();
+      // Sent to a holder that went (or not yet joined): done once the server let the key go.
+      if (this.#held.has(topic) && !this.#refs.wanted(topic)) this.#held.whenSettled(topic, done);
+      else done();
       return;
     }
     void this.#stream
@@ -307,19 +248,24 @@ export class Leader {
       .then(done, done);
   }
 
-  #release(topic: string, held: Held): void {
+  #release(topic: Topic, held: Held): void {
     void this.#stream
       .unlisten(held.def, held.item.key)
       .finally(() => this.#letGo(topic))
       .catch(() => {});
   }
 
-  /** The server no longer holds `topic`, unless a tab wants it again: every tab is told. */
-  #letGo(topic: string): void {
+  /**
+   * The server no longer holds `topic`, unless a tab wants it again: every
+   * tab is told. Unlistens waiting for it are answered either way (held for
+   * another tab, it is no longer the unlistening tab's).
+   */
+  #letGo(topic: Topic): void {
     if (!this.#refs.wanted(topic) && this.#held.remove(topic)) this.#tellHeld([], [topic]);
+    this.#held.settle(topic);
   }
 
-  #tellHeld(add: TabListen[], remove: string[], all = false): void {
+  #tellHeld(add: TabListen[], remove: Topic[], all = false): void {
     if (this.#detached) return;
     const { term, tab } = this.#host;
     this.#host.broadcast({ type: "held", term, tab, add, remove, all });
@@ -334,22 +280,15 @@ export class Leader {
     if (!this.#detached) this.#relay.event(name, event.lastEventId, event.data);
   }
 
-  #resumeId(asked: string | undefined): string | undefined {
-    const resume = this.#resume;
-    this.#resume = undefined;
-    if (asked === undefined) return resume; // only the first stream resumes a handed-over session
-    const last = this.#relay.cursor.last;
-    const a = parseEventId(asked);
-    const b = parseEventId(last);
-    return a && b && a.session === b.session && b.seq > a.seq ? last : asked;
-  }
-
   #onStatus(status: NotifStatus): void {
     this.#status = { ...status };
-    if (status.state === "open" && !this.#pruned) {
-      this.#pruned = true; // what no tab re-declared: gone with the old session, or unlistened now
+    // What no tab re-declared: gone with the old session, or unlistened now.
+    if (status.state === "open" && this.#succession.prune())
       for (const [topic] of this.#held.entries()) this.#letGo(topic);
-    }
+    this.#tellStatus();
+  }
+
+  #tellStatus(): void {
     const { term, tab } = this.#host;
     this.#host.broadcast({ type: "status", term, tab, status: this.#status, tabs: this.tabs });
   }

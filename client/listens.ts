@@ -7,13 +7,18 @@
  * `RequestError`.
  */
 import type { NotifierDef } from "../protocol/contract.js";
+import { type Topic, topicOf } from "../protocol/keys.js";
 import { toError } from "../protocol/to-error.js";
 import type { ListenItem } from "../protocol/wire.js";
+import { type HandOver, planTakeOver } from "./handover.js";
 import { Positions } from "./positions.js";
 import type { Backoff, Clock } from "./reconnect.js";
 import { Recovery, type RecoveryReport } from "./recovery.js";
+import { Releases } from "./releases.js";
 import { RequestError, type Send } from "./requests.js";
+import { Wanted } from "./wanted.js";
 
+export type { HandOver } from "./handover.js";
 export { RequestError, type Send, type SendResult } from "./requests.js";
 
 /** What {@link Listens} needs from the client. */
@@ -30,32 +35,6 @@ export interface ListensHost {
   readonly handOver?: HandOver;
 }
 
-/**
- * What the tab that held a shared stream before this client left it (SPEC
- * §7): read once, when the first session answers, resumed or not.
- */
-export interface HandOver {
-  /**
-   * Where the tabs stood on `topic` (the earliest of them): recovered from
-   * if the session is gone. `null`: it was listened to, at no known
-   * position; `undefined`: not listened to before (a new listen).
-   */
-  since(topic: string): string | null | undefined;
-  /** What the server may hold for the session: if it resumes, what no one wants is unlistened. */
-  held(): Iterable<[string, ListenItem]>;
-}
-
-interface Waiter {
-  resolve(): void;
-  reject(error: Error): void;
-}
-
-interface Want {
-  readonly item: ListenItem;
-  count: number;
-  waiters: Waiter[];
-}
-
 /** Items per request, so that a batch stays well under the server's body limit. */
 const BATCH = 100;
 
@@ -63,16 +42,16 @@ export class Listens {
   readonly #host: ListensHost;
   readonly #positions = new Positions();
   readonly #recovery = new Recovery();
-  readonly #desired = new Map<string, Want>();
+  readonly #wanted = new Wanted();
   /** What the server holds for the current session. */
-  readonly #acked = new Map<string, ListenItem>();
-  readonly #unlistenWaiters = new Map<string, Waiter[]>();
+  readonly #acked = new Map<Topic, ListenItem>();
+  readonly #releases = new Releases();
   /** Called when the server next holds what is wanted. */
   #idleWaiters: ((report: RecoveryReport | undefined) => void)[] = [];
   /** Topics of the unlisten batch on the wire: not acknowledged to a new listen. */
-  readonly #unlistening = new Set<string>();
+  readonly #unlistening = new Set<Topic>();
   /** Topics of the listen batch on the wire. */
-  readonly #inflight = new Set<string>();
+  readonly #inflight = new Set<Topic>();
   #session: string | undefined;
   #scheduled = false;
   #running = false;
@@ -87,7 +66,7 @@ export class Listens {
 
   /** Topics wanted now (for tests and status). */
   get size(): number {
-    return this.#desired.size;
+    return this.#wanted.size;
   }
 
   /**
@@ -115,13 +94,13 @@ export class Listens {
 
   /** A notification of notifier `name` on `key` arrived with position `pos`. */
   observe(name: string, key: unknown, pos: unknown): void {
-    const topic = this.#positions.topicOf(name, key);
-    if (topic !== undefined && this.#desired.has(topic)) this.#positions.observe(topic, pos);
+    const topic = this.#positions.topicOfEvent(name, key);
+    if (topic !== undefined && this.#wanted.has(topic)) this.#positions.observe(topic, pos);
   }
 
   /** The keys wanted now, as `lost` names them. */
   wanted(): ListenItem[] {
-    return [...this.#desired.values()].map(({ item }) => item);
+    return [...this.#wanted.entries()].map(([, item]) => item);
   }
 
   /**
@@ -133,88 +112,64 @@ export class Listens {
     const handOver = this.#host.handOver;
     if (!handOver || this.#tookOver) return;
     this.#tookOver = true;
-    if (!fresh) {
-      for (const [topic, item] of handOver.held())
-        if (!this.#desired.has(topic) && !this.#acked.has(topic)) this.#acked.set(topic, item);
-      return;
+    const plan = planTakeOver(handOver, fresh, this.#wanted, (topic) => this.#acked.has(topic));
+    for (const topic of plan.released) handOver.released?.(topic);
+    for (const [topic, item] of plan.unlisten) {
+      this.#acked.set(topic, item);
+      this.#releases.on(topic, () => handOver.released?.(topic));
     }
-    const before: [string, ListenItem][] = [];
-    for (const [topic, want] of this.#desired) {
-      const since = handOver.since(topic);
-      if (since === undefined) continue;
+    if (!fresh) return;
+    for (const [topic, , since] of plan.recover)
       if (since !== null) this.#positions.observe(topic, since);
-      before.push([topic, want.item]);
-    }
-    this.#recovery.begin(before);
+    this.#recovery.begin(plan.recover.map(([topic, item]): [Topic, ListenItem] => [topic, item]));
   }
 
   /** Where the client stands on `def`/`key`: the `since` of its next re-listen (SPEC §6). */
   position<K>(def: NotifierDef<K, unknown>, key: K): string | null {
-    return this.#positions.since(`${def.name}:${def.keyId(key)}`);
+    return this.#positions.since(topicOf(def.name, def.keyId(key)));
   }
 
   /** The server holds nothing for this client any more: keep what to recover, settle unlistens. */
   #forget(): void {
     if (this.#session !== undefined || this.#acked.size > 0) {
-      this.#recovery.begin([...this.#acked].filter(([topic]) => this.#desired.has(topic)));
+      this.#recovery.begin([...this.#acked].filter(([topic]) => this.#wanted.has(topic)));
     }
     this.#acked.clear();
-    for (const topic of [...this.#unlistenWaiters.keys()]) this.#settleUnlisten(topic);
+    this.#releases.settleAll();
   }
 
   listen<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("sse-notif: the client is closed"));
     const topic = this.#positions.learn(def, key);
-    let want = this.#desired.get(topic);
-    if (!want) {
-      want = { item: { notifier: def.name, key }, count: 0, waiters: [] };
-      this.#desired.set(topic, want);
-      this.#settleUnlisten(topic); // an unlisten not yet sent is cancelled
-    }
-    want.count += 1;
+    // A first listen cancels an unlisten not yet sent.
+    if (this.#wanted.add(topic, { notifier: def.name, key })) this.#releases.settle(topic);
     if (this.#acked.has(topic) && !this.#unlistening.has(topic)) return Promise.resolve();
-    const pending = want;
-    return new Promise<void>((resolve, reject) => {
-      pending.waiters.push({ resolve, reject });
-      this.#schedule();
-    });
+    const listened = this.#wanted.wait(topic);
+    this.#schedule();
+    return listened;
   }
 
   unlisten<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
-    const topic = `${def.name}:${def.keyId(key)}`;
-    const want = this.#desired.get(topic);
-    if (!want) return Promise.resolve();
-    want.count -= 1;
-    if (want.count > 0) return Promise.resolve();
-    this.#desired.delete(topic);
+    const topic = topicOf(def.name, def.keyId(key));
+    if (!this.#wanted.remove(topic)) return Promise.resolve();
     this.#positions.forget(topic);
     this.#recovery.drop(topic);
-    for (const waiter of want.waiters) waiter.resolve(); // unlistened before it was listened
     if (!this.#acked.has(topic) && !this.#inflight.has(topic)) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      // after the server has dropped it
-      const waiters = this.#unlistenWaiters.get(topic) ?? [];
-      waiters.push({ resolve, reject });
-      this.#unlistenWaiters.set(topic, waiters);
-      this.#schedule();
-    });
+    const released = this.#releases.wait(topic); // after the server has dropped it
+    this.#schedule();
+    return released;
   }
 
   /** Is this topic wanted (a handler may filter events on it)? */
-  wants(topic: string): boolean {
-    return this.#desired.has(topic);
+  wants(topic: Topic): boolean {
+    return this.#wanted.has(topic);
   }
 
   close(): void {
     this.#closed = true;
     this.#host.clock.clearTimeout(this.#retry);
-    const error = new Error("sse-notif: the client is closed");
-    for (const want of this.#desired.values())
-      for (const waiter of want.waiters) waiter.reject(error);
-    for (const waiters of this.#unlistenWaiters.values())
-      for (const waiter of waiters) waiter.resolve();
-    this.#desired.clear();
-    this.#unlistenWaiters.clear();
+    this.#wanted.close(new Error("sse-notif: the client is closed"));
+    this.#releases.settleAll();
     this.#acked.clear();
   }
 
@@ -239,8 +194,8 @@ export class Listens {
     try {
       while (!this.#closed && this.#session !== undefined) {
         const session = this.#session;
-        const add = this.#missing(this.#desired, this.#acked);
-        const remove = this.#missing(this.#acked, this.#desired);
+        const add = this.#missing(this.#wanted.topics(), this.#acked);
+        const remove = this.#missing(this.#acked.keys(), this.#wanted);
         done = add.length === 0 && remove.length === 0;
         if (done) break;
         const ok =
@@ -263,14 +218,14 @@ export class Listens {
     for (const resolve of waiters) resolve(report);
   }
 
-  async #listenBatch(session: string, wanted: string[]): Promise<boolean> {
-    const topics = wanted.filter((topic) => this.#desired.has(topic)); // unlistened meanwhile
+  async #listenBatch(session: string, wanted: Topic[]): Promise<boolean> {
+    const topics = wanted.filter((topic) => this.#wanted.has(topic)); // unlistened meanwhile
     if (topics.length === 0) return true;
-    const items = topics.map((topic) => (this.#desired.get(topic) as Want).item);
+    const items = topics.map((topic) => this.#wanted.item(topic) as ListenItem);
     const marks = topics.map((topic) => this.#positions.mark(topic));
     const sent = items.map((item, i) => ({
       ...item,
-      since: this.#positions.since(topics[i] as string),
+      since: this.#positions.since(topics[i] as Topic),
     }));
     for (const topic of topics) this.#inflight.add(topic);
     try {
@@ -293,12 +248,12 @@ export class Listens {
         for (const topic of topics) await this.#listenBatch(session, [topic]);
         return true; // one by one, to tell the refused item from the others
       }
-      this.#refuse(topics[0] as string, error);
+      this.#refuse(topics[0] as Topic, error);
       return true;
     }
   }
 
-  async #unlistenBatch(session: string, topics: string[]): Promise<boolean> {
+  async #unlistenBatch(session: string, topics: Topic[]): Promise<boolean> {
     const items = topics.map((topic) => this.#acked.get(topic) as ListenItem);
     for (const topic of topics) this.#unlistening.add(topic);
     try {
@@ -312,20 +267,15 @@ export class Listens {
     }
     for (const topic of topics) {
       this.#acked.delete(topic);
-      this.#settleUnlisten(topic);
+      this.#releases.settle(topic);
     }
     return true;
   }
 
-  #settleUnlisten(topic: string): void {
-    for (const waiter of this.#unlistenWaiters.get(topic) ?? []) waiter.resolve();
-    this.#unlistenWaiters.delete(topic);
-  }
-
   /** Up to {@link BATCH} topics of `from` that `other` lacks. */
-  #missing(from: Map<string, unknown>, other: Map<string, unknown>): string[] {
-    const topics: string[] = [];
-    for (const topic of from.keys()) {
+  #missing(from: Iterable<Topic>, other: { has(topic: Topic): boolean }): Topic[] {
+    const topics: Topic[] = [];
+    for (const topic of from) {
       if (other.has(topic) || this.#inflight.has(topic)) continue;
       topics.push(topic);
       if (topics.length === BATCH) break;
@@ -333,27 +283,22 @@ export class Listens {
     return topics;
   }
 
-  #confirm(topic: string, item: ListenItem): void {
+  #confirm(topic: Topic, item: ListenItem): void {
     this.#acked.set(topic, item); // even if unlistened meanwhile: the loop then unlistens it
-    const want = this.#desired.get(topic);
-    if (!want) return;
-    const waiters = want.waiters;
-    want.waiters = [];
-    for (const waiter of waiters) waiter.resolve();
+    this.#wanted.confirm(topic);
   }
 
   /** A refused key is forgotten; refused on a re-listen, it is lost and reported. */
-  #refuse(topic: string, error: Error): void {
-    this.#settleUnlisten(topic);
-    const want = this.#desired.get(topic);
-    if (!want) return;
+  #refuse(topic: Topic, error: Error): void {
+    this.#releases.settle(topic);
+    const item = this.#wanted.item(topic);
+    if (!item) return;
     if (this.#recovery.pending(topic)) {
       this.#recovery.refuse(topic);
-      this.#host.error(error, want.item);
+      this.#host.error(error, item);
     }
-    this.#desired.delete(topic);
+    this.#wanted.refuse(topic, error);
     this.#positions.forget(topic);
-    for (const waiter of want.waiters) waiter.reject(error);
   }
 
   /** A 410: stop if it is the current session; go on with a newer one otherwise. */

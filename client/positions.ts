@@ -5,6 +5,8 @@
  * notifications arrive. These are the `since` of the next re-listen. Pure.
  */
 import type { NotifierDef } from "../protocol/contract.js";
+import { type Topic, topicOf } from "../protocol/keys.js";
+import { parsePosition } from "../protocol/positions.js";
 import type { ListenAnswer } from "../protocol/wire.js";
 
 interface Place {
@@ -14,42 +16,49 @@ interface Place {
 }
 
 export class Positions {
-  readonly #places = new Map<string, Place>();
+  readonly #places = new Map<Topic, Place>();
   /** Each listened notifier's definition, to find the topic of a notification. */
   readonly #defs = new Map<string, NotifierDef<unknown, unknown>>();
 
   /** The topic of `key`, remembering how `def` tells keys apart. */
-  learn<K>(def: NotifierDef<K, unknown>, key: K): string {
-    const topic = `${def.name}:${def.keyId(key)}`;
+  learn<K>(def: NotifierDef<K, unknown>, key: K): Topic {
+    const topic = topicOf(def.name, def.keyId(key));
     this.#defs.set(def.name, def as NotifierDef<unknown, unknown>);
     return topic;
   }
 
   /** The topic of a notification, `undefined` for a notifier never listened to or a key refused. */
-  topicOf(name: string, key: unknown): string | undefined {
+  topicOfEvent(name: string, key: unknown): Topic | undefined {
     const def = this.#defs.get(name);
     try {
-      return def && `${name}:${def.keyId(key)}`;
+      return def && topicOf(name, def.keyId(key));
     } catch {
       return undefined; // a key this notifier's keyId refuses is none the client listens to
     }
   }
 
   /** The `since` to send for `topic`: its position, or `null` when none is known. */
-  since(topic: string): string | null {
+  since(topic: Topic): string | null {
     return this.#places.get(topic)?.pos ?? null;
   }
 
-  /** A notification on `topic` arrived with position `pos` (ignored unless a string). */
-  observe(topic: string, pos: unknown): void {
+  /**
+   * A notification on `topic` arrived with position `pos` (ignored unless a
+   * string, or when before the key's place: replayed for a tab of a shared
+   * session that joined late).
+   */
+  observe(topic: Topic, pos: unknown): void {
     if (typeof pos !== "string") return;
     const place = this.#place(topic);
+    const now = parsePosition(place.pos);
+    const next = parsePosition(pos);
+    if (now && next && now.epoch === next.epoch && next.offset <= now.offset) return;
     place.pos = pos;
     place.seen += 1;
   }
 
   /** A mark taken when a listen is sent, for {@link answered}. */
-  mark(topic: string): number {
+  mark(topic: Topic): number {
     return this.#place(topic).seen;
   }
 
@@ -58,18 +67,18 @@ export class Positions {
    * (the replay brings the positions); otherwise the key starts at `pos`,
    * unless a notification already arrived meanwhile (it is newer).
    */
-  answered(topic: string, mark: number, answer: ListenAnswer | undefined): void {
+  answered(topic: Topic, mark: number, answer: ListenAnswer | undefined): void {
     if (!answer || answer.recovered === true) return;
     const place = this.#place(topic);
     if (place.seen === mark) place.pos = answer.pos;
   }
 
   /** The key is no longer listened to: a later listen starts afresh. */
-  forget(topic: string): void {
+  forget(topic: Topic): void {
     this.#places.delete(topic);
   }
 
-  #place(topic: string): Place {
+  #place(topic: Topic): Place {
     let place = this.#places.get(topic);
     if (!place) {
       place = { pos: undefined, seen: 0 };

@@ -4,6 +4,7 @@
  * server recovered by position and which are lost (not recovered, or
  * refused). Survives a session lost again mid-way. Pure.
  */
+import type { Topic } from "../protocol/keys.js";
 import type { ListenItem, LostKey } from "../protocol/wire.js";
 
 /** The outcome of listening again on everything after a lost session. */
@@ -16,23 +17,23 @@ export interface RecoveryReport {
 
 export class Recovery {
   /** Keys to listen again on, not answered yet. */
-  readonly #pending = new Map<string, ListenItem>();
-  readonly #lost = new Map<string, LostKey>();
+  readonly #pending = new Map<Topic, ListenItem>();
+  readonly #lost = new Map<Topic, LostKey>();
   #began = false;
 
   /** A session was lost while holding `held` (topic → item). */
-  begin(held: Iterable<[string, ListenItem]>): void {
+  begin(held: Iterable<[Topic, ListenItem]>): void {
     this.#began = true;
     for (const [topic, item] of held) if (!this.#lost.has(topic)) this.#pending.set(topic, item);
   }
 
   /** Is `topic` waiting to be listened to again? */
-  pending(topic: string): boolean {
+  pending(topic: Topic): boolean {
     return this.#pending.has(topic);
   }
 
   /** The re-listen of `topic` answered `recovered` (`null`: no history to ask). */
-  settle(topic: string, recovered: boolean | null): void {
+  settle(topic: Topic, recovered: boolean | null): void {
     const item = this.#pending.get(topic);
     if (!item) return;
     this.#pending.delete(topic);
@@ -40,12 +41,12 @@ export class Recovery {
   }
 
   /** The re-listen of `topic` was refused. */
-  refuse(topic: string): void {
+  refuse(topic: Topic): void {
     this.settle(topic, false);
   }
 
   /** The app stopped listening to `topic`: it no longer counts. */
-  drop(topic: string): void {
+  drop(topic: Topic): void {
     this.#pending.delete(topic);
     this.#lost.delete(topic);
   }

@@ -7,7 +7,7 @@
  * their own `keyId`. Pure.
  */
 import type { NotifierDef } from "../protocol/contract.js";
-import { canonicalJson } from "../protocol/keys.js";
+import { canonicalJson, type Topic, topicOf } from "../protocol/keys.js";
 import type { NotificationEventData } from "../protocol/wire.js";
 import { TabRefs } from "./tabrefs.js";
 import type { TabListen } from "./tabs.js";
@@ -21,7 +21,7 @@ export class Routes<V> {
    * The definition the holder's stream client listens with: canonical keys,
    * or, for a custom `keyId`, one that gives the tab's key id for this key.
    */
-  def(name: string, topic: string, key: unknown): NotifierDef<unknown, unknown> {
+  def(name: string, topic: Topic, key: unknown): NotifierDef<unknown, unknown> {
     const id = topic.slice(name.length + 1);
     if (safeCanonical(key) !== id) {
       this.#custom.add(name);
@@ -37,7 +37,10 @@ export class Routes<V> {
 
   /** The tabs an event of notifier `name` on `key` goes to. */
   targets(name: string, key: unknown): Iterable<string> {
-    if (!this.#custom.has(name)) return this.refs.tabsOf(`${name}:${safeCanonical(key)}`);
+    if (!this.#custom.has(name)) {
+      const topic = canonicalTopic(name, key);
+      return topic === undefined ? [] : this.refs.tabsOf(topic); // no tab listens to a non-JSON key
+    }
     const prefix = `${name}:`;
     return this.refs
       .tabIds()
@@ -48,9 +51,15 @@ export class Routes<V> {
   among(listens: readonly TabListen[], name: string, key: unknown): boolean {
     const confirmed = listens.filter((listen) => listen.confirmed);
     if (this.#custom.has(name)) return confirmed.some((listen) => listen.item.notifier === name);
-    const topic = `${name}:${safeCanonical(key)}`;
-    return confirmed.some((listen) => listen.topic === topic);
+    const topic = canonicalTopic(name, key);
+    return topic !== undefined && confirmed.some((listen) => listen.topic === topic);
   }
+}
+
+/** The topic of `key` under canonical key ids; undefined when the key is not JSON. */
+function canonicalTopic(name: string, key: unknown): Topic | undefined {
+  const id = safeCanonical(key);
+  return id === undefined ? undefined : topicOf(name, id);
 }
 
 function safeCanonical(key: unknown): string | undefined {

@@ -16,10 +16,10 @@ import {
 import { isServer } from "solid-js/web";
 import type { NotifierDef } from "../protocol/contract.js";
 import { toError } from "../protocol/to-error.js";
-import type { NotifClient, NotifState, NotifStatus } from "./client.js";
-import { makeStatus } from "./status.js";
+import type { NotifClient } from "./api.js";
+import { makeStatus, type NotifState, type NotifStatus } from "./status.js";
 
-export type { LostKey, NotifState, NotifStatus } from "./client.js";
+export type { LostKey, NotifState, NotifStatus } from "./status.js";
 
 /** A fixed key, or an accessor of the key to listen on (`undefined`: listen on nothing). */
 export type KeySource<K> = K | (() => K | undefined);
@@ -81,11 +81,11 @@ export function createNotifSignal<K, N>(
   warnOutsideOwner("createNotifSignal");
   const [value, setValue] = createSignal<N | undefined>(initial, { equals: false });
   const current = keyAccessor(def, key);
-  let currentId: string | undefined;
+  const listened: Listened = { id: undefined };
 
   onCleanup(
     client.on(def, (received, notification) => {
-      if (currentId !== undefined && def.keyId(received) === currentId)
+      if (listened.id !== undefined && def.keyId(received) === listened.id)
         setValue(() => notification);
     }),
   );
@@ -93,28 +93,40 @@ export function createNotifSignal<K, N>(
   createComputed(() => {
     const next = current();
     setValue(() => initial);
-    currentId = undefined;
-    if (next !== undefined) untrack(() => follow(next)); // onError may read signals
+    listened.id = undefined;
+    // untracked: onError may read signals
+    if (next !== undefined) untrack(() => follow(client, def, next, listened, onError));
   });
-
-  /** Listens on `next` until the key changes or the owner goes. */
-  function follow(next: K): void {
-    let active = true;
-    const fail = (error: unknown) => active && onError(toError(error), next);
-    try {
-      currentId = def.keyId(next);
-      client.listen(def, next).catch(fail);
-    } catch (error) {
-      fail(error);
-      return;
-    }
-    onCleanup(() => {
-      active = false;
-      currentId = undefined;
-      client.unlisten(def, next).catch(() => {}); // the session ends with the page anyway
-    });
-  }
   return value;
+}
+
+/** The id of the key a signal listens to now; `undefined` while none. */
+interface Listened {
+  id: string | undefined;
+}
+
+/** Listens on `key` until the key changes or the owner goes. */
+function follow<K>(
+  client: NotifClient,
+  def: NotifierDef<K, unknown>,
+  key: K,
+  listened: Listened,
+  onError: (error: Error, key: K) => void,
+): void {
+  let active = true;
+  const fail = (error: unknown) => active && onError(toError(error), key);
+  try {
+    listened.id = def.keyId(key);
+    client.listen(def, key).catch(fail);
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  onCleanup(() => {
+    active = false;
+    listened.id = undefined;
+    client.unlisten(def, key).catch(() => {}); // the session ends with the page anyway
+  });
 }
 
 /**

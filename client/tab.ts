@@ -14,6 +14,8 @@ import { laterId } from "./cursor.js";
 import { Election } from "./election.js";
 import { BEAT, Leader, STALE } from "./leader.js";
 import { mayNameSession } from "./origin.js";
+import { TabChannels } from "./tabchannels.js";
+import { abandonReplays, applyDirect } from "./tabdirect.js";
 import { TabEvents } from "./tabevents.js";
 import { HeldTopics } from "./tabheld.js";
 import { TabListens } from "./tablistens.js";
@@ -28,9 +30,7 @@ import {
   tabNames,
 } from "./tabs.js";
 import { TabReport } from "./tabstatus.js";
-
-/** Per tab (it survives a reload): the last event id, so that a reloaded tab can resume. */
-const STORAGE = "sse-notif last event";
+import { readLastId, writeLastId } from "./tabstorage.js";
 
 export class SharedTab {
   readonly id: TabId = newTabId();
@@ -39,15 +39,15 @@ export class SharedTab {
   readonly report: TabReport;
   readonly #options: NotifClientOptions;
   readonly #names: TabNames;
-  #channel!: BroadcastChannel;
-  #own!: BroadcastChannel;
+  readonly #channels: TabChannels;
   readonly #election: Election;
-  readonly #tabChannels = new Map<string, BroadcastChannel>();
   /** What the server may hold for the session, as the holder tells. */
   readonly #held = new HeldTopics();
   #term = 0;
   #holder: string | undefined;
   #heard = Date.now();
+  /** When {@link #watch} last ran. */
+  #watched = Date.now();
   #resume: string | undefined;
   #leader: Leader | undefined;
   #closed = false;
@@ -58,7 +58,8 @@ export class SharedTab {
     this.#options = options;
     const url = new URL(options.url.replace(/\/+$/, ""), location.href).href;
     this.#names = tabNames(location.origin, url);
-    this.#resume = readStorage();
+    this.#channels = new TabChannels(this.#names, this.id);
+    this.#resume = readLastId();
     this.listens = new TabListens(
       (request) => this.#request({ ...request, from: this.id }),
       (topic) => this.events.positions.forget(topic),
@@ -109,10 +110,10 @@ export class SharedTab {
   /** Starts (again) to take part: channels, presence, the wait for the lock, a ping to find the holder. */
   #join(): void {
     this.#hidden = false;
-    this.#channel = new BroadcastChannel(this.#names.channel);
-    this.#own = new BroadcastChannel(this.#names.tabChannel(this.id));
-    this.#channel.onmessage = (event) => this.#onShared(event.data);
-    this.#own.onmessage = (event) => this.#onDirect(event.data);
+    this.#channels.open(
+      (data) => this.#onShared(data),
+      (data) => this.#onDirect(data),
+    );
     this.#heard = Date.now();
     void this.#election.start();
     this.#post({ type: "ping", from: this.id });
@@ -129,13 +130,10 @@ export class SharedTab {
     } else if (leader) leader.close();
     else this.#post({ type: "leave", from: this.id });
     this.#hidden = true;
-    writeStorage(laterId(this.#resume, this.events.cursor.last));
+    writeLastId(laterId(this.#resume, this.events.cursor.last));
     this.#holder = undefined;
     this.#election.stop();
-    // Closed, so that a page in the back/forward cache hears nothing (which would evict it).
-    for (const channel of [this.#channel, this.#own, ...this.#tabChannels.values()])
-      channel.close();
-    this.#tabChannels.clear();
+    this.#channels.close();
   }
 
   readonly #onPageHide = (): void => {
@@ -150,8 +148,12 @@ export class SharedTab {
 
   /** Followers: ping a quiet holder, take the lock from a silent one. */
   #watch(): void {
+    const now = Date.now();
+    const late = now - this.#watched > STALE; // this tab was frozen: the holder may not be
+    this.#watched = now;
     if (this.#closed || this.#hidden || this.#leader) return;
-    const silent = Date.now() - this.#heard;
+    if (late) this.#heard = now; // what it said meanwhile may still be queued: hear it first
+    const silent = now - this.#heard;
     if (silent > STALE) void this.#election.steal().catch(() => {});
     else if (silent > BEAT * 1.5) this.#post({ type: "ping", from: this.id });
   }
@@ -176,6 +178,7 @@ export class SharedTab {
     });
     this.#leader = leader;
     this.#broadcast({ type: "lead", term: this.#term, tab: this.id });
+    abandonReplays(this);
     this.listens.newHolder();
     const after = this.events.cursor.last;
     leader.handle({ type: "join", from: this.id, listens: this.#declared(), after });
@@ -201,8 +204,7 @@ export class SharedTab {
     if (!leader) return;
     this.#leader = undefined;
     this.#resume = laterId(this.#resume, leader.detach());
-    for (const channel of this.#tabChannels.values()) channel.close();
-    this.#tabChannels.clear();
+    this.#channels.closeTabs();
     this.#election.release();
     this.#heard = Date.now();
     if (!this.#closed && !this.#hidden) this.#election.wait();
@@ -216,10 +218,11 @@ export class SharedTab {
       this.#term = term;
       this.#holder = tab;
       if (this.#leader && tab !== this.id) this.#stepDown();
-      this.listens.newHolder();
+      abandonReplays(this);
       const after = this.events.cursor.last;
       if (tab !== this.id)
         this.#post({ type: "join", from: this.id, listens: this.#declared(), after });
+      this.listens.newHolder();
       this.report.holderGone();
     }
     return term === this.#term && tab === this.#holder;
@@ -254,26 +257,7 @@ export class SharedTab {
     const message = parseTabMessage(data);
     if (!message || this.#closed || this.#hidden || !("term" in message)) return;
     if (message.term < this.#term) return;
-    switch (message.type) {
-      case "event":
-        this.events.take(message.id, message.name, message.text);
-        break;
-      case "skip":
-        this.events.cursor.accept(message.id);
-        break;
-      case "listened":
-        if (message.at !== undefined && !message.error) this.events.cursor.accept(message.at);
-        if (!message.error && this.listens.wants(message.topic))
-          this.events.positions.listened(message.topic, message.pos, message.at);
-        this.listens.listened(message.topic, message.error);
-        break;
-      case "unlistened":
-        this.listens.unlistened(message.req);
-        break;
-      case "gap":
-        this.report.gap(message.lost);
-        break;
-    }
+    applyDirect(this, message);
   }
 
   #request(message: RequestMessage): boolean {
@@ -292,12 +276,7 @@ export class SharedTab {
       queueMicrotask(() => this.#onDirect(message));
       return;
     }
-    let channel = this.#tabChannels.get(tab);
-    if (!channel) {
-      channel = new BroadcastChannel(this.#names.tabChannel(tab));
-      this.#tabChannels.set(tab, channel);
-    }
-    channel.postMessage(message);
+    this.#channels.sendTo(tab, message);
   }
 
   #broadcast(message: HolderMessage): void {
@@ -306,22 +285,6 @@ export class SharedTab {
   }
 
   #post(message: HolderMessage | RequestMessage): void {
-    if (!this.#closed && !this.#hidden) this.#channel.postMessage(message);
-  }
-}
-
-function readStorage(): string | undefined {
-  try {
-    return sessionStorage.getItem(STORAGE) ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeStorage(id: string | undefined): void {
-  try {
-    if (id !== undefined) sessionStorage.setItem(STORAGE, id);
-  } catch {
-    // storage disabled: a reloaded tab then starts a new session
+    if (!this.#closed && !this.#hidden) this.#channels.post(message);
   }
 }

@@ -1,11 +1,12 @@
 /**
  * A sharing tab's side of its events: the handlers `client.on` registered,
  * the cursor that takes each relayed event once, the positions that take
- * each notification once (across a recovery too), and the filter that hands
+ * each notification once and in order (across a recovery too), and the filter that hands
  * a handler only the keys this tab listens to (the session gets the union of
  * every tab's) and never an event `notfor` left this tab out of.
  */
 import type { NotifierDef } from "../protocol/contract.js";
+import { type Topic, topicOf } from "../protocol/keys.js";
 import { EventCursor } from "./cursor.js";
 import { parseNotification } from "./routes.js";
 import { TabPositions } from "./tabpositions.js";
@@ -16,11 +17,11 @@ export class TabEvents {
   readonly cursor = new EventCursor();
   readonly positions = new TabPositions();
   readonly #tab: string;
-  readonly #wants: (topic: string) => boolean;
+  readonly #wants: (topic: Topic) => boolean;
   readonly #handlers = new Map<string, Set<Handler>>();
   readonly #defs = new Map<string, NotifierDef<unknown, unknown>>();
 
-  constructor(tab: string, wants: (topic: string) => boolean) {
+  constructor(tab: string, wants: (topic: Topic) => boolean) {
     this.#tab = tab;
     this.#wants = wants;
   }
@@ -43,17 +44,23 @@ export class TabEvents {
     const def = this.#defs.get(name);
     const data = parseNotification(text);
     if (!def || !data) return;
-    let topic: string;
+    let topic: Topic;
     try {
-      topic = `${name}:${def.keyId(data.key)}`;
+      topic = topicOf(name, def.keyId(data.key));
     } catch {
       return; // a key this notifier's keyId refuses is none this tab listens to
     }
-    if (!this.#wants(topic) || !this.positions.take(topic, data.pos, id)) return;
-    if (data.notfor === this.#tab) return; // its position still counts: it is not owed again
+    if (!this.#wants(topic)) return;
+    // notfor: its position still counts (it is not owed again), but the tab is left out
+    this.positions.take(topic, data.pos, id, () => {
+      if (data.notfor !== this.#tab) this.#hand(name, data.key, data.data);
+    });
+  }
+
+  #hand(name: string, key: unknown, value: unknown): void {
     for (const handler of [...(this.#handlers.get(name) ?? [])]) {
       try {
-        handler(data.key, data.data);
+        handler(key, value);
       } catch (error) {
         reportError(error);
       }

@@ -4,6 +4,7 @@
  * the last unlisten, settled when the holder answers. No I/O of its own.
  */
 import type { NotifierDef } from "../protocol/contract.js";
+import { type Topic, topicOf } from "../protocol/keys.js";
 import type { LostKey } from "../protocol/wire.js";
 import { RequestError } from "./listens.js";
 import type { TabError, TabListen } from "./tabs.js";
@@ -22,23 +23,24 @@ interface Want {
 
 export class TabListens {
   readonly #send: TabSend;
-  readonly #dropped: (topic: string) => void;
-  readonly #wants = new Map<string, Want>();
-  readonly #unlistens = new Map<number, () => void>();
+  readonly #dropped: (topic: Topic) => void;
+  readonly #wants = new Map<Topic, Want>();
+  /** Unlistens sent, until the holder answers that the server no longer holds their key. */
+  readonly #unlistens = new Map<number, { readonly listen: TabListen; resolve(): void }>();
   /** How each notifier listened to tells keys apart. */
   readonly #defs = new Map<string, NotifierDef<unknown, unknown>>();
   #req = 0;
   #closed = false;
 
   /** `dropped`: called when this tab no longer listens to a topic (unlistened, refused). */
-  constructor(send: TabSend, dropped: (topic: string) => void = () => {}) {
+  constructor(send: TabSend, dropped: (topic: Topic) => void = () => {}) {
     this.#send = send;
     this.#dropped = dropped;
   }
 
   listen<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("sse-notif: the client is closed"));
-    const topic = `${def.name}:${def.keyId(key)}`;
+    const topic = topicOf(def.name, def.keyId(key));
     this.#defs.set(def.name, def as NotifierDef<unknown, unknown>);
     let want = this.#wants.get(topic);
     if (!want) {
@@ -58,7 +60,7 @@ export class TabListens {
   }
 
   unlisten<K>(def: NotifierDef<K, unknown>, key: K): Promise<void> {
-    const topic = `${def.name}:${def.keyId(key)}`;
+    const topic = topicOf(def.name, def.keyId(key));
     const want = this.#wants.get(topic);
     if (!want) return Promise.resolve();
     want.count -= 1;
@@ -68,11 +70,12 @@ export class TabListens {
     for (const waiter of want.waiters) waiter.resolve(); // unlistened before it was listened
     const req = ++this.#req;
     if (!this.#send({ type: "unlisten", req, ...want.listen })) return Promise.resolve();
-    return new Promise((resolve) => this.#unlistens.set(req, resolve));
+    const { listen } = want;
+    return new Promise((resolve) => this.#unlistens.set(req, { listen, resolve }));
   }
 
   /** Is `topic` listened to in this tab? */
-  wants(topic: string): boolean {
+  wants(topic: Topic): boolean {
     return this.#wants.has(topic);
   }
 
@@ -80,7 +83,7 @@ export class TabListens {
   wantsKey(lost: LostKey): boolean {
     const def = this.#defs.get(lost.notifier);
     try {
-      return def !== undefined && this.wants(`${lost.notifier}:${def.keyId(lost.key)}`);
+      return def !== undefined && this.wants(topicOf(lost.notifier, def.keyId(lost.key)));
     } catch {
       return false;
     }
@@ -94,13 +97,21 @@ export class TabListens {
     }));
   }
 
+  /** The keys of `topics` this tab listens to, as a status's `lost` names them. */
+  keysOf(topics: readonly Topic[]): LostKey[] {
+    return topics.flatMap((topic) => {
+      const item = this.#wants.get(topic)?.listen.item;
+      return item ? [{ notifier: item.notifier, key: item.key }] : [];
+    });
+  }
+
   /** Every listen of this tab, for a new holder. */
   all(): TabListen[] {
     return [...this.#wants.values()].map((want) => ({ ...want.listen, confirmed: want.confirmed }));
   }
 
   /** The holder answered a listen. */
-  listened(topic: string, error: TabError | undefined): void {
+  listened(topic: Topic, error: TabError | undefined): void {
     const want = this.#wants.get(topic);
     if (!want) return;
     const waiters = want.waiters.splice(0);
@@ -117,17 +128,25 @@ export class TabListens {
 
   /** The holder answered an unlisten: the server stopped sending. */
   unlistened(req: number): void {
-    this.#unlistens.get(req)?.();
+    this.#unlistens.get(req)?.resolve();
     this.#unlistens.delete(req);
   }
 
   /**
-   * Another tab holds the stream now: the unlistens sent to the old one are
-   * settled (the new one listens only to what the tabs' `join`s name).
+   * Another tab holds the stream now (this tab's `join` went to it first):
+   * the unlistens the old one did not answer go to it again, and settle
+   * when it answers that the server no longer holds their key (it
+   * unlistens, resuming the session, what no tab declared). One whose key
+   * this tab listens to again settles now, as a listen cancels an unlisten
+   * not yet sent without sharing.
    */
   newHolder(): void {
-    for (const resolve of this.#unlistens.values()) resolve();
-    this.#unlistens.clear();
+    for (const [req, { listen, resolve }] of [...this.#unlistens]) {
+      if (this.#wants.has(listen.topic) || !this.#send({ type: "unlisten", req, ...listen })) {
+        this.#unlistens.delete(req);
+        resolve();
+      }
+    }
   }
 
   close(): void {
@@ -136,7 +155,8 @@ export class TabListens {
     for (const want of this.#wants.values())
       for (const waiter of want.waiters) waiter.reject(error);
     this.#wants.clear();
-    this.newHolder();
+    for (const { resolve } of this.#unlistens.values()) resolve();
+    this.#unlistens.clear();
   }
 }
 

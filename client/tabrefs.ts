@@ -4,9 +4,11 @@
  * being wanted by any tab (to unlisten it on the server). Pure: the tab that
  * holds the stream keeps one, with a value per (tab, topic).
  */
+import type { Topic } from "../protocol/keys.js";
+
 export class TabRefs<V> {
-  readonly #byTab = new Map<string, Map<string, V>>();
-  readonly #byTopic = new Map<string, Set<string>>();
+  readonly #byTab = new Map<string, Map<Topic, V>>();
+  readonly #byTopic = new Map<Topic, Set<string>>();
 
   /** Tabs known (joined, not left), with or without listens. */
   get tabs(): number {
@@ -28,9 +30,9 @@ export class TabRefs<V> {
   }
 
   /** Adds `topic` for `tab`; false (and nothing changes) when it had it already. */
-  add(tab: string, topic: string, value: V): boolean {
+  add(tab: string, topic: Topic, value: V): boolean {
     this.join(tab);
-    const topics = this.#byTab.get(tab) as Map<string, V>;
+    const topics = this.#byTab.get(tab) as Map<Topic, V>;
     if (topics.has(topic)) return false;
     topics.set(topic, value);
     let tabs = this.#byTopic.get(topic);
@@ -42,12 +44,12 @@ export class TabRefs<V> {
     return true;
   }
 
-  get(tab: string, topic: string): V | undefined {
+  get(tab: string, topic: Topic): V | undefined {
     return this.#byTab.get(tab)?.get(topic);
   }
 
   /** Removes `topic` of `tab`; its value, or undefined when it had none. */
-  remove(tab: string, topic: string): V | undefined {
+  remove(tab: string, topic: Topic): V | undefined {
     const topics = this.#byTab.get(tab);
     const value = topics?.get(topic);
     if (!topics?.has(topic)) return undefined;
@@ -59,22 +61,22 @@ export class TabRefs<V> {
   }
 
   /** The tabs that want `topic`. */
-  tabsOf(topic: string): ReadonlySet<string> {
+  tabsOf(topic: Topic): ReadonlySet<string> {
     return this.#byTopic.get(topic) ?? EMPTY;
   }
 
   /** Does any tab want `topic`? */
-  wanted(topic: string): boolean {
+  wanted(topic: Topic): boolean {
     return this.#byTopic.has(topic);
   }
 
   /** The topics of `tab` and their values. */
-  topicsOf(tab: string): ReadonlyMap<string, V> {
+  topicsOf(tab: string): ReadonlyMap<Topic, V> {
     return this.#byTab.get(tab) ?? new Map();
   }
 
   /** Forgets `tab`; returns what it had, so that each can be released. */
-  leave(tab: string): [string, V][] {
+  leave(tab: string): [Topic, V][] {
     const topics = [...this.topicsOf(tab)];
     for (const [topic] of topics) this.remove(tab, topic);
     this.#byTab.delete(tab);
@@ -86,7 +88,7 @@ export class TabRefs<V> {
    * as it sends it to a new stream holder): the topics to add, and the ones
    * to remove (with their values).
    */
-  diff(tab: string, topics: Iterable<string>): { add: string[]; remove: [string, V][] } {
+  diff(tab: string, topics: Iterable<Topic>): { add: Topic[]; remove: [Topic, V][] } {
     const want = new Set(topics);
     const have = this.topicsOf(tab);
     const add = [...want].filter((topic) => !have.has(topic));

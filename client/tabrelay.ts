@@ -2,8 +2,8 @@
  * The holder's relay of its stream's events to the tabs: in stream order,
  * each event once, to the tabs that listen on its key (the tab `notfor` left
  * out drops it, but takes its position), and the catch-up of a tab that
- * joins late from the events relayed lately, or a `gap` when they are no
- * longer all held.
+ * joins late from the events relayed lately (when they are no longer all
+ * held, the holder has them replayed by position).
  */
 import { parseEventId } from "../protocol/wire.js";
 import { EventCursor } from "./cursor.js";
@@ -47,21 +47,27 @@ export class TabRelay<V> {
   }
 
   /**
-   * Sends a joining tab what it missed of its confirmed listens, or tells it
-   * it missed some; with `byPosition` (the tab's positions were handed to
-   * the stream), a new session recovers them by position instead, and the
-   * status says what was lost.
+   * Sends a joining tab what it missed of its confirmed listens, once the
+   * stream started; `done(late)` then says whether it could: `late`, some
+   * of those events are no longer held (the holder then has them replayed
+   * by position). With `byPosition` (the tab's positions were handed to the
+   * stream), a new session recovers them by position instead.
    */
-  catchUp(tab: string, listens: readonly TabListen[], after: string, byPosition = false): void {
+  catchUp(
+    tab: string,
+    listens: readonly TabListen[],
+    after: string,
+    byPosition: boolean,
+    done: (late: boolean) => void,
+  ): void {
     if (!this.#recent.started) {
-      this.#waiting.push(() => this.catchUp(tab, listens, after, byPosition));
+      this.#waiting.push(() => this.catchUp(tab, listens, after, byPosition, done));
       return;
     }
     const missed = this.#recent.after(after);
     if (!missed) {
       const resumed = parseEventId(this.#host.resumeFrom)?.session;
-      const recovering = byPosition && this.#recent.session !== resumed;
-      if (!recovering) this.#host.sendTo(tab, { type: "gap", term: this.#host.term });
+      done(!(byPosition && this.#recent.session !== resumed));
       return;
     }
     for (const event of missed) {
@@ -69,6 +75,7 @@ export class TabRelay<V> {
       if (data && this.#routes.among(listens, event.name, data.key))
         this.#relay(tab, event.name, event.id, event.text);
     }
+    done(false);
   }
 
   #relay(tab: string, name: string, id: string, text: string): void {

@@ -6,6 +6,7 @@
  * events, its answers). Names of channels and locks, and the type guard for
  * what arrives. No I/O here.
  */
+import { isTopic, type Topic } from "../protocol/keys.js";
 import {
   isSessionId,
   isTabId,
@@ -24,7 +25,7 @@ export interface TabError {
 
 /** One listen of a tab, as it sends it to the holder. */
 export interface TabListen {
-  readonly topic: string;
+  readonly topic: Topic;
   readonly item: ListenItem;
   /** In a `join`: the tab had it confirmed already (so it may be owed events it missed). */
   readonly confirmed?: boolean;
@@ -32,6 +33,13 @@ export interface TabListen {
   readonly pos?: string;
   /** In a `join`: the event id that brought `pos` (how tabs' positions are ordered). */
   readonly at?: string;
+}
+
+/** A key replayed for a tab that joined late (SPEC §6): recovered up to `pos`, or not. */
+export interface Replayed {
+  readonly topic: Topic;
+  readonly recovered: boolean;
+  readonly pos: string | undefined;
 }
 
 /** Status as the holder's stream client reports it (the `onStatus` value). */
@@ -74,7 +82,7 @@ export type HolderMessage =
       readonly term: number;
       readonly tab: TabId;
       readonly add: readonly TabListen[];
-      readonly remove: readonly string[];
+      readonly remove: readonly Topic[];
       readonly all: boolean;
     };
 
@@ -108,7 +116,7 @@ export type DirectMessage =
   | {
       readonly type: "listened";
       readonly term: number;
-      readonly topic: string;
+      readonly topic: Topic;
       readonly error: TabError | undefined;
       /**
        * The holder's last event id when it confirmed: the tab has every event
@@ -120,10 +128,19 @@ export type DirectMessage =
     }
   | { readonly type: "unlistened"; readonly term: number; readonly req: number }
   /**
-   * This tab missed events the holder can no longer send it: its status
-   * reports a gap, of the keys in `lost` (every key of the tab without it).
+   * This tab joined too late for the events the holder keeps: the holder
+   * asks the server to replay these topics after the tab's positions (its
+   * later notifications on them wait for the replay).
    */
-  | { readonly type: "gap"; readonly term: number; readonly lost?: readonly LostKey[] };
+  | { readonly type: "replaying"; readonly term: number; readonly topics: readonly Topic[] }
+  /** What the replays answered: `pos` is the key's position then (the replay ends there). */
+  | {
+      readonly type: "replayed";
+      readonly term: number;
+      readonly items: readonly Replayed[];
+      /** Every key of the tab that may have missed notifications (not recovered, no position). */
+      readonly lost: readonly LostKey[];
+    };
 
 export type TabMessage = HolderMessage | RequestMessage | DirectMessage;
 
@@ -164,15 +181,21 @@ type Check = (value: Record<string, unknown>) => boolean;
 
 const isTerm = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
 const isOptionalId = (v: unknown) => v === undefined || typeof v === "string";
-const isStrings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === "string");
 const isItem = (v: unknown): v is ListenItem =>
   isRecord(v) && typeof v.notifier === "string" && "key" in v;
+/** A listen's topic is its item's (the holder reads the key id off it). */
 const isListen = (v: unknown): v is TabListen =>
   isRecord(v) &&
-  typeof v.topic === "string" &&
   isItem(v.item) &&
+  isTopic(v.topic) &&
+  v.topic.startsWith(`${v.item.notifier}:`) &&
   isOptionalId(v.pos) &&
   isOptionalId(v.at);
+const isReplayed = (v: unknown) =>
+  isRecord(v) &&
+  typeof v.topic === "string" &&
+  typeof v.recovered === "boolean" &&
+  isOptionalId(v.pos);
 const isError = (v: unknown) =>
   v === undefined ||
   (isRecord(v) &&
@@ -196,7 +219,8 @@ const CHECKS: Record<TabMessage["type"], Check> = {
     fromHolder(m) &&
     Array.isArray(m.add) &&
     m.add.every(isListen) &&
-    isStrings(m.remove) &&
+    Array.isArray(m.remove) &&
+    m.remove.every(isTopic) &&
     typeof m.all === "boolean",
   join: (m) =>
     fromTab(m) && Array.isArray(m.listens) && m.listens.every(isListen) && isOptionalId(m.after),
@@ -212,13 +236,14 @@ const CHECKS: Record<TabMessage["type"], Check> = {
     typeof m.text === "string",
   skip: (m) => direct(m) && typeof m.id === "string",
   listened: (m) =>
-    direct(m) &&
-    typeof m.topic === "string" &&
-    isError(m.error) &&
-    isOptionalId(m.at) &&
-    isOptionalId(m.pos),
+    direct(m) && isTopic(m.topic) && isError(m.error) && isOptionalId(m.at) && isOptionalId(m.pos),
   unlistened: (m) => direct(m) && Number.isSafeInteger(m.req),
-  gap: (m) => direct(m) && (m.lost === undefined || lostKeys(m.lost) !== undefined),
+  replaying: (m) => direct(m) && Array.isArray(m.topics) && m.topics.every(isTopic),
+  replayed: (m) =>
+    direct(m) &&
+    Array.isArray(m.items) &&
+    m.items.every(isReplayed) &&
+    lostKeys(m.lost) !== undefined,
 };
 
 /** The message in `data`, or undefined when it is none (another version, garbage). */

@@ -7,6 +7,7 @@
  * of an older session (not the one resumed) before one of the resumed one.
  * Pure.
  */
+import type { Topic } from "../protocol/keys.js";
 import { parseEventId } from "../protocol/wire.js";
 import type { TabListen } from "./tabs.js";
 
@@ -17,7 +18,7 @@ interface Since {
 
 export class TabSince {
   readonly #resumed: string | undefined;
-  readonly #since = new Map<string, Since>();
+  readonly #since = new Map<Topic, Since>();
 
   /** `resumeFrom`: the event id the holder resumes from (its session is the newest). */
   constructor(resumeFrom: string | undefined) {
@@ -35,7 +36,7 @@ export class TabSince {
   }
 
   /** Where to recover `topic` from: `null` at no known position, `undefined` if no tab had it. */
-  since(topic: string): string | null | undefined {
+  since(topic: Topic): string | null | undefined {
     return this.#since.get(topic)?.pos;
   }
 

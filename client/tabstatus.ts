@@ -33,6 +33,8 @@ export class TabReport {
   #missed: readonly LostKey[] | undefined;
   /** The session of the last open status. */
   #opened: string | undefined;
+  /** The holder replays what this tab missed: until it answers, an open status recovered nothing yet. */
+  #replaying = false;
 
   constructor(mine: TabKeys) {
     this.#mine = mine;
@@ -66,7 +68,8 @@ export class TabReport {
       return;
     }
     if (!value.gap) {
-      this.set(value);
+      const pending = this.#replaying && value.state === "open";
+      this.set(pending ? { ...value, resumed: false, recovered: false } : value);
       return;
     }
     const all = Array.isArray(value.lost) ? value.lost : [];
@@ -96,6 +99,24 @@ export class TabReport {
     if (lost && mine.length === 0) return;
     if (this.status.state !== "open") this.missedSome(mine);
     else this.set({ ...this.status, resumed: false, recovered: false, gap: true, lost: mine });
+  }
+
+  /** The holder asked the server to replay what this tab missed (it joined late). */
+  replaying(): void {
+    this.#replaying = true;
+  }
+
+  /**
+   * The replay answered: `recovered: true` when no key of this tab was
+   * `lost`, a gap of those otherwise; `answered: false`, its holder went
+   * first (its keys are `lost`).
+   */
+  replayed(lost: readonly LostKey[], answered = true): void {
+    this.#replaying = false;
+    const mine = lost.filter((key) => this.#mine.wantsKey(key));
+    if (mine.length > 0) this.gap(mine);
+    else if (answered && this.status.state === "open")
+      this.set({ ...this.status, resumed: false, recovered: true, gap: false, lost: [] });
   }
 
   closed(): void {

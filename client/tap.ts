@@ -4,7 +4,7 @@
  * resumes: the client itself only tracks the ids of events it dispatches, and
  * the holder dispatches none of its own (it relays them to the tabs).
  */
-import type { EventSourceConstructor, EventSourceLike } from "./client.js";
+import type { EventSourceConstructor, EventSourceLike } from "./source.js";
 
 /** What the tap tells its holder, and asks it. */
 export interface TapHost {
@@ -26,65 +26,98 @@ export interface Tap {
   addName(name: string): void;
 }
 
+/** What the tap's EventSources share. */
+interface TapState {
+  readonly Real: EventSourceConstructor;
+  readonly host: TapHost;
+  /** Tapped event names. */
+  readonly names: Set<string>;
+  /** The stream opened last (the one the holder's client uses). */
+  current: EventSourceLike | undefined;
+  /** While held, streams are made but not opened (the holder waits for the tabs to join). */
+  held: boolean;
+  readonly opens: (() => void)[];
+}
+
 /** Wraps `Real` so that `host` sees the events of the names added with `addName`. */
 export function tapEventSource(Real: EventSourceConstructor, host: TapHost): Tap {
-  const names = new Set<string>(["session"]);
-  let current: EventSourceLike | undefined;
-  const listen = (source: EventSourceLike, name: string) =>
-    source.addEventListener(name, (event) => {
-      if (source === current) host.onEvent(name, event);
-    });
-
-  /** While held, streams are made but not opened (the holder waits for the tabs to join). */
-  let held = false;
-  const opens: (() => void)[] = [];
-
-  class TappedEventSource implements EventSourceLike {
-    #source: EventSourceLike | undefined;
-    #queued: [string, (event: MessageEvent) => void][] = [];
-    #closed = false;
-    constructor(url: string, init?: { withCredentials?: boolean; fetch?: typeof fetch }) {
-      const open = () => {
-        if (this.#closed) return;
-        const source = new Real(withResume(url, host), init);
-        this.#source = source;
-        current = source;
-        for (const name of names) listen(source, name);
-        for (const [type, listener] of this.#queued) source.addEventListener(type, listener);
-        this.#queued = [];
-      };
-      if (held) opens.push(open);
-      else open();
-    }
-    get readyState(): number {
-      return this.#source?.readyState ?? (this.#closed ? 2 : 0);
-    }
-    addEventListener(type: string, listener: (event: MessageEvent) => void): void {
-      if (this.#source) this.#source.addEventListener(type, listener);
-      else this.#queued.push([type, listener]);
-    }
-    close(): void {
-      this.#closed = true;
-      if (current === this.#source) current = undefined;
-      this.#source?.close();
-    }
-  }
-
+  const tap: TapState = {
+    Real,
+    host,
+    names: new Set(["session"]),
+    current: undefined,
+    held: false,
+    opens: [],
+  };
   return {
-    EventSource: TappedEventSource,
+    EventSource: class extends TappedEventSource {
+      constructor(url: string, init?: SourceOptions) {
+        super(tap, url, init);
+      }
+    },
     hold() {
-      held = true;
+      tap.held = true;
     },
     release() {
-      held = false;
-      for (const open of opens.splice(0)) open();
+      tap.held = false;
+      for (const open of tap.opens.splice(0)) open();
     },
     addName(name) {
-      if (names.has(name)) return;
-      names.add(name);
-      if (current) listen(current, name);
+      if (tap.names.has(name)) return;
+      tap.names.add(name);
+      if (tap.current) listen(tap, tap.current, name);
     },
   };
+}
+
+type SourceOptions = ConstructorParameters<EventSourceConstructor>[1];
+
+/** One stream of the tap: opened at once, or on release when the tap holds streams. */
+class TappedEventSource implements EventSourceLike {
+  readonly #tap: TapState;
+  #source: EventSourceLike | undefined;
+  #queued: [string, (event: MessageEvent) => void][] = [];
+  #closed = false;
+
+  constructor(tap: TapState, url: string, init: SourceOptions) {
+    this.#tap = tap;
+    const open = () => this.#open(url, init);
+    if (tap.held) tap.opens.push(open);
+    else open();
+  }
+
+  get readyState(): number {
+    return this.#source?.readyState ?? (this.#closed ? 2 : 0);
+  }
+
+  addEventListener(type: string, listener: (event: MessageEvent) => void): void {
+    if (this.#source) this.#source.addEventListener(type, listener);
+    else this.#queued.push([type, listener]);
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#tap.current === this.#source) this.#tap.current = undefined;
+    this.#source?.close();
+  }
+
+  #open(url: string, init: SourceOptions): void {
+    if (this.#closed) return;
+    const tap = this.#tap;
+    const source = new tap.Real(withResume(url, tap.host), init);
+    this.#source = source;
+    tap.current = source;
+    for (const name of tap.names) listen(tap, source, name);
+    for (const [type, listener] of this.#queued) source.addEventListener(type, listener);
+    this.#queued = [];
+  }
+}
+
+/** The host sees the events `name` of `source` while it is the current stream. */
+function listen(tap: TapState, source: EventSourceLike, name: string): void {
+  source.addEventListener(name, (event) => {
+    if (source === tap.current) tap.host.onEvent(name, event);
+  });
 }
 
 /** `url` with its `lastEventId` query parameter set to what the host says. */

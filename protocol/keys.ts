@@ -55,3 +55,31 @@ function writeObject(value: object, seen: Set<object>): string {
   seen.delete(value);
   return text;
 }
+
+/**
+ * A topic: one `(notifier, key)` as both sides name it, `name:keyId`. Made
+ * only by {@link topicOf}.
+ */
+export type Topic = string & { readonly __brand: "Topic" };
+
+/**
+ * The topic of a notifier's key. Notifier names hold no `:`, so the text is
+ * unambiguous.
+ *
+ * @param keyId the key's id, `def.keyId(key)` (canonical JSON by default)
+ * @example topicOf("chat", '"a"') // 'chat:"a"'
+ */
+export function topicOf(notifier: string, keyId: string): Topic {
+  return `${notifier}:${keyId}` as Topic;
+}
+
+/**
+ * Is `value`, as it arrived (a message between tabs, off the bus), a topic?
+ * It has the shape {@link topicOf} gives, `name:keyId`; the one check that
+ * brands a topic made elsewhere.
+ *
+ * @example isTopic('chat:"a"') // true; isTopic("chat") // false
+ */
+export function isTopic(value: unknown): value is Topic {
+  return typeof value === "string" && value.includes(":");
+}

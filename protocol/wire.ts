@@ -52,6 +52,11 @@ export interface ListenItem {
   readonly notifier: string;
   readonly key: unknown;
   readonly since?: string | null;
+  /**
+   * With a `since` position: replay after it even when the session listens
+   * to the key already (a tab of a shared session that joined late, §7).
+   */
+  readonly replay?: boolean;
 }
 
 /** A key whose notifications may have been missed. */

@@ -102,12 +102,15 @@ function checkItem(value: unknown, where: string): ListenItem {
   if (!isRecord(value)) throw badRequest(`${where} must be an object`);
   if (typeof value.notifier !== "string") throw badRequest(`${where}.notifier must be a string`);
   if (!("key" in value)) throw badRequest(`${where}.key is missing`);
+  if (value.replay !== undefined && typeof value.replay !== "boolean")
+    throw badRequest(`${where}.replay must be a boolean`);
   if (!("since" in value)) return { notifier: value.notifier, key: value.key };
   const since = value.since;
   if (since !== null && typeof since !== "string") {
     throw badRequest(`${where}.since must be null or a position (a string from "pos")`);
   }
-  return { notifier: value.notifier, key: value.key, since };
+  const item = { notifier: value.notifier, key: value.key, since };
+  return value.replay === true ? { ...item, replay: true } : item;
 }
 
 /** `{session, notifier, key}` or `{session, items: [{notifier, key}, …]}`. */

@@ -127,56 +127,71 @@ export class InProcessBroker {
  */
 export function inProcessBus(broker?: InProcessBroker): Bus {
   const shared = broker !== undefined;
-  const subscriptions = new Set<() => void>();
-  let closed = false;
-  let history: History<string> | undefined;
-  const open = () => {
-    if (closed) throw new Error("sse-notif: the bus is closed");
-  };
-  const kept = () => {
-    open();
-    if (!history) throw new Error("sse-notif: this bus was started without history");
-    return history;
-  };
+  const state: BusState = { closed: false, history: undefined, subscriptions: new Set() };
   return {
     kind: shared ? "shared" : "local",
     async start(context) {
       if (context.history)
-        history = broker ? broker.history(context.history) : new History(context.history);
+        state.history = broker ? broker.history(context.history) : new History(context.history);
     },
     status: () => (shared ? "ok" : "local"),
     async publish(channel, message) {
-      open();
+      open(state);
       broker?.publish(channel, message);
     },
     async append(channel, message) {
-      const position = kept().append(channel, message, message.length);
+      const position = kept(state).append(channel, message, message.length);
       broker?.publish(channel, withPosition(message, formatPosition(position)));
       return position;
     },
     async read(channel, after) {
-      const { epoch, top, entries } = kept().read(channel, after);
+      const { epoch, top, entries } = kept(state).read(channel, after);
       return {
         epoch,
         top,
         entries: entries.map(({ offset, item }) => ({ offset, message: item })),
       };
     },
-    async subscribe(channel, onMessage) {
-      open();
-      // a fresh function per subscription, so that a stale unsubscribe removes only its own
-      const handler = (message: string) => onMessage(message);
-      const remove = broker ? broker.subscribe(channel, handler) : () => {};
-      subscriptions.add(remove);
-      return async () => {
-        subscriptions.delete(remove);
-        remove();
-      };
-    },
+    subscribe: async (channel, onMessage) => subscribe(state, broker, channel, onMessage),
     async close() {
-      closed = true;
-      for (const remove of subscriptions) remove();
-      subscriptions.clear();
+      state.closed = true;
+      for (const remove of state.subscriptions) remove();
+      state.subscriptions.clear();
     },
+  };
+}
+
+/** What one in-process bus holds. */
+interface BusState {
+  closed: boolean;
+  history: History<string> | undefined;
+  /** The removers of its subscriptions. */
+  readonly subscriptions: Set<() => void>;
+}
+
+function open(state: BusState): void {
+  if (state.closed) throw new Error("sse-notif: the bus is closed");
+}
+
+function kept(state: BusState): History<string> {
+  open(state);
+  if (!state.history) throw new Error("sse-notif: this bus was started without history");
+  return state.history;
+}
+
+function subscribe(
+  state: BusState,
+  broker: InProcessBroker | undefined,
+  channel: string,
+  onMessage: (message: string) => void,
+): () => Promise<void> {
+  open(state);
+  // a fresh function per subscription, so that a stale unsubscribe removes only its own
+  const handler = (message: string) => onMessage(message);
+  const remove = broker ? broker.subscribe(channel, handler) : () => {};
+  state.subscriptions.add(remove);
+  return async () => {
+    state.subscriptions.delete(remove);
+    remove();
   };
 }

@@ -6,31 +6,21 @@
  * down, a slot moving or a failover is a status and a check, never an
  * exception thrown at the hub.
  */
-import { createCluster, type RedisClusterOptions } from "redis";
 import type { Bus, BusContext, BusHistoryRead, BusStatus } from "./bus.js";
 import {
+  type Cluster,
+  covered,
+  healthy,
   type Listener,
-  type PubSubClient,
-  type ShardedCluster,
-  ShardedSubscriptions,
-} from "./cluster-subscriptions.js";
+  openCluster,
+  type RedisClusterLike,
+} from "./cluster-client.js";
+import { ShardedSubscriptions } from "./cluster-subscriptions.js";
 import { NotifError, toError } from "./errors.js";
 import type { Position } from "./positions.js";
 import { type HistoryGate, historyCall, RedisHistory, type ScriptRunner } from "./redis-history.js";
 import { bounded, closedError, reconnectStrategy, tryingAgain } from "./redis-shared.js";
-import { SLOTS, taggedName } from "./slots.js";
-
-/** The part of a node-redis `createCluster()` client the bus copies its settings from. */
-export interface RedisClusterLike {
-  duplicate(overrides: object): unknown;
-  readonly masters: unknown;
-  readonly _options?:
-    | {
-        readonly defaults?: { readonly socket?: object };
-        readonly topologyRefreshOnReconnectionAttemptStrategy?: unknown;
-      }
-    | undefined;
-}
+import { taggedName } from "./slots.js";
 
 /** Options of the cluster bus (`redisBus({ cluster })` or `redisBus({ client: createCluster() })`). */
 export interface ClusterBusOptions {
@@ -40,23 +30,6 @@ export interface ClusterBusOptions {
   client?: RedisClusterLike;
   prefix: string;
   timeout: number;
-}
-
-/** A connection of the bus's own, as far as the bus uses it. */
-interface Cluster extends ShardedCluster {
-  readonly isOpen: boolean;
-  readonly masters: readonly {
-    readonly client?: { readonly isReady: boolean };
-    readonly connectPromise?: unknown;
-    readonly pubSub?: { readonly client: PubSubClient; readonly connectPromise?: unknown };
-  }[];
-  connect(): Promise<unknown>;
-  sPublish(channel: string, message: string): Promise<unknown>;
-  evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
-  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
-  close(): Promise<unknown>;
-  destroy(): void;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 /** Events after which a subscription may have moved or lapsed. */
@@ -71,9 +44,6 @@ const STATUS_EVENTS = [
 
 /** How long a connect may wait for every master before it starts again from the topology. */
 const CONNECT_MS = 3_000;
-
-/** How soon node-redis refreshes the topology once a node stops answering (its default is 5 s). */
-const TOPOLOGY_REFRESH_MS = 1_000;
 
 type Subscription = { readonly channel: string; readonly onMessage: (message: string) => void };
 
@@ -289,67 +259,4 @@ export class ClusterBus implements Bus {
   #report(error: unknown, context: object): void {
     this.#context?.onError(toError(error), context);
   }
-}
-
-/** Every slot has a master in the client's map. */
-function covered(cluster: Cluster): boolean {
-  if (cluster.slots.length !== SLOTS) return false;
-  for (let slot = 0; slot < SLOTS; slot += 1) if (!cluster.slots[slot]) return false;
-  return true;
-}
-
-/** Every master answers, on its command connection and on its sharded pub/sub one. */
-function healthy(cluster: Cluster): boolean {
-  if (!cluster.isReady) return false;
-  return cluster.masters.every((master) => up(master) && (!master.pubSub || up(master.pubSub)));
-}
-
-/** A connection still making its first connect is not down; one that was ready and is not, is. */
-function up(node: { readonly client?: { readonly isReady: boolean }; connectPromise?: unknown }) {
-  return node.connectPromise !== undefined || node.client?.isReady !== false;
-}
-
-function openCluster(options: ClusterBusOptions): Cluster {
-  const { client, rootNodes } = options;
-  if (!client && (!rootNodes || rootNodes.length === 0)) {
-    throw new TypeError("sse-notif: redisBus({ cluster }) needs at least one root node");
-  }
-  const defaults = client ? client._options?.defaults : fromUrl(rootNodes?.[0]?.url);
-  const refresh = client?._options?.topologyRefreshOnReconnectionAttemptStrategy;
-  const overrides = {
-    defaults: {
-      ...defaults,
-      disableOfflineQueue: true,
-      socket: { ...defaults?.socket, reconnectStrategy },
-    },
-    topologyRefreshOnReconnectionAttemptStrategy: refresh ?? TOPOLOGY_REFRESH_MS,
-  };
-  if (client) return client.duplicate(overrides) as Cluster;
-  const settings = { rootNodes: rootNodes?.map(({ url }) => ({ url })), ...overrides };
-  return createCluster(settings as unknown as RedisClusterOptions) as unknown as Cluster;
-}
-
-/**
- * What every node connection takes from the first root node's URL: its user,
- * password and TLS (node-redis applies a root node's URL to discovery only).
- */
-function fromUrl(url: string | undefined): {
-  socket?: object;
-  username?: string;
-  password?: string;
-} {
-  let parsed: URL;
-  try {
-    parsed = new URL(url ?? "");
-  } catch {
-    throw new TypeError(`sse-notif: ${JSON.stringify(url)} is not a redis:// or rediss:// URL`);
-  }
-  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    throw new TypeError(`sse-notif: ${JSON.stringify(url)} is not a redis:// or rediss:// URL`);
-  }
-  return {
-    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
-    ...(parsed.protocol === "rediss:" ? { socket: { tls: true } } : {}),
-  };
 }

@@ -11,38 +11,11 @@
  * named (a master's first pub/sub connection also fires `node-ready`).
  */
 import { ErrorReply } from "redis";
+import type { Listener, PubSubClient, ShardedCluster } from "./cluster-client.js";
+import { HeldSubscriptions } from "./cluster-held.js";
 import { toError } from "./errors.js";
 import { bounded } from "./redis-shared.js";
 import { slotOf } from "./slots.js";
-
-export type Listener = (message: string, channel: string) => void;
-
-/** The part of a node-redis sharded pub/sub client (one per master) this class uses. */
-export interface PubSubClient {
-  readonly isReady: boolean;
-  getPubSubListeners(type: "SHARDED"): Map<string, { readonly strings: Set<unknown> }>;
-  sUnsubscribe(channels: string[], listener: Listener): Promise<unknown>;
-  ping(): Promise<unknown>;
-  on(event: "sharded-channel-moved", listener: (channel: string) => void): unknown;
-  on(event: "error" | "reconnecting" | "end", listener: () => void): unknown;
-}
-
-/** Where a channel's subscription was known in effect: a client, at its connection count. */
-interface Held {
-  readonly client: PubSubClient;
-  readonly drops: number;
-}
-
-/** The part of a node-redis `createCluster()` client this class uses. */
-export interface ShardedCluster {
-  readonly isReady: boolean;
-  readonly masters: readonly { readonly pubSub?: { readonly client: PubSubClient } }[];
-  readonly slots: readonly (
-    | { readonly master: { readonly pubSub?: { client: PubSubClient } } }
-    | undefined
-  )[];
-  sSubscribe(channels: string[], listener: Listener): Promise<unknown>;
-}
 
 export interface SubscriptionsHost {
   /** The cluster client once connected, else undefined. */
@@ -73,10 +46,8 @@ export class ShardedSubscriptions {
   #suspect: Set<string> | "all" = new Set();
   /** Channels Redis refused to subscribe (not a lost connection), by the last pass. */
   readonly refused = new Map<string, Error>();
-  readonly #hooked = new WeakSet<PubSubClient>();
-  /** Connection drops per client: a subscription held across one may have missed messages. */
-  readonly #drops = new WeakMap<PubSubClient, number>();
-  readonly #held = new Map<string, Held>();
+  /** Where each channel's subscription is in effect (cluster-held.ts). */
+  readonly #held: HeldSubscriptions;
   /** Wanted channels whose first subscribe has not resolved yet: they cannot have missed anything. */
   readonly #fresh = new Set<string>();
   #running: Promise<void> | undefined;
@@ -86,6 +57,10 @@ export class ShardedSubscriptions {
 
   constructor(host: SubscriptionsHost) {
     this.#host = host;
+    this.#held = new HeldSubscriptions(host.listener, (name) => {
+      host.moved(name);
+      this.topologyChanged();
+    });
   }
 
   /** Brings Redis in step with a changed channel; resolves once a pass that saw it ended. */
@@ -141,8 +116,8 @@ export class ShardedSubscriptions {
     const suspect = this.#suspect;
     const names = suspect === "all" ? this.#everything(cluster) : new Set(this.#dirty);
     this.#dirty.clear();
-    this.#hook(cluster);
-    const suspects = suspect === "all" ? this.#lapsed(cluster, names) : suspect;
+    this.#held.hook(cluster);
+    const suspects = suspect === "all" ? this.#held.lapsed(cluster, names, this.#fresh) : suspect;
     this.#suspect = new Set();
     const pending = await Promise.all([
       this.#drop(cluster, names),
@@ -159,32 +134,6 @@ export class ShardedSubscriptions {
       if (!this.#host.wants(name)) this.#held.delete(name);
     }
     if (this.#unfinished()) this.#schedule(RETRY_MS);
-  }
-
-  /** The channels not held all along by their owner's connection. */
-  #lapsed(cluster: ShardedCluster, names: Set<string>): Set<string> {
-    const lapsed = new Set<string>();
-    for (const name of names) {
-      if (this.#fresh.has(name)) continue;
-      const held = this.#held.get(name);
-      const owner = this.#owner(cluster, name);
-      const steady =
-        held !== undefined && held.client === owner && held.drops === this.#dropsOf(owner);
-      if (!steady || !this.#holds(owner, name)) lapsed.add(name);
-    }
-    return lapsed;
-  }
-
-  #dropsOf(client: PubSubClient | undefined): number {
-    return client ? (this.#drops.get(client) ?? 0) : -1;
-  }
-
-  /** Records that `name`'s subscription is in effect on its owner now. */
-  #inEffect(cluster: ShardedCluster, name: string): void {
-    const owner = this.#owner(cluster, name);
-    if (owner && this.#holds(owner, name)) {
-      this.#held.set(name, { client: owner, drops: this.#dropsOf(owner) });
-    } else this.#held.delete(name);
   }
 
   /** Channels still to bring in step or to confirm (a shard was down, say). */
@@ -204,32 +153,6 @@ export class ShardedSubscriptions {
     return names;
   }
 
-  /** Watches every sharded client for slots moving under it (node-redis moves the listener). */
-  #hook(cluster: ShardedCluster): void {
-    for (const master of cluster.masters) {
-      const client = master.pubSub?.client;
-      if (!client || this.#hooked.has(client)) continue;
-      this.#hooked.add(client);
-      const dropped = () => this.#drops.set(client, this.#dropsOf(client) + 1);
-      for (const event of ["error", "reconnecting", "end"] as const) client.on(event, dropped);
-      client.on("sharded-channel-moved", (name) => {
-        this.#host.moved(name);
-        this.topologyChanged();
-      });
-    }
-  }
-
-  /** The client of the master that owns a channel's slot, if it has one. */
-  #owner(cluster: ShardedCluster, name: string): PubSubClient | undefined {
-    return cluster.slots[slotOf(name)]?.master.pubSub?.client;
-  }
-
-  #holds(client: PubSubClient | undefined, name: string): boolean {
-    return (
-      client?.getPubSubListeners("SHARDED").get(name)?.strings.has(this.#host.listener) ?? false
-    );
-  }
-
   /** Unsubscribes, per client and slot, what is not wanted or not on its slot's owner. */
   async #drop(cluster: ShardedCluster, names: Set<string>): Promise<string[]> {
     const batches = new Map<PubSubClient, Map<number, string[]>>();
@@ -237,8 +160,8 @@ export class ShardedSubscriptions {
       const client = master.pubSub?.client;
       if (!client) continue;
       for (const name of names) {
-        if (!this.#holds(client, name)) continue;
-        if (this.#host.wants(name) && this.#owner(cluster, name) === client) continue;
+        if (!this.#held.holds(client, name)) continue;
+        if (this.#host.wants(name) && this.#held.owner(cluster, name) === client) continue;
         push(batches, client, name);
       }
     }
@@ -270,7 +193,7 @@ export class ShardedSubscriptions {
     const bySlot = new Map<number, string[]>();
     for (const name of names) {
       this.refused.delete(name);
-      if (this.#holds(this.#owner(cluster, name), name)) continue;
+      if (this.#held.holds(this.#held.owner(cluster, name), name)) continue;
       const slot = slotOf(name);
       bySlot.set(slot, [...(bySlot.get(slot) ?? []), name]);
     }
@@ -282,8 +205,8 @@ export class ShardedSubscriptions {
           this.#host.timeout,
           "SSUBSCRIBE",
         );
-        this.#hook(cluster); // a master's pub/sub client made by this SSUBSCRIBE: its drops count now
-        for (const name of batch) this.#inEffect(cluster, name);
+        this.#held.hook(cluster); // a master's pub/sub client made by this SSUBSCRIBE: its drops count now
+        for (const name of batch) this.#held.inEffect(cluster, name);
       } catch (error) {
         if (isRefusal(error)) {
           // not retried: subscribe() rejects with it; a resubscribe after an outage reports it
@@ -311,8 +234,8 @@ export class ShardedSubscriptions {
     const byClient = new Map<PubSubClient, string[]>();
     for (const name of suspects) {
       if (!this.#host.wants(name)) continue;
-      const owner = this.#owner(cluster, name);
-      if (!owner?.isReady || !this.#holds(owner, name)) {
+      const owner = this.#held.owner(cluster, name);
+      if (!owner?.isReady || !this.#held.holds(owner, name)) {
         this.#addSuspect(name); // not in effect yet: the next pass reports it
         continue;
       }
@@ -324,7 +247,7 @@ export class ShardedSubscriptions {
         bounded(client.ping(), this.#host.timeout, "PING").then(
           () => {
             confirmed.push(...batch);
-            for (const name of batch) this.#inEffect(cluster, name);
+            for (const name of batch) this.#held.inEffect(cluster, name);
           },
           () => {
             for (const name of batch) this.#addSuspect(name);

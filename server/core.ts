@@ -1,29 +1,30 @@
 /**
- * The hub's composition: its collaborators wired together (sessions.ts,
- * fanout.ts for the bus, relay.ts through recovery.ts for positions,
- * remote.ts for other nodes, requests.ts), the bus started and left, and
- * the one way of doing what several of them share: route a request to its
- * session's node, listen, unlisten, close. `hub.ts` wraps it in the public
- * API and `router.ts` in HTTP.
+ * The hub's inside: its collaborators wired together (sessions.ts,
+ * broadcast.ts for the bus, sequencer.ts through recovery.ts for positions,
+ * interest.ts for subscriptions, remote.ts for other nodes, requests.ts),
+ * the bus started and left, and the one way of doing what several of them
+ * share: route a request to its session's node, listen, unlisten, close.
+ * `hub.ts` wraps it in the public API and `router.ts` in HTTP.
  */
-import { randomBytes } from "node:crypto";
-import { canonicalJson } from "../protocol/keys.js";
+import type { Topic } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
+import { Broadcast } from "./broadcast.js";
 import { endGradually } from "./closing.js";
+import type { AnyDelivery } from "./delivery.js";
 import { guarded, NotifError, toError, unknownSession } from "./errors.js";
-import { Fanout } from "./fanout.js";
 import type { History } from "./history.js";
+import { type IdentityId, identityIdOf, type NodeId, newNodeId, nodeOf } from "./ids.js";
 import { Interest } from "./interest.js";
+import type { ListenAnswer } from "./join.js";
 import { channelTopic, type ListenAnswers, type SessionRequest, topicChannel } from "./messages.js";
-import type { AnyDelivery } from "./notifier.js";
 import type { ResolvedOptions } from "./options.js";
 import { parsePosition } from "./positions.js";
 import type { RecoveryCounts } from "./probe.js";
 import { type LocalItem, makeRecovery } from "./recovery.js";
 import { Registry } from "./registry.js";
-import type { ListenAnswer, Relay } from "./relay.js";
-import { nodeOf, Remote } from "./remote.js";
+import { Remote } from "./remote.js";
 import { applyRequest, type Resolved } from "./requests.js";
+import type { Sequencer } from "./sequencer.js";
 import type { Session } from "./session.js";
 import { Sessions } from "./sessions.js";
 import type { StreamEnd } from "./stream.js";
@@ -31,20 +32,20 @@ import type { AnyRequest, AnyResponse } from "./transport.js";
 
 export class HubCore<Identity> {
   readonly options: ResolvedOptions<Identity>;
-  readonly nodeId = randomBytes(6).toString("base64url");
+  readonly nodeId = newNodeId();
   readonly registry = new Registry<Session<Identity>>();
   readonly deliveries = new Map<string, AnyDelivery>();
   /** Sessions and streams here: open, resume, expire, heartbeat. */
   readonly sessions: Sessions<Identity>;
   readonly interest: Interest;
   /** Notifications through the bus (the echo, other nodes' messages). */
-  readonly fanout: Fanout;
+  readonly broadcast: Broadcast;
   /** Requests to and from other nodes; absent on a local bus. */
   readonly remote: Remote | undefined;
   /** Settles once the bus is started (faults go to onError). */
   readonly started: Promise<void>;
   /** Positions, holes and `since` (absent with `history: false`). */
-  readonly relay: Relay | undefined;
+  readonly sequencer: Sequencer | undefined;
   /** The in-process history, on a local bus. */
   readonly history: History<LocalItem> | undefined;
   readonly #timers: NodeJS.Timeout[] = [];
@@ -61,19 +62,19 @@ export class HubCore<Identity> {
       registry: this.registry,
       release: (topic) => this.#release(topic),
     });
-    this.fanout = new Fanout(this);
+    this.broadcast = new Broadcast(this);
     const recovery = makeRecovery({
       bus: options.bus,
       history: options.history,
       listeners: (topic) => this.registry.listeners(topic),
       deliver: (delivery, topic, entry, audience) =>
-        this.fanout.deliverEntry(delivery, topic, entry, audience),
+        this.broadcast.deliverEntry(delivery, topic, entry, audience),
       onError: options.onError,
       unlisten: (session, topic) => this.unlisten(session as Session<Identity>, [topic]),
     });
-    this.relay = recovery?.relay;
+    this.sequencer = recovery?.sequencer;
     this.history = recovery?.local;
-    const onTopic = guarded(this.fanout.onMessage, options.onError);
+    const onTopic = guarded(this.broadcast.onMessage, options.onError);
     this.interest = new Interest(options.bus, topicChannel, onTopic, options.onError);
     this.remote =
       options.bus.kind === "shared"
@@ -100,9 +101,9 @@ export class HubCore<Identity> {
     return this.#closed;
   }
 
-  identityId(identity: Identity): string {
+  identityId(identity: Identity): IdentityId {
     try {
-      return canonicalJson(identity ?? null); // an identify that returns nothing means anonymous
+      return identityIdOf(identity ?? null); // an identify that returns nothing means anonymous
     } catch (error) {
       throw new NotifError("forbidden", "identify returned a value that is not JSON", {
         cause: error,
@@ -115,15 +116,15 @@ export class HubCore<Identity> {
     try {
       const onStatus = (status: string) => {
         if (status === "degraded") {
-          this.relay?.suspectAll();
-          this.fanout.deliverAwaited();
-        } else if (status === "ok") this.relay?.check();
+          this.sequencer?.suspectAll();
+          this.broadcast.deliverAwaited();
+        } else if (status === "ok") this.sequencer?.check();
       };
       const onResubscribed = (channels: readonly string[]) => {
         const topics = channels.flatMap((channel) => channelTopic(channel) ?? []);
-        this.relay?.check(topics);
+        this.sequencer?.check(topics);
       };
-      const history = this.relay && bus.kind !== "local" ? this.options.history : undefined;
+      const history = this.sequencer && bus.kind !== "local" ? this.options.history : undefined;
       await bus.start({
         nodeId: this.nodeId,
         onError,
@@ -153,10 +154,10 @@ export class HubCore<Identity> {
     return this.remote.request(node, request);
   }
 
-  #remoteNode(session: SessionId): string | undefined {
+  #remoteNode(session: SessionId): NodeId | undefined {
     if (!this.remote) return undefined;
     const node = nodeOf(session);
-    return node !== "" && node !== this.nodeId ? node : undefined;
+    return node !== this.nodeId ? node : undefined;
   }
 
   /** Serves `GET /events` for a client of this identity. */
@@ -181,13 +182,21 @@ export class HubCore<Identity> {
         `a session may listen to at most ${this.options.maxKeysPerSession} keys; unlisten some first`,
       );
     }
-    const relay = this.relay;
-    const joins = relay
-      ? items.map((item) => relay.enter(session, item, parsePosition(item.since), positions))
+    const sequencer = this.sequencer;
+    const joins = sequencer
+      ? items.map((item) =>
+          sequencer.enter(
+            session,
+            item,
+            parsePosition(item.since),
+            positions,
+            item.replay === true,
+          ),
+        )
       : [];
     for (const item of items) this.registry.listen(session, item.topic);
     // A refused subscription was reported by Interest; this node then delivers
-    // its own notifies on that key itself (fanout.ts), so the listen holds here.
+    // its own notifies on that key itself (broadcast.ts), so the listen holds here.
     if (this.options.bus.kind !== "local")
       await Promise.all(items.map((item) => this.interest.want(item.topic)));
     for (const join of joins) join?.start();
@@ -202,7 +211,7 @@ export class HubCore<Identity> {
     const answers = settled.map(
       (result) => (result as PromiseFulfilledResult<ListenAnswer | undefined>).value,
     );
-    if (!positions || !relay) return undefined;
+    if (!positions || !sequencer) return undefined;
     return answers.map((answer, i) => this.#answer(answer, (items[i] as Resolved).since));
   }
 
@@ -217,12 +226,12 @@ export class HubCore<Identity> {
 
   /** A key's position now (`/listen` answers for an item not listened after all). */
   async position(item: Resolved): Promise<{ pos: string }> {
-    const relay = this.relay;
-    if (!relay) throw new Error("unreachable: positions without history");
-    return relay.position(item.topic);
+    const sequencer = this.sequencer;
+    if (!sequencer) throw new Error("unreachable: positions without history");
+    return sequencer.position(item.topic);
   }
 
-  unlisten(session: Session<Identity>, topics: readonly string[]): void {
+  unlisten(session: Session<Identity>, topics: readonly Topic[]): void {
     for (const topic of topics) {
       session.revoke(topic);
       if (this.registry.unlisten(session, topic)) this.#release(topic);
@@ -247,25 +256,25 @@ export class HubCore<Identity> {
     // Streams end one by one over closeWindow; their sessions receive until then.
     const open = [...this.registry.sessions()].filter((session) => session.stream);
     await endGradually(open, this.options.closeWindow, (session) => {
-      this.fanout.deliverAwaited();
+      this.broadcast.deliverAwaited();
       this.endSession(session, "closing");
     });
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
-    this.fanout.deliverAwaited(); // acknowledged notifies: delivered before the streams end
+    this.broadcast.deliverAwaited(); // acknowledged notifies: delivered before the streams end
     for (const session of [...this.registry.sessions()]) this.endSession(session, "closing");
     await this.interest.clear();
     await this.remote?.close();
     await this.options.bus.close();
   }
 
-  #release(topic: string): void {
-    this.relay?.release(topic);
+  #release(topic: Topic): void {
+    this.sequencer?.release(topic);
     if (this.options.bus.kind !== "local") this.interest.release(topic);
   }
 
   #sweep(): void {
-    this.fanout.deliverAwaited(false);
+    this.broadcast.deliverAwaited(false);
     this.history?.sweep();
     this.sessions.sweep();
   }

@@ -1,3 +1,7 @@
+/**
+ * `NotifError`, the one error class of the server, and the faults several
+ * files answer alike (no such live session; a bus handler that throws).
+ */
 import { toError } from "../protocol/to-error.js";
 import { ERROR_STATUS, type ErrorBody, type ErrorCode } from "../protocol/wire.js";
 

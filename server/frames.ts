@@ -1,7 +1,10 @@
 /**
- * SSE frame text (https://html.spec.whatwg.org/multipage/server-sent-events.html).
- * Pure: no I/O. Data is always single-line JSON, so nothing in it can start a
- * new SSE field; names and ids are validated.
+ * Every byte of SSE text
+ * (https://html.spec.whatwg.org/multipage/server-sent-events.html): a
+ * notification's event body (delivery.ts), the session head and `gap`
+ * events (sessions.ts, recovery.ts), id lines and heartbeats. Pure: no I/O.
+ * Data is always single-line JSON, so nothing in it can start a new SSE
+ * field; names and ids are validated.
  */
 import { NOTIFIER_NAME } from "../protocol/contract.js";
 

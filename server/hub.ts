@@ -1,16 +1,18 @@
-/** `createHub`: the public face of a hub and of its notifiers. */
+/**
+ * `createHub`: the public face of a hub. It composes the pieces (core.ts,
+ * router.ts for HTTP, a delivery.ts and a notifier.ts per notifier); nothing
+ * imports it but the entry points.
+ */
 import express, { type Router } from "express";
-import { type NotifierDef, RESERVED_NAMES } from "../protocol/contract.js";
-import { canonicalJson } from "../protocol/keys.js";
-import { isSessionId, SESSION_HEADER } from "../protocol/wire.js";
+import type { NotifierDef } from "../protocol/contract.js";
+import { SESSION_HEADER } from "../protocol/wire.js";
 import type { BusStatus } from "./bus.js";
 import { HubCore } from "./core.js";
-import { NotifError } from "./errors.js";
-import { Delivery, type NotFor, type NotifierOptions, resolveExclusion } from "./notifier.js";
-import { type HubOptions, resolveOptions } from "./options.js";
-import { attachProbe, type HubProbe, type NotifyObserver } from "./probe.js";
-import { topicOf } from "./registry.js";
-import { makeHandle } from "./router.js";
+import { Delivery, type DeliveryHost } from "./delivery.js";
+import { checkNotifierName, makeNotifier, type Notifier, type NotifierHost } from "./notifier.js";
+import { type HubOptions, type NotifierOptions, resolveOptions } from "./options.js";
+import { attachProbe, type NotifyObserver } from "./probe.js";
+import { type Handle, makeHandle } from "./router.js";
 import type { AnyRequest, AnyResponse } from "./transport.js";
 
 /** What `hub.stats()` and `GET /stats` show. No session id or identity. */
@@ -28,25 +30,6 @@ export interface HubStats {
   /** Events a session never got (evicted before resume, or lost with a cut stream). */
   dropped: number;
   bus: BusStatus;
-}
-
-/** A notifier on a hub: notify its listeners, manage listens from the server. */
-export interface Notifier<Key, ServerNotif, ClientNotif, Identity> {
-  readonly def: NotifierDef<Key, ClientNotif>;
-  /**
-   * Sends `value` to every session listening on `key` (through `prepare`).
-   * Resolves once queued locally and accepted by the bus.
-   * @example await chat.notify({ room: "a" }, { from: "ann", text: "hi" }, { notfor: req });
-   */
-  notify(key: Key, value: ServerNotif, options?: { notfor?: NotFor<Identity> }): Promise<void>;
-  /** Makes a session listen to `key`, as `POST /listen` would. */
-  listen(sessionId: string, key: Key): Promise<void>;
-  /** Stops a session listening to `key`. */
-  unlisten(sessionId: string, key: Key): Promise<void>;
-  /** Stops every session of `identity` listening to `key`, on every node. */
-  unlistenIdentity(identity: Identity, key: Key): Promise<void>;
-  /** Sessions listening to `key` on this node. */
-  listeners(key: Key): number;
 }
 
 /** One per server process: client sessions, notifiers, the Express router. */
@@ -74,12 +57,6 @@ export interface Hub<Identity> {
   close(): Promise<void>;
 }
 
-/** The path of a request URL, without its query. */
-function pathOf(url = "/"): string {
-  const end = url.indexOf("?");
-  return end < 0 ? url : url.slice(0, end);
-}
-
 /**
  * Creates a hub.
  * @example
@@ -89,117 +66,116 @@ function pathOf(url = "/"): string {
  */
 export function createHub<Identity = null>(options: HubOptions<Identity> = {}): Hub<Identity> {
   const core = new HubCore<Identity>(resolveOptions(options));
-  const bus = core.options.bus;
+  const observers = observerList();
+  const stats = () => statsOf(core);
   const handle = makeHandle(core, stats);
+  const deliveries = deliveryHost(core);
+  const notifiers = notifierHost(core, observers.current);
   let router: Router | undefined;
-  /** Notify-duration observers (metrics); empty unless someone collects. */
-  let observers: readonly NotifyObserver[] = [];
-
-  function sessionOf(req: AnyRequest): string | undefined {
-    const value = req.headers[SESSION_HEADER.toLowerCase()];
-    return typeof value === "string" && value !== "" ? value : undefined;
-  }
-
-  function stats(): HubStats {
-    const { registry } = core;
-    return {
-      sessions: registry.sessionCount,
-      streams: core.sessions.streams,
-      keys: registry.topicCount,
-      listens: registry.listenCount,
-      sent: core.sessions.sent,
-      dropped: core.sessions.dropped,
-      bus: bus.status(),
-    };
-  }
-
-  function notifier<Key, ClientNotif, ServerNotif = ClientNotif>(
-    def: NotifierDef<Key, ClientNotif>,
-    notifierOptions: NotifierOptions<Key, ServerNotif, ClientNotif, Identity> = {},
-  ): Notifier<Key, ServerNotif, ClientNotif, Identity> {
-    if (core.deliveries.has(def.name)) {
-      throw new TypeError(`sse-notif: this hub already has a notifier named "${def.name}"`);
-    }
-    if (RESERVED_NAMES.has(def.name)) {
-      throw new TypeError(
-        `sse-notif: "${def.name}" is reserved: define notifiers with defineNotifier`,
-      );
-    }
-    const delivery = new Delivery(def, notifierOptions, {
-      listeners: (topic) => core.registry.listeners(topic),
-      onError: core.options.onError,
-      prepareTimeout: core.options.prepareTimeout,
-      generation: () => core.registry.generation,
-    });
-    core.deliveries.set(def.name, delivery);
-    const topic = (key: Key) => topicOf(def.name, def.keyId(key));
-    /** A trusted request from server code, routed to the node holding the session. */
-    const request = async (op: "listen" | "unlisten", sessionId: string, key: Key) => {
-      if (!isSessionId(sessionId))
-        throw new TypeError(`sse-notif: ${JSON.stringify(sessionId)} is not a session id`);
-      await core.route({ op, session: sessionId, items: [{ notifier: def.name, key }] });
-    };
-    return {
-      def,
-      async notify(key, value, { notfor } = {}) {
-        if (core.closing) throw new NotifError("unavailable", "the hub is closed");
-        if (value === undefined)
-          throw new TypeError("sse-notif: notify needs a value (undefined is not JSON)");
-        const exclusion = resolveExclusion(notfor, sessionOf);
-        delivery.counts.notifies += 1;
-        if (observers.length === 0)
-          return core.fanout.notify(delivery, topic(key), key, value, exclusion);
-        const started = performance.now();
-        try {
-          await core.fanout.notify(delivery, topic(key), key, value, exclusion);
-        } finally {
-          const seconds = (performance.now() - started) / 1e3;
-          for (const observe of observers) observe(def.name, seconds);
-        }
-      },
-      listen: (sessionId, key) => request("listen", sessionId, key),
-      unlisten: (sessionId, key) => request("unlisten", sessionId, key),
-      unlistenIdentity: async (identity, key) =>
-        core.fanout.unlistenIdentity(def.name, topic(key), key, canonicalJson(identity)),
-      listeners: (key) => core.registry.listeners(topic(key))?.sessions.size ?? 0,
-    };
-  }
-
-  const probe: HubProbe = {
+  const hub: Hub<Identity> = {
+    router: () => (router ??= expressRouter(handle)),
+    handler: (prefix = "") => prefixed(handle, prefix),
+    notifier(def, notifierOptions = {}) {
+      checkNotifierName(def.name, core.deliveries.has(def.name));
+      const delivery = new Delivery(def, notifierOptions, deliveries);
+      core.deliveries.set(def.name, delivery);
+      return makeNotifier(delivery, notifiers);
+    },
+    sessionOf,
+    stats,
+    close: () => core.close(),
+  };
+  return attachProbe(hub, {
     stats,
     cuts: core.sessions.cuts,
     recoveries: core.recoveries,
     notifiers: () => [...core.deliveries].map(([name, d]) => [name, d.counts] as const),
-    observeNotifies(observer) {
+    observeNotifies: observers.add,
+  });
+}
+
+/** The session a request comes from (its `X-Notif-Session` header). */
+function sessionOf(req: AnyRequest): string | undefined {
+  const value = req.headers[SESSION_HEADER.toLowerCase()];
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function statsOf<Identity>(core: HubCore<Identity>): HubStats {
+  const { registry } = core;
+  return {
+    sessions: registry.sessionCount,
+    streams: core.sessions.streams,
+    keys: registry.topicCount,
+    listens: registry.listenCount,
+    sent: core.sessions.sent,
+    dropped: core.sessions.dropped,
+    bus: core.options.bus.status(),
+  };
+}
+
+/** Notify-duration observers (metrics): empty, so free, unless someone collects. */
+function observerList() {
+  let observers: readonly NotifyObserver[] = [];
+  return {
+    current: () => observers,
+    add(observer: NotifyObserver): () => void {
       observers = [...observers, observer];
       return () => {
         observers = observers.filter((o) => o !== observer);
       };
     },
   };
+}
 
-  return attachProbe<Hub<Identity>>(
-    {
-      router() {
-        // The router strips its mount path from req.url.
-        router ??= express.Router().use((req, res, next) => {
-          if (!handle(req, res, pathOf(req.url))) next();
-        });
-        return router;
-      },
-      handler(prefix = "") {
-        const base = prefix.replace(/\/+$/, "");
-        return (req, res) => {
-          const path = pathOf(req.url);
-          if (!path.startsWith(`${base}/`)) return false;
-          return handle(req, res, path.slice(base.length));
-        };
-      },
-      notifier,
-      sessionOf,
-      stats,
-      close: () => core.close(),
+/** What every delivery of a hub needs of it. */
+function deliveryHost<Identity>(core: HubCore<Identity>): DeliveryHost {
+  return {
+    listeners: (topic) => core.registry.listeners(topic),
+    onError: core.options.onError,
+    prepareTimeout: core.options.prepareTimeout,
+    generation: () => core.registry.generation,
+  };
+}
+
+/** What every notifier of a hub needs of it. */
+function notifierHost<Identity>(
+  core: HubCore<Identity>,
+  observers: () => readonly NotifyObserver[],
+): NotifierHost {
+  return {
+    get closing() {
+      return core.closing;
     },
-    probe,
-  );
+    broadcast: (delivery, topic, key, value, notfor) =>
+      core.broadcast.notify(delivery, topic, key, value, notfor),
+    unlistenIdentity: (notifier, topic, key, identity) =>
+      core.broadcast.unlistenIdentity(notifier, topic, key, identity),
+    route: (request) => core.route(request),
+    listenerCount: (topic) => core.registry.listeners(topic)?.sessions.size ?? 0,
+    sessionOf,
+    observers,
+  };
+}
+
+/** The path of a request URL, without its query. */
+function pathOf(url = "/"): string {
+  const end = url.indexOf("?");
+  return end < 0 ? url : url.slice(0, end);
+}
+
+/** The hub's endpoints as an Express router (which strips its mount path from `req.url`). */
+function expressRouter(handle: Handle): Router {
+  return express.Router().use((req, res, next) => {
+    if (!handle(req, res, pathOf(req.url))) next();
+  });
+}
+
+/** The hub's endpoints under `prefix`, for a bare `node:http` or `node:http2` server. */
+function prefixed(handle: Handle, prefix: string): (req: AnyRequest, res: AnyResponse) => boolean {
+  const base = prefix.replace(/\/+$/, "");
+  return (req, res) => {
+    const path = pathOf(req.url);
+    if (!path.startsWith(`${base}/`)) return false;
+    return handle(req, res, path.slice(base.length));
+  };
 }

@@ -3,6 +3,7 @@
  * topic's channel exactly while one of its sessions listens to that topic.
  * Subscribe and unsubscribe calls for one topic never overlap out of order.
  */
+import type { Topic } from "../protocol/keys.js";
 import type { Bus } from "./bus.js";
 import { toError } from "./errors.js";
 
@@ -15,14 +16,14 @@ interface Entry {
 
 export class Interest {
   readonly #bus: Bus;
-  readonly #channel: (topic: string) => string;
+  readonly #channel: (topic: Topic) => string;
   readonly #onMessage: (message: string) => void;
   readonly #onError: (error: Error, context: object) => void;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new Map<Topic, Entry>();
 
   constructor(
     bus: Bus,
-    channel: (topic: string) => string,
+    channel: (topic: Topic) => string,
     onMessage: (message: string) => void,
     onError: (error: Error, context: object) => void,
   ) {
@@ -33,7 +34,7 @@ export class Interest {
   }
 
   /** Is the topic's channel subscribed (as far as the bus said)? */
-  subscribed(topic: string): boolean {
+  subscribed(topic: Topic): boolean {
     return this.#entries.get(topic)?.unsubscribe !== undefined;
   }
 
@@ -41,7 +42,7 @@ export class Interest {
    * Resolves once the topic's channel is subscribed, or once the bus refused
    * (reported to onError; see `subscribed`). Never rejects.
    */
-  want(topic: string): Promise<void> {
+  want(topic: Topic): Promise<void> {
     let entry = this.#entries.get(topic);
     if (!entry) {
       entry = { wanted: true, settled: Promise.resolve(), unsubscribe: undefined };
@@ -54,7 +55,7 @@ export class Interest {
   }
 
   /** Drops the topic's subscription (in the background; faults go to onError). */
-  release(topic: string): void {
+  release(topic: Topic): void {
     const entry = this.#entries.get(topic);
     if (!entry) return;
     entry.wanted = false;
@@ -70,7 +71,7 @@ export class Interest {
     await Promise.all([...this.#entries.values()].map((entry) => entry.settled));
   }
 
-  async #apply(topic: string, entry: Entry): Promise<void> {
+  async #apply(topic: Topic, entry: Entry): Promise<void> {
     try {
       if (entry.wanted && !entry.unsubscribe) {
         entry.unsubscribe = await this.#bus.subscribe(this.#channel(topic), this.#onMessage);

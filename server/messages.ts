@@ -3,6 +3,7 @@
  * a node drops its own echo. Parsing is strict: a malformed message is
  * refused (and reported by the hub), never trusted.
  */
+import type { Topic } from "../protocol/keys.js";
 import {
   type ErrorCode,
   isErrorCode,
@@ -11,11 +12,12 @@ import {
   type SessionId,
 } from "../protocol/wire.js";
 import type { ListenItem } from "./body.js";
+import { type IdentityId, isNodeId, type NodeId } from "./ids.js";
 
 /** `notfor` resolved to ids, as it crosses the bus. */
 export interface Exclusion {
   readonly session?: string;
-  readonly identity?: string;
+  readonly identity?: IdentityId;
   /**
    * With `session`: only this tab of the session is left out (the request
    * came from a tab sharing the session, SPEC §7); the session still gets the
@@ -35,7 +37,7 @@ export interface SessionRequest {
    * calls (`notifier.listen`), which are trusted: no identity check, no
    * `parseKey`, no `authorize`.
    */
-  readonly identityId?: string;
+  readonly identityId?: IdentityId;
   readonly items: readonly ListenItem[];
 }
 
@@ -47,7 +49,7 @@ export interface ListenAnswers {
 /** A server notification, published once on its topic's channel. */
 export interface NotifyMessage {
   readonly type: "notify";
-  readonly node: string;
+  readonly node: NodeId;
   /** Counts up per sending node: tells a node its own echo. */
   readonly id: number;
   readonly notifier: string;
@@ -61,26 +63,29 @@ export interface NotifyMessage {
 /** `unlistenIdentity`, published on the topic's channel: every node applies it. */
 export interface UnlistenIdentityMessage {
   readonly type: "unlistenIdentity";
-  readonly node: string;
+  readonly node: NodeId;
   readonly notifier: string;
   readonly key: unknown;
-  readonly identity: string;
+  readonly identity: IdentityId;
 }
 
 export type TopicMessage = NotifyMessage | UnlistenIdentityMessage;
 
 /** The channel of a topic's notifications. */
-export function topicChannel(topic: string): string {
+export function topicChannel(topic: Topic): string {
   return `t:${topic}`;
 }
 
-/** The topic of a topic channel, or `undefined` for another channel. */
-export function channelTopic(channel: string): string | undefined {
-  return channel.startsWith("t:") ? channel.slice(2) : undefined;
+/**
+ * The topic of a topic channel, or `undefined` for another channel. Only
+ * `topicChannel` makes a `t:` channel, so what follows is a topic.
+ */
+export function channelTopic(channel: string): Topic | undefined {
+  return channel.startsWith("t:") ? (channel.slice(2) as Topic) : undefined;
 }
 
 /** The channel of requests and replies addressed to one node. */
-export function nodeChannel(node: string): string {
+export function nodeChannel(node: NodeId): string {
   return `n:${node}`;
 }
 
@@ -100,7 +105,7 @@ function isExclusion(value: unknown): value is Exclusion {
 /** Parses a topic channel message; throws a `TypeError` saying what is wrong. */
 export function parseTopicMessage(text: string): TopicMessage {
   const value: unknown = JSON.parse(text);
-  if (!isRecord(value) || typeof value.node !== "string" || typeof value.notifier !== "string") {
+  if (!isRecord(value) || !isNodeId(value.node) || typeof value.notifier !== "string") {
     throw new TypeError("bus message without node or notifier");
   }
   if (!("key" in value)) throw new TypeError("bus message without key");
@@ -124,7 +129,7 @@ export function parseTopicMessage(text: string): TopicMessage {
 /** A request on a session, sent to the node that holds it. */
 export interface RequestMessage {
   readonly type: "request";
-  readonly node: string;
+  readonly node: NodeId;
   readonly id: number;
   readonly request: SessionRequest;
 }
@@ -132,7 +137,7 @@ export interface RequestMessage {
 /** The answer to a {@link RequestMessage}: nothing, or the error to answer the client with. */
 export interface ReplyMessage {
   readonly type: "reply";
-  readonly node: string;
+  readonly node: NodeId;
   readonly id: number;
   readonly error?: { readonly code: ErrorCode; readonly message: string };
   /** A `/listen` with `since`: its answer items. */
@@ -153,7 +158,8 @@ function isSessionRequest(value: unknown): value is SessionRequest {
         isRecord(item) &&
         typeof item.notifier === "string" &&
         "key" in item &&
-        (item.since === undefined || item.since === null || typeof item.since === "string"),
+        (item.since === undefined || item.since === null || typeof item.since === "string") &&
+        (item.replay === undefined || typeof item.replay === "boolean"),
     )
   );
 }
@@ -190,7 +196,7 @@ function replyError(code: string, text: string): ReplyMessage["error"] {
 /** Parses a node channel message; throws a `TypeError` saying what is wrong. */
 export function parseNodeMessage(text: string): NodeMessage {
   const value: unknown = JSON.parse(text);
-  if (!isRecord(value) || typeof value.node !== "string" || !Number.isSafeInteger(value.id)) {
+  if (!isRecord(value) || !isNodeId(value.node) || !Number.isSafeInteger(value.id)) {
     throw new TypeError("node message without node or id");
   }
   switch (value.type) {

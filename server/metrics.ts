@@ -72,6 +72,7 @@ function liveCounter(
   });
 }
 
+/** Counters of events, streams and recoveries. */
 function counters(probe: HubProbe, name: (s: string) => string, registers: Registry[]) {
   liveCounter(
     { name: name("events_sent_total"), help: "Notification events written.", registers },
@@ -103,6 +104,10 @@ function counters(probe: HubProbe, name: (s: string) => string, registers: Regis
     },
     () => Object.entries(probe.recoveries).map(([result, n]) => [{ result }, n] as const),
   );
+}
+
+/** Counters per notifier. */
+function notifierCounters(probe: HubProbe, name: (s: string) => string, registers: Registry[]) {
   const perNotifier = (metric: string, help: string, pick: "notifies" | "prepareErrors") =>
     liveCounter({ name: name(metric), help, labelNames: ["notifier"], registers }, () =>
       [...probe.notifiers()].map(([notifier, counts]) => [{ notifier }, counts[pick]] as const),
@@ -141,6 +146,7 @@ export function collectMetrics<Identity>(hub: Hub<Identity>, options: MetricsOpt
   const registers = [register];
   gauges(probe, name, registers);
   counters(probe, name, registers);
+  notifierCounters(probe, name, registers);
   const durations = new Histogram({
     name: name("notify_duration_seconds"),
     help: "Time from notify() to its promise settling: queued here and accepted by the bus.",

@@ -1,4 +1,7 @@
-/** `createHub` options, their defaults, and their validation (once, in the factory). */
+/**
+ * The options of `createHub`, their defaults and their validation (once, in
+ * the factory), and the options of `hub.notifier`.
+ */
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import type { Request } from "express";
@@ -154,6 +157,30 @@ export interface HubOptions<Identity> {
    * @default 10_000
    */
   bodyTimeout?: number;
+}
+
+/** Options of `hub.notifier`. */
+export interface NotifierOptions<Key, ServerNotif, ClientNotif, Identity> {
+  /**
+   * Makes what one identity receives from a server notification; `undefined`
+   * blocks that identity. Called at most once per notify and identity.
+   * @default the server notification itself, unchanged, for everyone
+   */
+  prepare?: (
+    identity: Identity,
+    value: ServerNotif,
+    key: Key,
+  ) => ClientNotif | undefined | Promise<ClientNotif | undefined>;
+  /**
+   * Validates a key sent by a client; throw to refuse it (400).
+   * @default any JSON value is accepted as is
+   */
+  parseKey?: (raw: unknown) => Key;
+  /**
+   * May this identity listen to this key? `false` answers 403.
+   * @default everyone may listen to everything
+   */
+  authorize?: (identity: Identity, key: Key) => boolean | Promise<boolean>;
 }
 
 /** Options with every default filled in. */

@@ -5,32 +5,11 @@
  * so that two equal positions are equal strings. Pure.
  */
 import { randomBytes } from "node:crypto";
+import type { Position } from "../protocol/positions.js";
 
-/** A parsed position. */
-export interface Position {
-  /** Lower-case letters and digits, 1 to 40 of them. */
-  readonly epoch: string;
-  /** Notifies on the key in this epoch up to this one (0: none yet). */
-  readonly offset: number;
-}
+export { formatPosition, type Position, parsePosition } from "../protocol/positions.js";
 
-const POSITION = /^([0-9a-z]{1,40})-(0|[1-9][0-9]{0,15})$/;
 const EPOCH = /^[0-9a-z]{1,40}$/;
-
-/** The canonical text of a position. */
-export function formatPosition(position: Position): string {
-  return `${position.epoch}-${position.offset}`;
-}
-
-/** Parses a position's text; `undefined` for anything that is not one (no leading zeros). */
-export function parsePosition(text: unknown): Position | undefined {
-  if (typeof text !== "string") return undefined;
-  const match = POSITION.exec(text);
-  if (!match) return undefined;
-  const offset = Number(match[2]);
-  if (!Number.isSafeInteger(offset)) return undefined;
-  return { epoch: match[1] as string, offset };
-}
 
 /** True when `epoch` may name an epoch. */
 export function isEpoch(epoch: unknown): epoch is string {

@@ -1,17 +1,20 @@
 /**
- * The relay of a hub (relay.ts) wired to its history: the hub's own
- * in-process history on a local bus, the bus's history on a shared one.
+ * The sequencer of a hub (sequencer.ts) wired to its history: the hub's own
+ * in-process history (history.ts) on a local bus, the bus's history on a
+ * shared one (redis-history.ts on Redis). A history read is parsed here.
  */
+import type { Topic } from "../protocol/keys.js";
 import { type Bus, hasHistory } from "./bus.js";
+import type { AnyDelivery, Audience } from "./delivery.js";
 import { toError } from "./errors.js";
 import { gapEventBody } from "./frames.js";
 import { History, type HistoryLimits } from "./history.js";
 import { type NotifyMessage, parseTopicMessage, topicChannel } from "./messages.js";
-import type { AnyDelivery, Audience } from "./notifier.js";
 import type { Position } from "./positions.js";
 import type { TopicListeners } from "./registry.js";
-import { Relay, type RelayEntry, type RelayRead } from "./relay.js";
+import { Sequencer } from "./sequencer.js";
 import type { Session } from "./session.js";
+import type { PositionedNotify, PositionedRead } from "./track.js";
 
 /** A notification as the in-process history keeps it: no serialising on the way in. */
 export interface LocalItem {
@@ -23,16 +26,16 @@ export interface LocalItem {
 export interface RecoveryHost {
   readonly bus: Bus;
   readonly history: HistoryLimits | undefined;
-  listeners(topic: string): TopicListeners<Session> | undefined;
-  deliver(delivery: AnyDelivery, topic: string, entry: RelayEntry, audience: Audience): void;
+  listeners(topic: Topic): TopicListeners<Session> | undefined;
+  deliver(delivery: AnyDelivery, topic: Topic, entry: PositionedNotify, audience: Audience): void;
   onError(error: Error, context: object): void;
   /** Takes back a session's listen on a topic (a `since` listen that failed). */
-  unlisten(session: Session, topic: string): void;
+  unlisten(session: Session, topic: Topic): void;
 }
 
-/** The hub's relay and, on a local bus, its history; both absent without history. */
+/** The hub's sequencer and, on a local bus, its history; both absent without history. */
 export interface Recovery {
-  readonly relay: Relay;
+  readonly sequencer: Sequencer;
   readonly local: History<LocalItem> | undefined;
 }
 
@@ -41,7 +44,7 @@ export function makeRecovery(host: RecoveryHost): Recovery | undefined {
   if (!limits) return undefined;
   if (bus.kind !== "local" && !hasHistory(bus)) return undefined;
   const local = bus.kind === "local" ? new History<LocalItem>(limits) : undefined;
-  const read = async (topic: string, after?: Position): Promise<RelayRead> => {
+  const read = async (topic: Topic, after?: Position): Promise<PositionedRead> => {
     const channel = topicChannel(topic);
     if (local) {
       const { epoch, top, entries } = local.read(channel, after);
@@ -58,7 +61,7 @@ export function makeRecovery(host: RecoveryHost): Recovery | undefined {
     const { epoch, top, entries } = await bus.read(channel, after);
     return { epoch, top, entries: parseEntries(host, epoch, entries) };
   };
-  const relay = new Relay({
+  const sequencer = new Sequencer({
     listeners: host.listeners,
     read,
     deliver: host.deliver,
@@ -69,7 +72,7 @@ export function makeRecovery(host: RecoveryHost): Recovery | undefined {
     onError: host.onError,
     busDown: () => bus.status() === "degraded",
   });
-  return { relay, local };
+  return { sequencer, local };
 }
 
 /** Parses history entries; stops at the first bad one (the read is then not continuous). */
@@ -77,8 +80,8 @@ function parseEntries(
   host: RecoveryHost,
   epoch: string,
   entries: readonly { readonly offset: number; readonly message: string }[],
-): RelayRead["entries"] {
-  const parsed: { offset: number; entry: RelayEntry }[] = [];
+): PositionedRead["entries"] {
+  const parsed: { offset: number; entry: PositionedNotify }[] = [];
   for (const { offset, message } of entries) {
     try {
       const value = parseTopicMessage(message);

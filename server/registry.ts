@@ -1,40 +1,37 @@
 /**
  * Who listens to what: sessions ↔ topics ↔ identities. Pure and O(1) per
  * listen, unlisten and lookup; a notify walks only the listeners of its topic.
- * A topic is one `(notifier, key)`: `topicOf(name, keyId)`.
+ * A topic is one `(notifier, key)`: `topicOf(name, keyId)` (protocol/keys.ts).
  */
+import type { Topic } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
+import type { IdentityId } from "./ids.js";
 
 /** What the registry needs of a session. */
 export interface Member {
   readonly id: SessionId;
   /** Canonical JSON of the session's identity. */
-  readonly identityId: string;
+  readonly identityId: IdentityId;
   /**
    * Topics this session listens to, each with the listen's generation (owned
    * by the registry): a notify delivered later goes only to listens older
    * than the notify (SPEC §5.3).
    */
-  readonly topics: Map<string, number>;
+  readonly topics: Map<Topic, number>;
 }
 
 /** The listeners of one topic, also grouped by identity (for `prepare`). */
 export interface TopicListeners<S extends Member> {
   /** The topic, held once here and shared by every listening session's `topics`. */
-  readonly topic: string;
+  readonly topic: Topic;
   readonly sessions: Set<S>;
-  readonly byIdentity: Map<string, Set<S>>;
-}
-
-/** The topic of a notifier's key. Notifier names hold no `:`, so this is unambiguous. */
-export function topicOf(notifier: string, keyId: string): string {
-  return `${notifier}:${keyId}`;
+  readonly byIdentity: Map<IdentityId, Set<S>>;
 }
 
 export class Registry<S extends Member> {
   readonly #sessions = new Map<SessionId, S>();
-  readonly #topics = new Map<string, TopicListeners<S>>();
-  readonly #identities = new Map<string, Set<S>>();
+  readonly #topics = new Map<Topic, TopicListeners<S>>();
+  readonly #identities = new Map<IdentityId, Set<S>>();
   #listens = 0;
   #generation = 0;
 
@@ -65,11 +62,11 @@ export class Registry<S extends Member> {
   }
 
   /** Sessions of an identity (by canonical JSON). */
-  sessionsOf(identityId: string): ReadonlySet<S> | undefined {
+  sessionsOf(identityId: IdentityId): ReadonlySet<S> | undefined {
     return this.#identities.get(identityId);
   }
 
-  listeners(topic: string): TopicListeners<S> | undefined {
+  listeners(topic: Topic): TopicListeners<S> | undefined {
     return this.#topics.get(topic);
   }
 
@@ -83,9 +80,9 @@ export class Registry<S extends Member> {
   }
 
   /** Removes a session and all its listens; returns the topics left without listener. */
-  remove(session: S): string[] {
+  remove(session: S): Topic[] {
     if (this.#sessions.get(session.id) !== session) return [];
-    const emptied: string[] = [];
+    const emptied: Topic[] = [];
     for (const topic of [...session.topics.keys()]) {
       if (this.unlisten(session, topic)) emptied.push(topic);
     }
@@ -97,7 +94,7 @@ export class Registry<S extends Member> {
   }
 
   /** Adds a listen; returns whether the topic had no listener before. Idempotent. */
-  listen(session: S, topic: string): boolean {
+  listen(session: S, topic: Topic): boolean {
     if (session.topics.has(topic)) return false;
     let entry = this.#topics.get(topic);
     const created = entry === undefined;
@@ -116,7 +113,7 @@ export class Registry<S extends Member> {
   }
 
   /** Removes a listen; returns whether the topic is now without listener. Idempotent. */
-  unlisten(session: S, topic: string): boolean {
+  unlisten(session: S, topic: Topic): boolean {
     if (!session.topics.delete(topic)) return false;
     this.#listens -= 1;
     const entry = this.#topics.get(topic);

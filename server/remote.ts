@@ -4,9 +4,9 @@
  * does (named by the session id), and the answer comes back. No sticky
  * sessions needed.
  */
-import type { SessionId } from "../protocol/wire.js";
 import type { Bus } from "./bus.js";
 import { guarded, NotifError, toError } from "./errors.js";
+import type { NodeId } from "./ids.js";
 import {
   type ListenAnswers,
   type NodeMessage,
@@ -15,11 +15,6 @@ import {
   type SessionRequest,
 } from "./messages.js";
 
-/** The node that holds a session: its id's prefix before the dot. */
-export function nodeOf(session: SessionId): string {
-  return session.slice(0, Math.max(0, session.indexOf(".")));
-}
-
 interface Pending {
   resolve(answers: ListenAnswers | undefined): void;
   reject(error: Error): void;
@@ -27,7 +22,7 @@ interface Pending {
 }
 
 export interface RemoteHost {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   readonly bus: Bus;
   readonly timeout: number;
   /** Applies a request to a local session (throws a `NotifError`). */
@@ -54,7 +49,7 @@ export class Remote {
   }
 
   /** Sends a request to the node holding the session; resolves or rejects with its answer. */
-  request(node: string, request: SessionRequest): Promise<ListenAnswers | undefined> {
+  request(node: NodeId, request: SessionRequest): Promise<ListenAnswers | undefined> {
     const id = this.#next++;
     const { bus, nodeId, timeout } = this.#host;
     return new Promise<ListenAnswers | undefined>((resolve, reject) => {
@@ -103,7 +98,7 @@ export class Remote {
     void this.#answer(message.node, message.id, message.request);
   };
 
-  async #answer(node: string, id: number, request: SessionRequest): Promise<void> {
+  async #answer(node: NodeId, id: number, request: SessionRequest): Promise<void> {
     let error: { code: NotifError["code"]; message: string } | undefined;
     let answers: ListenAnswers | undefined;
     try {

@@ -4,22 +4,26 @@
  * limit. The router calls it for local sessions; `remote.ts` for requests
  * forwarded from other nodes.
  */
+
+import { type Topic, topicOf } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
 import { checkKey } from "./body.js";
+import type { AnyDelivery } from "./delivery.js";
 import { NotifError, toError, unknownSession } from "./errors.js";
+import type { IdentityId } from "./ids.js";
+import type { ListenAnswer } from "./join.js";
 import type { ListenAnswers, SessionRequest } from "./messages.js";
-import type { AnyDelivery } from "./notifier.js";
-import { topicOf } from "./registry.js";
-import type { ListenAnswer } from "./relay.js";
 import type { Session } from "./session.js";
 
 /** A listen item checked and resolved against its notifier. */
 export interface Resolved {
   readonly delivery: AnyDelivery;
   readonly key: unknown;
-  readonly topic: string;
+  readonly topic: Topic;
   /** From the request (`/listen` with positions, SPEC §6). */
   readonly since?: string | null | undefined;
+  /** Replay after `since` even a key the session listens to already (a late tab, SPEC §7). */
+  readonly replay?: boolean | undefined;
 }
 
 /** What applying a request needs of the hub (the hub itself, narrowed). */
@@ -36,7 +40,7 @@ export interface RequestsHost<I> {
     positions?: boolean,
   ): Promise<ListenAnswer[] | undefined>;
   position(item: Resolved): Promise<{ pos: string }>;
-  unlisten(session: Session<I>, topics: readonly string[]): void;
+  unlisten(session: Session<I>, topics: readonly Topic[]): void;
   endSession(session: Session<I>, why: "closing"): void;
 }
 
@@ -75,7 +79,7 @@ export async function applyRequest<I>(
 /** Who asks: server code (`notifier.listen`: trusted, nothing checked) or a client of one identity. */
 export type Caller =
   | { readonly kind: "server" }
-  | { readonly kind: "client"; readonly identityId: string };
+  | { readonly kind: "client"; readonly identityId: IdentityId };
 
 /** A request's caller: server code's own requests carry no identity (on the bus too). */
 export function callerOf(request: SessionRequest): Caller {
@@ -85,8 +89,9 @@ export function callerOf(request: SessionRequest): Caller {
 
 /**
  * A client's listen: `authorize` first; an item unlistened while it ran is
- * not listened (an unlisten answered meanwhile wins), and its answer is the
- * key's position.
+ * not listened (an unlisten answered meanwhile wins), nor is a `replay` item
+ * of a key the session does not listen to (it only replays: an unlisten
+ * that overtook it wins too), and its answer is the key's position.
  */
 async function listenAuthorized<I>(
   core: RequestsHost<I>,
@@ -98,7 +103,11 @@ async function listenAuthorized<I>(
   let kept: Resolved[];
   try {
     await authorize(core, session, items);
-    kept = items.filter((item) => !session.revokedSince(item.topic, since));
+    kept = items.filter(
+      (item) =>
+        !session.revokedSince(item.topic, since) &&
+        !(item.replay === true && !session.topics.has(item.topic)),
+    );
   } finally {
     session.resumeRevocations();
   }
@@ -108,9 +117,8 @@ async function listenAuthorized<I>(
   return Promise.all(
     items.map(async (item) => {
       const i = kept.indexOf(item);
-      return i >= 0
-        ? (given[i] as ListenAnswer)
-        : { ...(await core.position(item)), recovered: null };
+      if (i >= 0) return given[i] as ListenAnswer;
+      return { ...(await core.position(item)), recovered: item.replay === true ? false : null };
     }),
   );
 }
@@ -142,7 +150,7 @@ function resolveItems<I>(
       const parse = delivery.options.parseKey;
       const key = parse && !trusted ? parse(item.key) : item.key;
       const topic = topicOf(item.notifier, delivery.def.keyId(key));
-      return { delivery, key, topic, since: item.since };
+      return { delivery, key, topic, since: item.since, replay: item.replay };
     } catch (error) {
       const why = error instanceof Error ? `: ${error.message}` : "";
       throw new NotifError("bad_request", `key refused by notifier "${item.notifier}"${why}`, {

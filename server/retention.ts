@@ -1,7 +1,8 @@
 /**
  * A session's replay buffer: the last `capacity` event bodies, and at most
  * `maxBytes` bytes of them (UTF-8), numbered by consecutive sequence numbers
- * from 1. Pure; costs one empty array until used.
+ * from 1. A resumed stream replays from it (sessions.ts). Pure; costs one
+ * empty array until used.
  */
 export class Retention {
   readonly #capacity: number;

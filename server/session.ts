@@ -1,5 +1,11 @@
-/** A client session: its identity, listens, replay buffer and current stream. */
+/**
+ * A client session: its identity, listens, replay buffer and current stream.
+ * `push` is where a delivered event (delivery.ts) is kept for replay
+ * (retention.ts) and offered to the open stream, if any (stream.ts).
+ */
+import type { Topic } from "../protocol/keys.js";
 import type { SessionId } from "../protocol/wire.js";
+import type { IdentityId } from "./ids.js";
 import type { Member } from "./registry.js";
 import { Retention } from "./retention.js";
 import type { Stream } from "./stream.js";
@@ -7,8 +13,8 @@ import type { Stream } from "./stream.js";
 export class Session<Identity = unknown> implements Member {
   readonly id: SessionId;
   readonly identity: Identity;
-  readonly identityId: string;
-  readonly topics = new Map<string, number>();
+  readonly identityId: IdentityId;
+  readonly topics = new Map<Topic, number>();
   readonly retention: Retention;
   stream: Stream | undefined;
   /** When the last stream ended (ms, hub clock); meaningless while a stream is open. */
@@ -20,12 +26,12 @@ export class Session<Identity = unknown> implements Member {
   /** Listens waiting on `authorize`, and the unlistens answered meanwhile (topic → epoch). */
   #pendingListens = 0;
   #epoch = 0;
-  #revoked: Map<string, number> | undefined;
+  #revoked: Map<Topic, number> | undefined;
 
   constructor(
     id: SessionId,
     identity: Identity,
-    identityId: string,
+    identityId: IdentityId,
     retention: number,
     retentionBytes?: number,
   ) {
@@ -47,14 +53,14 @@ export class Session<Identity = unknown> implements Member {
   }
 
   /** An unlisten of `topic` was answered: listens still waiting must not undo it. */
-  revoke(topic: string): void {
+  revoke(topic: Topic): void {
     if (this.#pendingListens === 0) return;
     this.#revoked ??= new Map();
     this.#revoked.set(topic, ++this.#epoch);
   }
 
   /** Was `topic` unlistened after `epoch` (by a request answered while a listen waited)? */
-  revokedSince(topic: string, epoch: number): boolean {
+  revokedSince(topic: Topic, epoch: number): boolean {
     return (this.#revoked?.get(topic) ?? 0) > epoch;
   }
 

@@ -5,15 +5,12 @@
  * listens. Heartbeats go to every open stream. Counts streams, events sent
  * and dropped, and why streams ended.
  */
-import { randomBytes } from "node:crypto";
-import {
-  formatEventId,
-  parseEventId,
-  type SessionId,
-  type SessionStatus,
-} from "../protocol/wire.js";
+
+import type { Topic } from "../protocol/keys.js";
+import { formatEventId, parseEventId, type SessionStatus } from "../protocol/wire.js";
 import { NotifError } from "./errors.js";
 import { commentFrame, eventBody, idLine, retryFrame } from "./frames.js";
+import { ANONYMOUS, type IdentityId, type NodeId, newSessionId } from "./ids.js";
 import { cutCounts } from "./probe.js";
 import type { Registry } from "./registry.js";
 import { planResume } from "./retention.js";
@@ -22,11 +19,6 @@ import { Flusher, Stream, type StreamEnd, type StreamHost } from "./stream.js";
 import type { AnyRequest, AnyResponse } from "./transport.js";
 
 const HEARTBEAT = commentFrame();
-
-/** A new, unguessable session id: the node id, a dot, 144 random bits. */
-function newSessionId(nodeId: string): SessionId {
-  return `${nodeId}.${randomBytes(18).toString("base64url")}` as SessionId;
-}
 
 /** What the sessions need of their hub. */
 export interface SessionsHost<Identity> {
@@ -40,10 +32,10 @@ export interface SessionsHost<Identity> {
     readonly retry: number;
     readonly onError: (error: Error, context: object) => void;
   };
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   readonly registry: Registry<Session<Identity>>;
   /** A topic no session here listens to any more. */
-  release(topic: string): void;
+  release(topic: Topic): void;
 }
 
 export class Sessions<Identity> {
@@ -83,7 +75,7 @@ export class Sessions<Identity> {
     req: AnyRequest,
     res: AnyResponse,
     identity: Identity,
-    identityId: string,
+    identityId: IdentityId,
     lastEventId: unknown,
   ): void {
     if (res.destroyed || req.socket?.destroyed) return; // the client left while we identified it
@@ -108,7 +100,7 @@ export class Sessions<Identity> {
   /** The session a stream continues, its status, and the seq its stream starts after. */
   #resumeOrCreate(
     identity: Identity,
-    identityId: string,
+    identityId: IdentityId,
     lastEventId: unknown,
   ): { session: Session<Identity>; status: SessionStatus; cursor: number } {
     const last = parseEventId(lastEventId);
@@ -136,7 +128,7 @@ export class Sessions<Identity> {
   }
 
   /** Refuses a new session over `maxSessions`, or `maxSessionsPerIdentity` for a non-null identity. */
-  #admit(identityId: string): void {
+  #admit(identityId: IdentityId): void {
     const { registry, options } = this.#host;
     const { maxSessions, maxSessionsPerIdentity } = options;
     if (registry.sessionCount >= maxSessions) {
@@ -145,7 +137,7 @@ export class Sessions<Identity> {
         `this server holds its maximum of ${maxSessions} sessions: retry later`,
       );
     }
-    const own = identityId === "null" ? 0 : (registry.sessionsOf(identityId)?.size ?? 0);
+    const own = identityId === ANONYMOUS ? 0 : (registry.sessionsOf(identityId)?.size ?? 0);
     if (own >= maxSessionsPerIdentity) {
       throw new NotifError(
         "too_many_sessions",

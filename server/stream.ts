@@ -1,8 +1,9 @@
 /**
- * One open SSE response: headers, writes coalesced per tick, backpressure,
- * and the replay pump that writes a backlog only as fast as the stream
- * drains, on HTTP/1.1 and HTTP/2 alike (`transport.ts`). A write that throws
- * cuts this stream and is reported; it never escapes.
+ * The last step of a notification: one open SSE response, its bytes to the
+ * socket. Headers, writes coalesced per tick, backpressure, and the replay
+ * pump that writes a backlog only as fast as the stream drains, on HTTP/1.1
+ * and HTTP/2 alike (`transport.ts`). A write that throws cuts this stream
+ * and is reported; it never escapes.
  */
 import type { SessionId } from "../protocol/wire.js";
 import { toError } from "./errors.js";

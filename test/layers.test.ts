@@ -2,7 +2,8 @@
  * The layering the file tree promises: `protocol/` is shared and imports
  * neither side; `server/` and `client/` never import each other (type imports
  * included). Import cycles among source files are Biome's `noImportCycles`
- * (`ignoreTypes: false`), run by `npm run lint` in `npm test`.
+ * (`ignoreTypes: false`), run by `npm run lint` in `npm test`. The layout
+ * tables of docs/ARCHITECTURE.md name every source file, and only those.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -47,5 +48,24 @@ describe("source layers", () => {
 
   it("protocol/ imports neither side", () => {
     expect(crossings("protocol", ["server", "client"])).to.deep.equal([]);
+  });
+});
+
+describe("docs/ARCHITECTURE.md", () => {
+  const doc = readFileSync(join(root, "docs/ARCHITECTURE.md"), "utf8");
+  const listed = [...doc.matchAll(/^\| `((?:protocol|server|client)\/[\w.-]+\.tsx?)` \|/gm)].map(
+    (match) => match[1] as string,
+  );
+  const files = ["protocol", "server", "client"]
+    .flatMap((dir) => sources(dir))
+    .map((file) => file.slice(root.length));
+
+  it("finds the rows it checks (the check can fail)", () => {
+    expect(listed.length).to.be.greaterThan(50);
+    expect(listed).to.include("server/hub.ts");
+  });
+
+  it("lists every source file in its layout tables once, and no other", () => {
+    expect([...listed].sort()).to.deep.equal([...files].sort());
   });
 });

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { RequestError } from "../../client/listens.js";
 import { defineNotifier } from "../../protocol/contract.js";
+import { topicOf } from "../../protocol/keys.js";
 import type { ListenItem } from "../../protocol/wire.js";
 import { fakeServer, settle, watch } from "./fakes.js";
 
@@ -87,7 +88,7 @@ describe("Listens (client reconcile loop)", () => {
       ]);
       expect(calls).to.have.length(1);
       expect(calls[0]?.items).to.have.length(1);
-      expect(listens.wants("docs:1")).to.equal(true);
+      expect(listens.wants(topicOf("docs", "1"))).to.equal(true);
     });
   });
 
@@ -109,12 +110,12 @@ describe("Listens (client reconcile loop)", () => {
       await listens.unlisten(chat, "a");
       await settle();
       expect(calls).to.have.length(1);
-      expect(listens.wants('chat:"a"')).to.equal(true);
+      expect(listens.wants(topicOf("chat", '"a"'))).to.equal(true);
       await listens.unlisten(chat, "a");
       expect(calls).to.have.length(2);
       expect(calls[1]?.path).to.equal("/unlisten");
       expect(calls[1]?.items).to.deep.equal([{ notifier: "chat", key: "a" }]);
-      expect(listens.wants('chat:"a"')).to.equal(false);
+      expect(listens.wants(topicOf("chat", '"a"'))).to.equal(false);
       expect(listens.size).to.equal(0);
     });
 
@@ -368,8 +369,8 @@ describe("Listens (client reconcile loop)", () => {
         ["bad"],
         ["c"],
       ]);
-      expect(listens.wants('chat:"bad"')).to.equal(false);
-      expect(listens.wants('chat:"a"')).to.equal(true);
+      expect(listens.wants(topicOf("chat", '"bad"'))).to.equal(false);
+      expect(listens.wants(topicOf("chat", '"a"'))).to.equal(true);
     });
 
     it("rejects every waiter of a refused key and forgets it", async () => {
@@ -464,8 +465,8 @@ describe("Listens (client reconcile loop)", () => {
       const { listens, calls } = fakeServer(ok, {
         since: () => "e-3",
         held: () => [
-          ['chat:"a"', { notifier: "chat", key: "a" }],
-          ['chat:"gone"', { notifier: "chat", key: "gone" }],
+          [topicOf("chat", '"a"'), { notifier: "chat", key: "a" }],
+          [topicOf("chat", '"gone"'), { notifier: "chat", key: "gone" }],
         ],
       });
       void listens.listen(chat, "a");

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { RequestError, type SendResult } from "../../client/listens.js";
 import type { RecoveryReport } from "../../client/recovery.js";
 import { defineNotifier } from "../../protocol/contract.js";
+import { topicOf } from "../../protocol/keys.js";
 import { fakeServer, settle, watch } from "./fakes.js";
 
 const chat = defineNotifier<string, string>("chat");
@@ -247,7 +248,7 @@ describe("Listens: positions and recovery (SPEC §6)", () => {
       expect(refused.map(([error, item]) => [(error as RequestError).code, item])).to.deep.equal([
         ["forbidden", { notifier: "chat", key: "secret" }],
       ]);
-      expect(listens.wants('chat:"secret"')).to.equal(false);
+      expect(listens.wants(topicOf("chat", '"secret"'))).to.equal(false);
     });
 
     it("retries failed requests after growing delays, and starts over after a success", async () => {

@@ -40,7 +40,12 @@ export class ScriptedSource implements EventSourceLike {
 
   /** An event with the next id of this stream's session. */
   emit(type: string, data: unknown): void {
-    const event = { data: JSON.stringify(data), lastEventId: `${this.#session}:${this.#seq}` };
+    this.emitText(type, JSON.stringify(data));
+  }
+
+  /** An event whose data is `text` as it is, with the next id. */
+  emitText(type: string, text: string): void {
+    const event = { data: text, lastEventId: `${this.#session}:${this.#seq}` };
     this.#seq += 1;
     for (const listener of this.#listeners.get(type) ?? []) listener(event as MessageEvent);
   }

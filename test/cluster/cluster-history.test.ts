@@ -8,166 +8,21 @@
  * `recovered: false` across one that lost something.
  */
 import { expect } from "chai";
-import type { Notifier } from "../../server/index.js";
-import { redisBus } from "../../server/redis.js";
-import { redisNames } from "../../server/redis-history.js";
-import { slotOf } from "../../server/slots.js";
-import { chat, rawListen, stream } from "../e2e/history.js";
-import { closeAll, type RawStream, startServer, until } from "../helpers.js";
+import { rawListen, stream } from "../e2e/history.js";
+import { closeAll, type RawStream, until } from "../helpers.js";
+import {
+  check,
+  freshPrefix,
+  hotSlot,
+  hubs,
+  KEY,
+  lastPosition,
+  Notifies,
+  onePositionOneNotify,
+  reached,
+  seen,
+} from "./history-flow.js";
 import { type ClusterNode, LocalCluster, requireCluster } from "./local-cluster.js";
-
-const KEY = "hot";
-/** Enough that nothing a test sends is trimmed: a recovery is then decided by continuity alone. */
-const HISTORY = { size: 100_000 };
-
-type ChatNotifier = Notifier<string, string, string, string | null>;
-
-const freshPrefix = () =>
-  `sse-notif-hist:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`;
-
-/** The slot of the hot key's channel, stream and meta. */
-const hotSlot = (prefix: string) =>
-  slotOf(redisNames(prefix, `t:chat:${JSON.stringify(KEY)}`).channel);
-
-/** Numbered notifies on the hot key, one at a time (so in call order), from one node. */
-class Notifies {
-  readonly accepted: number[] = [];
-  refused = 0;
-  next = 0;
-  #stopped = true;
-  #done: Promise<void> = Promise.resolve();
-
-  constructor(readonly notifier: ChatNotifier) {}
-
-  start(): void {
-    this.#stopped = false;
-    this.#done = (async () => {
-      while (!this.#stopped) {
-        const n = this.next++;
-        await this.notifier.notify(KEY, String(n)).then(
-          () => this.accepted.push(n),
-          () => {
-            this.refused += 1;
-            return new Promise((resolve) => setTimeout(resolve, 20)); // no master: not accepted
-          },
-        );
-      }
-    })();
-  }
-
-  /** Sends until `count` more were accepted. */
-  async more(count: number, ms = 30_000): Promise<void> {
-    const from = this.accepted.length;
-    await until(() => this.accepted.length >= from + count, ms, `${count} more accepted`);
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#done;
-  }
-}
-
-interface Seen {
-  readonly values: number[];
-  readonly positions: (string | undefined)[];
-  readonly gaps: number;
-}
-
-/** What a stream got on the hot key: values and positions in order, and the gaps told. */
-function seen(raw: RawStream): Seen {
-  const values: number[] = [];
-  const positions: (string | undefined)[] = [];
-  let gaps = 0;
-  for (const event of raw.events.slice(1)) {
-    const body = JSON.parse(event.data);
-    if (event.event === "session") {
-      if (body.status === "gap" && body.lost.some((item: { key: unknown }) => item.key === KEY))
-        gaps += 1;
-      continue;
-    }
-    values.push(Number(body.data));
-    positions.push(body.pos);
-  }
-  return { values, positions, gaps };
-}
-
-/**
- * Once and in order; each accepted one there, or a gap told; positions
- * contiguous between two notifications unless a gap came between them.
- */
-function check(raw: RawStream, accepted: readonly number[], label: string): Seen {
-  const got = seen(raw);
-  const sorted = [...new Set(got.values)].sort((x, y) => x - y);
-  expect(got.values, `${label}: once, in order`).to.deep.equal(sorted);
-  const missing = accepted.filter((n) => !got.values.includes(n));
-  if (missing.length > 0) expect(got.gaps, `${label}: missed ${missing} untold`).to.be.above(0);
-  let last: { epoch: string; offset: number } | undefined;
-  let gapSince = false;
-  for (const event of raw.events.slice(1)) {
-    const body = JSON.parse(event.data);
-    if (event.event === "session") {
-      gapSince ||= body.status === "gap";
-      continue;
-    }
-    if (body.pos === undefined) continue; // delivered on its node only (no master): in no history
-    const at = body.pos.lastIndexOf("-");
-    const pos = { epoch: body.pos.slice(0, at), offset: Number(body.pos.slice(at + 1)) };
-    if (last && !gapSince) {
-      const next = pos.epoch === last.epoch ? last.offset + 1 : 1;
-      expect(pos.offset, `${label}: ${body.pos} right after ${last.epoch}-${last.offset}`).to.equal(
-        next,
-      );
-    }
-    last = pos;
-    gapSince = false;
-  }
-  return got;
-}
-
-/** No position names two notifies, over every stream. */
-function onePositionOneNotify(streams: readonly RawStream[]): void {
-  const named = new Map<string, number>();
-  for (const raw of streams) {
-    const { values, positions } = seen(raw);
-    positions.forEach((pos, i) => {
-      if (pos === undefined) return;
-      const value = values[i] as number;
-      expect(named.get(pos) ?? value, `${pos} names two notifies`).to.equal(value);
-      named.set(pos, value);
-    });
-  }
-}
-
-/** The position of the last notification a stream got. */
-function lastPosition(raw: RawStream): { pos: string; value: number } {
-  const { values, positions } = seen(raw);
-  return { pos: positions.at(-1) as string, value: values.at(-1) as number };
-}
-
-/** Hubs A (notifies) and B on the cluster, and three streams listening to the hot key. */
-async function hubs(cluster: LocalCluster, prefix: string) {
-  const bus = () => redisBus({ cluster: { rootNodes: cluster.rootNodes }, prefix });
-  const start = async () => {
-    const server = await startServer({ bus: bus(), history: HISTORY });
-    return { ...server, n: server.hub.notifier(chat) as ChatNotifier };
-  };
-  const a = await start();
-  const b = await start();
-  const streams = [await stream(b.url), await stream(b.url), await stream(a.url)];
-  for (const raw of streams) {
-    const url = raw === streams[2] ? a.url : b.url;
-    const answer = await rawListen(url, { session: raw.session(), notifier: "chat", key: KEY });
-    expect(answer.status).to.equal(204);
-  }
-  return { a, b, streams, start };
-}
-
-/** Until every stream got `value`. */
-async function reached(streams: readonly RawStream[], value: number): Promise<void> {
-  for (const raw of streams) {
-    await until(() => seen(raw).values.includes(value), 10_000, `notify ${value} on every stream`);
-  }
-}
 
 describe("history on a Redis Cluster: a hot key resharded while notifies flow", function () {
   this.timeout(60_000);
@@ -278,15 +133,15 @@ describe("history on a Redis Cluster through failover (three masters, three repl
     expect(b.hub.stats().bus).to.equal("ok");
   }
 
-  // Notifies pause while it happens: one that the old master ran after the replica took over
-  // (its paused writes released before it learnt it was demoted) is lost with it, and the key
-  // rightly gets a new epoch; the flow through a failover is the bus suite's (cluster-topology).
-  it("CLUSTER FAILOVER on the replica: delivery resumes, recovery by position across it", async () => {
+  // Notifies flow while it happens: a manual failover loses no acknowledged write (the old
+  // master pauses writes until its replica caught up), so the key keeps its epoch.
+  it("CLUSTER FAILOVER on the replica while notifies flow: delivery resumes, recovery by position across it", async () => {
     await acrossFailover(async (master, flow) => {
       const replica = await cluster.replicaOf(master);
+      flow.start();
+      await flow.more(20);
       await replica.cli("CLUSTER", "FAILOVER");
       await until(async () => (await replica.role()) === "master", 20_000, "the promotion");
-      flow.start();
     });
   });
 

@@ -1,111 +1,20 @@
 /**
  * A throwaway Redis Cluster for tests: `redis-server --cluster-enabled yes`
- * processes on free ports (client and cluster-bus ports both chosen free), in
- * a scratch directory, joined with `redis-cli --cluster create`. One per test
- * file: starting one takes about a second.
+ * processes (cluster-node.ts) on free ports (client and cluster-bus ports
+ * both chosen free), in a scratch directory, joined with `redis-cli --cluster
+ * create`. One per test file: starting one takes about a second.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { freePort, pings, until } from "../bus/helpers.js";
+import { freePort, until } from "../bus/helpers.js";
+import { ClusterNode } from "./cluster-node.js";
+
+export { ClusterNode } from "./cluster-node.js";
 
 const run = promisify(execFile);
-
-/** One redis-server of the cluster. */
-export class ClusterNode {
-  readonly port: number;
-  readonly busPort: number;
-  readonly dir: string;
-  #child: ChildProcess | undefined;
-
-  constructor(port: number, busPort: number, dir: string) {
-    this.port = port;
-    this.busPort = busPort;
-    this.dir = dir;
-  }
-
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  get url(): string {
-    return `redis://${this.address}`;
-  }
-
-  get running(): boolean {
-    return this.#child !== undefined;
-  }
-
-  /** Starts the process (again, with the node id and config it had) and waits for PING. */
-  async start(): Promise<void> {
-    const args = [
-      ...["--port", String(this.port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"],
-      ...[
-        "--cluster-port",
-        String(this.busPort),
-        "--cluster-config-file",
-        `nodes-${this.port}.conf`,
-      ],
-      ...["--cluster-node-timeout", "1000", "--dir", this.dir, "--save", "", "--appendonly", "no"],
-      ...["--cluster-replica-validity-factor", "0", "--daemonize", "no"],
-    ];
-    const child = spawn("redis-server", args, { stdio: "ignore" });
-    this.#child = child;
-    const exited = new Promise<never>((_, reject) => {
-      child.once("error", reject);
-      child.once("exit", (code) => reject(new Error(`redis-server ${this.port} exited (${code})`)));
-    });
-    exited.catch(() => {});
-    await Promise.race([exited, until(() => pings(this.port), 5_000, `node ${this.port}`)]);
-  }
-
-  /** SIGKILL: no goodbye to clients or to the other nodes. */
-  async kill(): Promise<void> {
-    const child = this.#child;
-    this.#child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGKILL");
-    await exited;
-  }
-
-  /** SIGSTOP: the process holds everything (its replication link too) until {@link resume}. */
-  pause(): void {
-    this.#child?.kill("SIGSTOP");
-  }
-
-  resume(): void {
-    this.#child?.kill("SIGCONT");
-  }
-
-  /** Runs one redis-cli command on this node and returns its output, trimmed. */
-  async cli(...args: string[]): Promise<string> {
-    const { stdout } = await run("redis-cli", ["-p", String(this.port), ...args]);
-    return stdout.trim();
-  }
-
-  /** `INFO`-style `field:value` lines of `CLUSTER INFO` or `INFO section`. */
-  async info(...args: string[]): Promise<Map<string, string>> {
-    const text = await this.cli(...args);
-    const fields = new Map<string, string>();
-    for (const line of text.split(/\r?\n/)) {
-      const at = line.indexOf(":");
-      if (at > 0) fields.set(line.slice(0, at), line.slice(at + 1).trim());
-    }
-    return fields;
-  }
-
-  async id(): Promise<string> {
-    return this.cli("CLUSTER", "MYID");
-  }
-
-  /** `master` or `slave`, as this node says. */
-  async role(): Promise<string> {
-    return (await this.info("INFO", "replication")).get("role") ?? "unknown";
-  }
-}
 
 export interface ClusterShape {
   /** Masters; default 3 (the least `redis-cli --cluster create` accepts). */
@@ -200,16 +109,21 @@ export class LocalCluster {
   }
 
   async #owns(node: ClusterNode, slot: number): Promise<boolean> {
+    return (await this.slotsOf(node)).some(([from, to]) => slot >= from && slot <= to);
+  }
+
+  /** The slot ranges a node says it owns (none for a replica). */
+  async slotsOf(node: ClusterNode): Promise<[number, number][]> {
     const lines = (await node.cli("CLUSTER", "NODES")).split("\n");
     const mine = lines.find((line) => line.includes("myself"));
-    if (!mine) return false;
+    if (!mine) return [];
     return mine
       .split(" ")
       .slice(8)
-      .some((range) => {
-        if (range.startsWith("[")) return false;
-        const [from, to = from] = range.split("-").map(Number);
-        return from !== undefined && to !== undefined && slot >= from && slot <= to;
+      .filter((range) => !range.startsWith("["))
+      .map((range) => {
+        const [from, to = from] = range.split("-").map(Number) as [number, number?];
+        return [from, to];
       });
   }
 
@@ -226,7 +140,7 @@ export class LocalCluster {
 
   /**
    * Waits until `master`'s replica is in sync: its link up, both at one
-   * replication offset, and `WAIT 1` answered 1 (a failover test's
+   * replication offset, `WAIT 1` answered 1, and as many keys (a failover test's
    * precondition: a replica still resyncing after an earlier failover would
    * refuse a manual failover or lose writes).
    */
@@ -240,7 +154,9 @@ export class LocalCluster {
         ]);
         if (theirs.get("master_link_status") !== "up") return false;
         if (ours.get("master_repl_offset") !== theirs.get("slave_repl_offset")) return false;
-        return (await master.cli("WAIT", "1", "1000")) === "1";
+        if ((await master.cli("WAIT", "1", "1000")) !== "1") return false;
+        // the same keys too: one offset says the stream is in step, not that the snapshot was right
+        return (await master.cli("DBSIZE")) === (await replica.cli("DBSIZE"));
       },
       ms,
       `replica ${replica.port} in sync with ${master.port}`,

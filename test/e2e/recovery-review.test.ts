@@ -1,6 +1,6 @@
 /**
  * Recovery by position tried as a demanding user would (a hostile review of
- * history, relay and fanout): a batch naming a key twice, a `since` listen
+ * history, sequencer and broadcast): a batch naming a key twice, a `since` listen
  * that failed and is tried again, a bus message whose position no history
  * can place. Real servers, real Redis; a fault only where it cannot be real.
  */
@@ -60,6 +60,36 @@ describe("recovery by position, reviewed", function () {
     await n.notify("a", "m4");
     await until(() => data(second).includes("m4"), 3_000, "m4");
     expect(data(second)).to.deep.equal(["m2", "m3", "m4"]);
+  });
+
+  it("a since listen with replay on a key the session listens to replays after since to it", async () => {
+    const { url, hub } = await startServer({});
+    const n = hub.notifier(chat);
+    const raw = await stream(url);
+    const session = raw.session();
+    await rawListen(url, { session, notifier: "chat", key: "a" });
+    await n.notify("a", "m1");
+    const pos = JSON.parse((await raw.event(1)).data).pos as string;
+    await n.notify("a", "m2");
+    await n.notify("a", "m3");
+    await until(() => data(raw).length === 3, 3_000, "m3");
+    const item = { notifier: "chat", key: "a", since: pos };
+    const twice = await rawListen(url, { session, items: [item] });
+    expect(JSON.parse(twice.text).items[0].recovered).to.equal(true);
+    const replayed = await rawListen(url, { session, items: [{ ...item, replay: true }] });
+    expect(JSON.parse(replayed.text).items).to.deep.equal([
+      { pos: JSON.parse((await raw.event(3)).data).pos, recovered: true },
+    ]);
+    await n.notify("a", "m4");
+    await until(() => data(raw).includes("m4"), 3_000, "m4");
+    expect(data(raw)).to.deep.equal(["m1", "m2", "m3", "m2", "m3", "m4"], "without replay: none");
+    const bad = await rawListen(url, { session, items: [{ ...item, replay: 1 }] });
+    expect(bad.status).to.equal(400);
+    // A replay item listens to nothing by itself (an unlisten that overtook it wins).
+    const other = { notifier: "chat", key: "b", since: pos, replay: true };
+    const none = await rawListen(url, { session, items: [other] });
+    expect(JSON.parse(none.text).items[0].recovered).to.equal(false);
+    expect(hub.stats().listens).to.equal(1);
   });
 
   describe("on Redis", () => {

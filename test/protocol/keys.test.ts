@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { canonicalJson } from "../../protocol/keys.js";
+import { canonicalJson, isTopic, topicOf } from "../../protocol/keys.js";
 
 describe("canonicalJson", () => {
   describe("accepted values", () => {
@@ -123,5 +123,22 @@ describe("canonicalJson", () => {
   it("accepts JSON values", () => {
     expect(canonicalJson({ a: [1, "b", null, true] })).to.equal('{"a":[1,"b",null,true]}');
     expect(canonicalJson("x")).to.equal('"x"');
+  });
+});
+
+describe("topicOf", () => {
+  it("names a topic <notifier>:<keyId>, as server and client both name it", () => {
+    expect(topicOf("chat", '{"room":"a"}')).to.equal('chat:{"room":"a"}');
+    expect(topicOf("doc", "42")).to.equal("doc:42");
+  });
+});
+
+describe("isTopic", () => {
+  it("accepts what topicOf makes, and nothing without the name:keyId shape", () => {
+    expect(isTopic(topicOf("chat", '"a"'))).to.equal(true);
+    expect(isTopic(topicOf("doc", ""))).to.equal(true);
+    expect(isTopic("chat")).to.equal(false);
+    expect(isTopic(42)).to.equal(false);
+    expect(isTopic(undefined)).to.equal(false);
   });
 });

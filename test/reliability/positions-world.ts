@@ -10,6 +10,7 @@
  */
 
 import { createClient } from "redis";
+import { topicOf } from "../../protocol/keys.js";
 import {
   type Bus,
   createHub,
@@ -158,7 +159,7 @@ export async function makePWorld(options: PWorldOptions): Promise<PWorld> {
       const epochs = new Map<string, string>();
       try {
         for (const key of PKEYS) {
-          const { meta } = redisNames(prefix, topicChannel(`chat:${JSON.stringify(key)}`));
+          const { meta } = redisNames(prefix, topicChannel(topicOf("chat", JSON.stringify(key))));
           const epoch = await admin.hGet(meta, "e");
           if (epoch) epochs.set(key, epoch);
         }

@@ -58,7 +58,7 @@ describe("reliability: the position model (deaths, restarts, outages, trims)", f
   });
 
   describe("shrunk counterexamples", () => {
-    // BUG: relay.ts #fill gave up on a history read that failed while the bus
+    // BUG: sequencer.ts #fill (relay.ts then) gave up on a history read that failed while the bus
     // was down (a check started as the bus came back, just before it dropped
     // again) and told `gap` for "b", which had lost nothing; it now stays
     // suspect and reads again when the bus is back. (test/e2e/bus-flap.test.ts)
@@ -76,7 +76,7 @@ describe("reliability: the position model (deaths, restarts, outages, trims)", f
     describe("on Redis", () => {
       before(requireRedis);
 
-      // BUG: relay.ts missed(): a fill across an epoch change (Redis flushed)
+      // BUG: track.ts missed() (relay.ts then): a fill across an epoch change (Redis flushed)
       // named the lost position in the old epoch, so client 0, which joined
       // in the new one, got "b"'s last kept entry without the gap for the
       // trimmed ones before it (a silent hole). (test/e2e/history-lost-outage.test.ts)

@@ -1,19 +1,22 @@
 /**
- * A notifier's delivery alone (server/notifier.ts), on real sessions and a
+ * A notifier's delivery alone (server/delivery.ts), on real sessions and a
  * real registry without any stream: the order per key when `prepare` is
  * async, `prepare` once per identity, blocking, timeouts, and listens that
  * end or start while a notification waits.
  */
 import { expect } from "chai";
 import { defineNotifier } from "../../protocol/index.js";
+import { topicOf } from "../../protocol/keys.js";
 import type { SessionId } from "../../protocol/wire.js";
-import { Delivery, type NotifierHost } from "../../server/notifier.js";
+import { Delivery, type DeliveryHost } from "../../server/delivery.js";
+import { identityIdOf } from "../../server/ids.js";
 import { Registry } from "../../server/registry.js";
 import { Session } from "../../server/session.js";
 import { settle } from "../client/fakes.js";
+import { until } from "../helpers.js";
 
 const chat = defineNotifier<string, string>("chat");
-const TOPIC = 'chat:"a"';
+const TOPIC = topicOf("chat", '"a"');
 
 /** The values a session was sent, in order (its retention holds each event's frame text). */
 function received(session: Session): unknown[] {
@@ -40,7 +43,7 @@ function setup(
 ) {
   const registry = new Registry<Session>();
   const errors: object[] = [];
-  const host: NotifierHost = {
+  const host: DeliveryHost = {
     listeners: (topic) => registry.listeners(topic),
     onError: (_error, context) => errors.push(context),
     prepareTimeout,
@@ -48,7 +51,7 @@ function setup(
   };
   const delivery = new Delivery(chat, { prepare }, host);
   const join = (id: string, identity: string) => {
-    const session = new Session(id as SessionId, identity, JSON.stringify(identity), 100);
+    const session = new Session(id as SessionId, identity, identityIdOf(identity), 100);
     registry.add(session);
     registry.listen(session, TOPIC);
     return session;
@@ -166,7 +169,7 @@ describe("Delivery (a notifier's fan-out)", () => {
     w.notify("stuck");
     w.notify("next");
     expect(received(ann)).to.deep.equal([]);
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    await until(() => received(ann).length > 0, 2_000, "the notification after the stuck one");
     expect(received(ann)).to.deep.equal(["next"]);
     expect(w.errors).to.have.length(1);
   });

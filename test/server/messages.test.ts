@@ -4,6 +4,8 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
+import { topicOf } from "../../protocol/keys.js";
+import { newNodeId } from "../../server/ids.js";
 import {
   channelTopic,
   nodeChannel,
@@ -30,9 +32,9 @@ function text(value: unknown): string {
 describe("bus messages", () => {
   describe("channels", () => {
     it("puts topics and nodes on distinct channels and reads a topic back", () => {
-      expect(topicChannel('chat:"a"')).to.equal('t:chat:"a"');
-      expect(channelTopic(topicChannel('chat:"a"'))).to.equal('chat:"a"');
-      expect(channelTopic(nodeChannel("n1"))).to.equal(undefined);
+      expect(topicChannel(topicOf("chat", '"a"'))).to.equal('t:chat:"a"');
+      expect(channelTopic(topicChannel(topicOf("chat", '"a"')))).to.equal('chat:"a"');
+      expect(channelTopic(nodeChannel(newNodeId()))).to.equal(undefined);
     });
   });
 
@@ -117,6 +119,14 @@ describe("bus messages", () => {
       expect(parseNodeMessage(text(reply))).to.deep.equal(reply);
       const items = { ...reply, items: [{ pos: "e1-0", recovered: null }] };
       expect(parseNodeMessage(text(items))).to.deep.equal(items);
+      const replay = {
+        ...request,
+        request: {
+          ...request.request,
+          items: [{ notifier: "c", key: 1, since: "e-1", replay: true }],
+        },
+      };
+      expect(parseNodeMessage(text(replay))).to.deep.equal(replay);
     });
 
     it("keeps a known error code and turns an unknown one into internal", () => {
@@ -167,6 +177,14 @@ describe("bus messages", () => {
         {
           ...request,
           request: { ...request.request, items: [{ notifier: "c", key: 1, since: 4 }] },
+        },
+        /bad request/,
+      ],
+      [
+        "a replay that is not a boolean",
+        {
+          ...request,
+          request: { ...request.request, items: [{ notifier: "c", key: 1, replay: 1 }] },
         },
         /bad request/,
       ],

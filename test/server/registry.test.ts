@@ -1,8 +1,10 @@
 import { expect } from "chai";
+import { topicOf } from "../../protocol/keys.js";
 import type { SessionId } from "../../protocol/wire.js";
-import { type Member, Registry, topicOf } from "../../server/registry.js";
+import { identityIdOf } from "../../server/ids.js";
+import { type Member, Registry } from "../../server/registry.js";
 
-function member(id: string, identityId = "null"): Member {
+function member(id: string, identityId = identityIdOf(null)): Member {
   return { id: id as SessionId, identityId, topics: new Map() };
 }
 
@@ -14,10 +16,6 @@ describe("Registry", () => {
   let registry: Registry<Member>;
   beforeEach(() => {
     registry = new Registry();
-  });
-
-  it("names a topic <notifier>:<keyId>", () => {
-    expect(topicOf("chat", '{"room":"a"}')).to.equal('chat:{"room":"a"}');
   });
 
   describe("sessions", () => {
@@ -37,23 +35,23 @@ describe("Registry", () => {
     });
 
     it("groups sessions by identity", () => {
-      registry.add(member("a1", '"ann"'));
-      registry.add(member("a2", '"ann"'));
-      registry.add(member("b1", '"bob"'));
-      expect(ids(registry.sessionsOf('"ann"'))).to.deep.equal(["a1", "a2"]);
-      expect(ids(registry.sessionsOf('"bob"'))).to.deep.equal(["b1"]);
-      expect(registry.sessionsOf('"cat"')).to.equal(undefined);
+      registry.add(member("a1", identityIdOf("ann")));
+      registry.add(member("a2", identityIdOf("ann")));
+      registry.add(member("b1", identityIdOf("bob")));
+      expect(ids(registry.sessionsOf(identityIdOf("ann")))).to.deep.equal(["a1", "a2"]);
+      expect(ids(registry.sessionsOf(identityIdOf("bob")))).to.deep.equal(["b1"]);
+      expect(registry.sessionsOf(identityIdOf("cat"))).to.equal(undefined);
     });
 
     it("drops an identity's group when its last session is removed", () => {
-      const a1 = member("a1", '"ann"');
-      const a2 = member("a2", '"ann"');
+      const a1 = member("a1", identityIdOf("ann"));
+      const a2 = member("a2", identityIdOf("ann"));
       registry.add(a1);
       registry.add(a2);
       registry.remove(a1);
-      expect(ids(registry.sessionsOf('"ann"'))).to.deep.equal(["a2"]);
+      expect(ids(registry.sessionsOf(identityIdOf("ann")))).to.deep.equal(["a2"]);
       registry.remove(a2);
-      expect(registry.sessionsOf('"ann"')).to.equal(undefined);
+      expect(registry.sessionsOf(identityIdOf("ann"))).to.equal(undefined);
       expect(registry.sessionCount).to.equal(0);
     });
   });
@@ -64,8 +62,8 @@ describe("Registry", () => {
       const b = member("b");
       registry.add(a);
       registry.add(b);
-      expect(registry.listen(a, "chat:1")).to.equal(true);
-      expect(registry.listen(b, "chat:1")).to.equal(false);
+      expect(registry.listen(a, topicOf("chat", "1"))).to.equal(true);
+      expect(registry.listen(b, topicOf("chat", "1"))).to.equal(false);
       expect(registry.topicCount).to.equal(1);
       expect(registry.listenCount).to.equal(2);
     });
@@ -73,10 +71,10 @@ describe("Registry", () => {
     it("counts a second listen on the same topic once", () => {
       const a = member("a");
       registry.add(a);
-      registry.listen(a, "chat:1");
-      expect(registry.listen(a, "chat:1")).to.equal(false);
+      registry.listen(a, topicOf("chat", "1"));
+      expect(registry.listen(a, topicOf("chat", "1"))).to.equal(false);
       expect(registry.listenCount).to.equal(1);
-      expect(registry.listeners("chat:1")?.sessions.size).to.equal(1);
+      expect(registry.listeners(topicOf("chat", "1"))?.sessions.size).to.equal(1);
       expect([...a.topics.keys()]).to.deep.equal(["chat:1"]);
     });
 
@@ -85,10 +83,10 @@ describe("Registry", () => {
       const b = member("b");
       registry.add(a);
       registry.add(b);
-      registry.listen(a, "chat:1");
-      registry.listen(a, "doc:1");
-      registry.listen(b, "chat:1");
-      registry.listen(b, "chat:2");
+      registry.listen(a, topicOf("chat", "1"));
+      registry.listen(a, topicOf("doc", "1"));
+      registry.listen(b, topicOf("chat", "1"));
+      registry.listen(b, topicOf("chat", "2"));
       expect(registry.topicCount).to.equal(3);
       expect(registry.listenCount).to.equal(4);
     });
@@ -98,11 +96,11 @@ describe("Registry", () => {
       const b = member("b");
       registry.add(a);
       registry.add(b);
-      registry.listen(a, "chat:1");
-      registry.listen(b, "chat:1");
-      expect(registry.unlisten(a, "chat:1")).to.equal(false);
-      expect(registry.unlisten(b, "chat:1")).to.equal(true);
-      expect(registry.listeners("chat:1")).to.equal(undefined);
+      registry.listen(a, topicOf("chat", "1"));
+      registry.listen(b, topicOf("chat", "1"));
+      expect(registry.unlisten(a, topicOf("chat", "1"))).to.equal(false);
+      expect(registry.unlisten(b, topicOf("chat", "1"))).to.equal(true);
+      expect(registry.listeners(topicOf("chat", "1"))).to.equal(undefined);
       expect(registry.topicCount).to.equal(0);
       expect(registry.listenCount).to.equal(0);
     });
@@ -112,31 +110,31 @@ describe("Registry", () => {
       const b = member("b");
       registry.add(a);
       registry.add(b);
-      registry.listen(b, "chat:1");
-      expect(registry.unlisten(a, "chat:1")).to.equal(false);
-      expect(registry.unlisten(a, "chat:9")).to.equal(false);
+      registry.listen(b, topicOf("chat", "1"));
+      expect(registry.unlisten(a, topicOf("chat", "1"))).to.equal(false);
+      expect(registry.unlisten(a, topicOf("chat", "9"))).to.equal(false);
       expect(registry.listenCount).to.equal(1);
-      registry.unlisten(b, "chat:1");
-      expect(registry.unlisten(b, "chat:1")).to.equal(false);
+      registry.unlisten(b, topicOf("chat", "1"));
+      expect(registry.unlisten(b, topicOf("chat", "1"))).to.equal(false);
       expect(registry.listenCount).to.equal(0);
     });
 
     it("groups a topic's listeners by identity", () => {
-      const a1 = member("a1", '"ann"');
-      const a2 = member("a2", '"ann"');
-      const b1 = member("b1", '"bob"');
+      const a1 = member("a1", identityIdOf("ann"));
+      const a2 = member("a2", identityIdOf("ann"));
+      const b1 = member("b1", identityIdOf("bob"));
       for (const m of [a1, a2, b1]) {
         registry.add(m);
-        registry.listen(m, "chat:1");
+        registry.listen(m, topicOf("chat", "1"));
       }
-      const listeners = registry.listeners("chat:1");
+      const listeners = registry.listeners(topicOf("chat", "1"));
       expect(ids(listeners?.sessions)).to.deep.equal(["a1", "a2", "b1"]);
       expect([...(listeners?.byIdentity.keys() ?? [])].sort()).to.deep.equal(['"ann"', '"bob"']);
-      expect(ids(listeners?.byIdentity.get('"ann"'))).to.deep.equal(["a1", "a2"]);
-      registry.unlisten(b1, "chat:1");
-      expect(listeners?.byIdentity.has('"bob"')).to.equal(false);
-      registry.unlisten(a1, "chat:1");
-      expect(ids(listeners?.byIdentity.get('"ann"'))).to.deep.equal(["a2"]);
+      expect(ids(listeners?.byIdentity.get(identityIdOf("ann")))).to.deep.equal(["a1", "a2"]);
+      registry.unlisten(b1, topicOf("chat", "1"));
+      expect(listeners?.byIdentity.has(identityIdOf("bob"))).to.equal(false);
+      registry.unlisten(a1, topicOf("chat", "1"));
+      expect(ids(listeners?.byIdentity.get(identityIdOf("ann")))).to.deep.equal(["a2"]);
     });
   });
 
@@ -146,36 +144,36 @@ describe("Registry", () => {
       const b = member("b");
       registry.add(a);
       registry.add(b);
-      registry.listen(a, "chat:1");
-      registry.listen(a, "chat:2");
-      registry.listen(a, "doc:1");
-      registry.listen(b, "chat:1");
+      registry.listen(a, topicOf("chat", "1"));
+      registry.listen(a, topicOf("chat", "2"));
+      registry.listen(a, topicOf("doc", "1"));
+      registry.listen(b, topicOf("chat", "1"));
       expect(registry.remove(a).sort()).to.deep.equal(["chat:2", "doc:1"]);
       expect(a.topics.size).to.equal(0);
       expect(registry.session("a" as SessionId)).to.equal(undefined);
       expect(registry.topicCount).to.equal(1);
       expect(registry.listenCount).to.equal(1);
-      expect(ids(registry.listeners("chat:1")?.sessions)).to.deep.equal(["b"]);
+      expect(ids(registry.listeners(topicOf("chat", "1"))?.sessions)).to.deep.equal(["b"]);
     });
 
     it("leaves nothing behind once every session is removed", () => {
-      const sessions = ["a", "b", "c"].map((id, i) => member(id, `"u${i % 2}"`));
+      const sessions = ["a", "b", "c"].map((id, i) => member(id, identityIdOf(`u${i % 2}`)));
       for (const s of sessions) {
         registry.add(s);
-        registry.listen(s, "chat:1");
-        registry.listen(s, `doc:${s.id}`);
+        registry.listen(s, topicOf("chat", "1"));
+        registry.listen(s, topicOf("doc", s.id));
       }
       for (const s of sessions) registry.remove(s);
       expect(registry.sessionCount).to.equal(0);
       expect(registry.topicCount).to.equal(0);
       expect(registry.listenCount).to.equal(0);
-      expect(registry.sessionsOf('"u0"')).to.equal(undefined);
+      expect(registry.sessionsOf(identityIdOf("u0"))).to.equal(undefined);
     });
 
     it("is idempotent and ignores a session it does not hold", () => {
       const a = member("a");
       registry.add(a);
-      registry.listen(a, "chat:1");
+      registry.listen(a, topicOf("chat", "1"));
       expect(registry.remove(a)).to.deep.equal(["chat:1"]);
       expect(registry.remove(a)).to.deep.equal([]);
       expect(registry.remove(member("zz"))).to.deep.equal([]);
@@ -184,9 +182,9 @@ describe("Registry", () => {
     it("does not remove a registered session through another object with its id", () => {
       const a = member("a");
       registry.add(a);
-      registry.listen(a, "chat:1");
+      registry.listen(a, topicOf("chat", "1"));
       const impostor = member("a");
-      impostor.topics.set("chat:1", 1);
+      impostor.topics.set(topicOf("chat", "1"), 1);
       expect(registry.remove(impostor)).to.deep.equal([]);
       expect(registry.session("a" as SessionId)).to.equal(a);
       expect(registry.listenCount).to.equal(1);

@@ -120,7 +120,7 @@ describe("createNotifSignal", () => {
     const posts: string[] = [];
     const c = client(url, {
       fetch: (input, init) => {
-        if (init?.method === "POST") posts.push(new URL(String(input)).pathname);
+        if (init?.method === "POST") posts.push(`${new URL(String(input)).pathname} ${init.body}`);
         return fetch(input, init);
       },
     });
@@ -133,8 +133,13 @@ describe("createNotifSignal", () => {
     await until(() => last() === "kept");
     setTick(1);
     expect(last()).to.equal("kept");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(posts).to.deep.equal(["/notif/listen"]);
+    // A marker: a listen made after the tick is sent after anything the tick sent.
+    await c.listen(chat, { room: "marker" });
+    expect(posts).to.have.length(2);
+    expect(posts[0]).to.match(/^\/notif\/listen .*"key":\{"room":"a"\}/);
+    expect(posts[1]).to.match(/^\/notif\/listen /);
+    expect(posts[1]).to.include('"key":{"room":"marker"}');
+    expect(posts[1]).not.to.include('"room":"a"');
   });
 
   it("listens on nothing while the key is undefined", async () => {
@@ -149,7 +154,10 @@ describe("createNotifSignal", () => {
       }),
     );
     await until(() => c.state() === "open");
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // A marker: a listen made now is answered after anything the signal sent.
+    await c.listen(chat, { room: "marker" });
+    expect(hub.stats().listens).to.equal(1);
+    await c.unlisten(chat, { room: "marker" });
     expect(hub.stats().listens).to.equal(0);
     setRoom("a");
     await until(() => n.listeners({ room: "a" }) === 1);

@@ -5,11 +5,12 @@
  * late echo is then dropped.
  */
 import { expect } from "chai";
+import { topicOf } from "../../protocol/keys.js";
+import { Broadcast, type BroadcastHost } from "../../server/broadcast.js";
 import type { Bus, BusStatus } from "../../server/bus.js";
-import { Fanout, type FanoutHost } from "../../server/fanout.js";
 import { type NotifyMessage, parseTopicMessage } from "../../server/messages.js";
 
-const TOPIC = 'chat:"a"';
+const TOPIC = topicOf("chat", '"a"');
 
 interface Delivered {
   readonly value: unknown;
@@ -54,17 +55,17 @@ function world(options: { status?: BusStatus; failPublish?: boolean; listened?: 
     interest: { subscribed: () => true },
     deliveries: new Map([["chat", delivery]]),
     unlisten: () => {},
-  } as unknown as FanoutHost;
-  const fanout = new Fanout(host);
-  const notify = (value: unknown) => fanout.notify(delivery as never, TOPIC, "a", value, {});
-  const echo = (index: number) => fanout.onMessage(published[index] as string);
+  } as unknown as BroadcastHost;
+  const broadcast = new Broadcast(host);
+  const notify = (value: unknown) => broadcast.notify(delivery as never, TOPIC, "a", value, {});
+  const echo = (index: number) => broadcast.onMessage(published[index] as string);
   const setStatus = (next: BusStatus) => {
     status = next;
   };
-  return { fanout, published, delivered, errors, notify, echo, setStatus };
+  return { broadcast, published, delivered, errors, notify, echo, setStatus };
 }
 
-describe("Fanout: own notifies and their echo (history off)", () => {
+describe("Broadcast: own notifies and their echo (history off)", () => {
   it("publishes once and delivers only when the echo comes back, to the listens of then", async () => {
     const w = world();
     await w.notify("v1");
@@ -101,9 +102,9 @@ describe("Fanout: own notifies and their echo (history off)", () => {
     const w = world();
     await w.notify("v1");
     await w.notify("v2");
-    w.fanout.deliverAwaited(false); // not yet 2 s old: kept waiting
+    w.broadcast.deliverAwaited(false); // not yet 2 s old: kept waiting
     expect(w.delivered).to.deep.equal([]);
-    w.fanout.deliverAwaited(true); // the bus was lost: every awaited one, in publish order
+    w.broadcast.deliverAwaited(true); // the bus was lost: every awaited one, in publish order
     expect(w.delivered.map((d) => d.value)).to.deep.equal(["v1", "v2"]);
     w.echo(1);
     w.echo(0);
@@ -128,14 +129,14 @@ describe("Fanout: own notifies and their echo (history off)", () => {
       value: 9,
       notfor: {},
     };
-    w.fanout.onMessage(JSON.stringify(other));
+    w.broadcast.onMessage(JSON.stringify(other));
     expect(w.delivered).to.deep.equal([{ value: 9, since: undefined }]);
   });
 
   it("reports a malformed bus message and delivers nothing", () => {
     const w = world();
-    w.fanout.onMessage('{"type":"notify","node":"other"}');
-    w.fanout.onMessage("not json");
+    w.broadcast.onMessage('{"type":"notify","node":"other"}');
+    w.broadcast.onMessage("not json");
     expect(w.delivered).to.deep.equal([]);
     expect(w.errors).to.have.length(2);
   });
