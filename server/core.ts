@@ -200,7 +200,17 @@ export class HubCore<Identity> {
     if (this.options.bus.kind !== "local")
       await Promise.all(items.map((item) => this.interest.want(item.topic)));
     for (const join of joins) join?.start();
-    const answers = await Promise.all(joins.map((join) => join?.answer));
+    // All or nothing (SPEC §4): when one item's history read fails, the others' may still be
+    // queued behind a retrying check; wait for them all, then take back every key this batch added.
+    const settled = await Promise.allSettled(joins.map((join) => join?.answer));
+    const failed = settled.find((result) => result.status === "rejected");
+    if (failed) {
+      this.unlisten(session, [...fresh]);
+      throw failed.reason;
+    }
+    const answers = settled.map(
+      (result) => (result as PromiseFulfilledResult<ListenAnswer | undefined>).value,
+    );
     if (!positions || !sequencer) return undefined;
     return answers.map((answer, i) => this.#answer(answer, (items[i] as Resolved).since));
   }

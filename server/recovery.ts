@@ -70,6 +70,7 @@ export function makeRecovery(host: RecoveryHost): Recovery | undefined {
     },
     unlisten: host.unlisten,
     onError: host.onError,
+    busDown: () => bus.status() === "degraded",
   });
   return { sequencer, local };
 }

@@ -40,6 +40,8 @@ export interface SequencerHost {
   /** Takes back a listen that failed (its `since` could not be read): nothing of it applied. */
   unlisten(session: Session, topic: Topic): void;
   onError(error: Error, context: object): void;
+  /** Is the bus connection down (its return calls `check()`)? Absent: never. */
+  busDown?(): boolean;
 }
 
 /** A listen item on its way: `start` once registered and subscribed; `answer` settles after. */
@@ -198,6 +200,11 @@ export class Sequencer {
     track.blind = false; // told below either way
     const known = track.buffer.length; // received before the read: the read places each of them
     const read = await this.#readRetrying(track, after);
+    if (!read && track.suspect && this.#host.busDown?.()) {
+      // Unknown, not lost: the check when the bus is back reads again from `after`.
+      track.blind = blind;
+      return;
+    }
     if (!read) {
       if (after || blind)
         this.#gap(track, after && { epoch: after.epoch, offset: after.offset + 1 });

@@ -116,7 +116,8 @@ export function missed(
       ? continuous(read, after)
       : !suspect && first === 1 && (read.entries.at(-1)?.offset ?? 0) === read.top;
   if (complete && !unplaced) return undefined;
-  return after.epoch === read.epoch && first > after.offset + 1
+  // Entries of the read's epoch trimmed away are lost too, also for sessions that joined in it.
+  return first > (after.epoch === read.epoch ? after.offset + 1 : 1)
     ? { epoch: read.epoch, offset: first - 1 }
     : { epoch: after.epoch, offset: after.offset + 1 };
 }
