@@ -26,6 +26,7 @@ import {
   type PositionedNotify,
   type PositionedRead,
   type Track,
+  unplacedBy,
 } from "./track.js";
 
 /** What the sequencer needs from its hub. */
@@ -158,6 +159,7 @@ export class Sequencer {
 
   #process(track: Track, entry: PositionedNotify): void {
     const { pos } = entry;
+    if (pos.epoch === track.left) return; // told lost when the track left that epoch
     const last = track.last;
     if (last !== undefined) {
       if (pos.epoch === last.epoch && pos.offset <= last.offset) return; // had it (a replay met its live copy)
@@ -213,15 +215,16 @@ export class Sequencer {
     }
     if (track.dead) return;
     // One the read does not place (another epoch, past its top) never will be: dropped, told lost.
-    const unplaced = track.buffer
-      .splice(0, known)
-      .find(({ pos }) => pos.epoch !== read.epoch || pos.offset > read.top);
+    const unplaced = unplacedBy(read, track.buffer.splice(0, known), track.left);
     if (unplaced) {
       const error = new Error(`a notification at ${formatPosition(unplaced.pos)} no history holds`);
       this.#host.onError(error, { during: "history fill", topic: track.topic });
     }
     const lost = missed(read, after, track.suspect, blind, unplaced !== undefined);
     if (lost) this.#gap(track, lost);
+    // Left for another epoch, the old one's rest told lost: a late live one of it (published
+    // before the read, received after it) is part of that gap, not a new hole.
+    if (lost && after && after.epoch !== read.epoch) track.left = after.epoch;
     if (after !== undefined) {
       for (const { offset, entry } of read.entries) {
         if (after.epoch !== read.epoch || offset > after.offset) this.#deliver(track, entry);

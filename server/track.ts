@@ -48,6 +48,8 @@ export interface Track {
   suspect: boolean;
   /** Where its listeners started is unknown (the read of a listen failed): the next read tells gap. */
   blind: boolean;
+  /** The epoch a fill left for another with its rest told lost: what still comes of it is dropped. */
+  left: string | undefined;
   dead: boolean;
 }
 
@@ -85,6 +87,7 @@ export function newTrack(item: {
     floors: new Map(),
     suspect: false,
     blind: false,
+    left: undefined,
     dead: false,
   };
 }
@@ -120,6 +123,20 @@ export function missed(
   return first > (after.epoch === read.epoch ? after.offset + 1 : 1)
     ? { epoch: read.epoch, offset: first - 1 }
     : { epoch: after.epoch, offset: after.offset + 1 };
+}
+
+/**
+ * The first of `entries` (received before a fill's read) that the read does
+ * not place: of another epoch (but `left`, whose rest was told lost) or past its top.
+ */
+export function unplacedBy(
+  read: PositionedRead,
+  entries: readonly PositionedNotify[],
+  left: string | undefined,
+): PositionedNotify | undefined {
+  return entries.find(
+    ({ pos }) => pos.epoch !== left && (pos.epoch !== read.epoch || pos.offset > read.top),
+  );
 }
 
 /** Who the live flow of a track skips, as of now (a snapshot: async `prepare` sends later). */

@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import type { NotifyMessage } from "../../server/messages.js";
-import { covered, joinMode, missed, type PositionedRead } from "../../server/track.js";
+import { covered, joinMode, missed, type PositionedRead, unplacedBy } from "../../server/track.js";
 
 /** A read of epoch `e` with top `top` returning the entries at `offsets`. */
 function read(epoch: string, top: number, offsets: number[]): PositionedRead {
@@ -87,6 +87,22 @@ describe("track checks", () => {
     it("replays a key whose own join (another request) is still pending: it answers recovered for it", () => {
       expect(joinMode(true, true, true)).to.equal("replay");
       expect(joinMode(true, true, false)).to.equal("again");
+    });
+  });
+
+  describe("unplacedBy", () => {
+    const r = read("b", 2, [1, 2]);
+    const at = (epoch: string, offset: number) => ({
+      pos: { epoch, offset },
+      message: {} as NotifyMessage,
+    });
+
+    it("finds one of another epoch or past the read's top, but of the epoch left", () => {
+      expect(unplacedBy(r, [at("b", 1), at("b", 2)], undefined)).to.equal(undefined);
+      expect(unplacedBy(r, [at("b", 1), at("b", 3)], undefined)?.pos).to.deep.equal(at("b", 3).pos);
+      expect(unplacedBy(r, [at("a", 3)], undefined)?.pos).to.deep.equal(at("a", 3).pos);
+      expect(unplacedBy(r, [at("a", 3), at("b", 1)], "a")).to.equal(undefined);
+      expect(unplacedBy(r, [at("z", 3)], "a")?.pos).to.deep.equal(at("z", 3).pos);
     });
   });
 });
