@@ -24,7 +24,7 @@ import { type LocalItem, makeRecovery } from "./recovery.js";
 import { Registry } from "./registry.js";
 import { Remote } from "./remote.js";
 import { applyRequest, type Resolved } from "./requests.js";
-import type { Sequencer } from "./sequencer.js";
+import type { Join, Sequencer } from "./sequencer.js";
 import type { Session } from "./session.js";
 import { Sessions } from "./sessions.js";
 import type { StreamEnd } from "./stream.js";
@@ -175,24 +175,13 @@ export class HubCore<Identity> {
     items: readonly Resolved[],
     positions = false,
   ): Promise<ListenAnswer[] | undefined> {
-    const fresh = new Set(items.map((item) => item.topic).filter((t) => !session.topics.has(t)));
-    if (session.topics.size + fresh.size > this.options.maxKeysPerSession) {
-      throw new NotifError(
-        "too_many_keys",
-        `a session may listen to at most ${this.options.maxKeysPerSession} keys; unlisten some first`,
-      );
-    }
+    const fresh = this.#fresh(session, items);
     const sequencer = this.sequencer;
     const joins = sequencer
-      ? items.map((item) =>
-          sequencer.enter(
-            session,
-            item,
-            parsePosition(item.since),
-            positions,
-            item.replay === true,
-          ),
-        )
+      ? items.map((item) => {
+          const since = parsePosition(item.since);
+          return sequencer.enter(session, item, since, positions, item.replay === true);
+        })
       : [];
     for (const item of items) this.registry.listen(session, item.topic);
     // A refused subscription was reported by Interest; this node then delivers
@@ -200,19 +189,41 @@ export class HubCore<Identity> {
     if (this.options.bus.kind !== "local")
       await Promise.all(items.map((item) => this.interest.want(item.topic)));
     for (const join of joins) join?.start();
-    // All or nothing (SPEC §4): when one item's history read fails, the others' may still be
-    // queued behind a retrying check; wait for them all, then take back every key this batch added.
+    const answers = await this.#allOrNothing(session, joins, fresh);
+    if (!positions || !sequencer) return undefined;
+    return answers.map((answer, i) => this.#answer(answer, (items[i] as Resolved).since));
+  }
+
+  /** The keys of `items` the session does not listen to yet, within `maxKeysPerSession`. */
+  #fresh(session: Session<Identity>, items: readonly Resolved[]): Set<Topic> {
+    const fresh = new Set(items.map((item) => item.topic).filter((t) => !session.topics.has(t)));
+    if (session.topics.size + fresh.size > this.options.maxKeysPerSession) {
+      throw new NotifError(
+        "too_many_keys",
+        `a session may listen to at most ${this.options.maxKeysPerSession} keys; unlisten some first`,
+      );
+    }
+    return fresh;
+  }
+
+  /**
+   * All or nothing (SPEC §4): when one item's history read fails, the others' may still be
+   * queued behind a retrying check; waits for them all, then takes back every key the batch added.
+   */
+  async #allOrNothing(
+    session: Session<Identity>,
+    joins: readonly (Join | undefined)[],
+    fresh: ReadonlySet<Topic>,
+  ): Promise<(ListenAnswer | undefined)[]> {
     const settled = await Promise.allSettled(joins.map((join) => join?.answer));
     const failed = settled.find((result) => result.status === "rejected");
     if (failed) {
       this.unlisten(session, [...fresh]);
       throw failed.reason;
     }
-    const answers = settled.map(
+    return settled.map(
       (result) => (result as PromiseFulfilledResult<ListenAnswer | undefined>).value,
     );
-    if (!positions || !sequencer) return undefined;
-    return answers.map((answer, i) => this.#answer(answer, (items[i] as Resolved).since));
   }
 
   /** An item's answer; counts the recoveries (SPEC §6: an ill-formed position recovers nothing). */
