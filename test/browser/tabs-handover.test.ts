@@ -101,7 +101,8 @@ describe("tabs handing the stream over (Chromium)", function () {
     expect(await lastOpen(leader)).to.include({ recovered: true, gap: false });
   });
 
-  it("a follower frozen across a takeover whose session was gone: thawed, it recovers by position", async () => {
+  /** Three tabs on key "a" with one stream; one follower (`late`) frozen, its statuses counted. */
+  async function threeTabsOneFrozen() {
     const pages = [await tab(["a"]), await tab(["a"]), await tab(["a"])];
     await until(() => stats().streams === 1, 5_000, "one stream");
     const leader = await leaderOf(pages);
@@ -109,6 +110,11 @@ describe("tabs handing the stream over (Chromium)", function () {
     const before = (await statuses(late)).length;
     const frozenLate = await freezer(context, late);
     await frozenLate.freeze();
+    return { leader, other, late, before, frozenLate };
+  }
+
+  it("a follower frozen across a takeover whose session was gone: thawed, it recovers by position", async () => {
+    const { leader, other, late, before, frozenLate } = await threeTabsOneFrozen();
     const session = (await info(leader)).session as string;
     const frozenLeader = await freezer(context, leader);
     const want = await flow(server, "a", 60, 20, async () => {
@@ -138,13 +144,7 @@ describe("tabs handing the stream over (Chromium)", function () {
   });
 
   it("a follower frozen while its holder crashed (session resumed): thawed, it recovers by position", async () => {
-    const pages = [await tab(["a"]), await tab(["a"]), await tab(["a"])];
-    await until(() => stats().streams === 1, 5_000, "one stream");
-    const leader = await leaderOf(pages);
-    const [other, late] = pages.filter((p) => p !== leader) as [Page, Page];
-    const before = (await statuses(late)).length;
-    const frozenLate = await freezer(context, late);
-    await frozenLate.freeze();
+    const { leader, other, late, before, frozenLate } = await threeTabsOneFrozen();
     const session = (await info(leader)).session;
     const cdp = await context.newCDPSession(leader);
     const want = await flow(server, "a", 40, 20, async () => {

@@ -49,6 +49,34 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Spawns `redis-server` on `port` with `args`: the child at once (to kill it
+ * even if it never answers), and `ready` once it answers PING (rejected if
+ * it exits first). `label` names it in errors.
+ */
+export function spawnRedis(
+  port: number,
+  args: readonly string[],
+  label: string,
+): { child: ChildProcess; ready: Promise<void> } {
+  const child = spawn("redis-server", args, { stdio: "ignore" });
+  const exited = new Promise<never>((_, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`${label} exited (${code})`)));
+  });
+  exited.catch(() => {});
+  const answered = until(() => pings(port), 5_000, label);
+  return { child, ready: Promise.race([exited, answered]).then(() => {}) };
+}
+
+/** SIGKILLs `child` (no goodbye to clients) unless it has exited, and waits for its exit. */
+export async function killChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
 /** A throwaway `redis-server` child process on `port`. */
 export class RedisProcess {
   readonly port: number;
@@ -65,26 +93,17 @@ export class RedisProcess {
   /** Starts the server and waits until it answers PING. */
   async start(): Promise<void> {
     const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", ""];
-    const child = spawn("redis-server", [...args, "--appendonly", "no", "--daemonize", "no"], {
-      stdio: "ignore",
-    });
+    const all = [...args, "--appendonly", "no", "--daemonize", "no"];
+    const { child, ready } = spawnRedis(this.port, all, "redis-server");
     this.#child = child;
-    const exited = new Promise<never>((_, reject) => {
-      child.once("error", reject);
-      child.once("exit", (code) => reject(new Error(`redis-server exited (${code})`)));
-    });
-    exited.catch(() => {});
-    await Promise.race([exited, until(() => pings(this.port), 5_000, "redis-server")]);
+    await ready;
   }
 
   /** Kills the server (SIGKILL: no goodbye to clients) and waits for it to exit. */
   async kill(): Promise<void> {
     const child = this.#child;
     this.#child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGKILL");
-    await exited;
+    await killChild(child);
   }
 }
 

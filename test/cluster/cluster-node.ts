@@ -3,9 +3,9 @@
  * mode on, in the cluster's scratch directory, with its own config and RDB
  * files; killed, paused and resumed on purpose; asked through redis-cli.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { pings, until } from "../bus/helpers.js";
+import { killChild, spawnRedis } from "../bus/helpers.js";
 
 const run = promisify(execFile);
 
@@ -51,24 +51,16 @@ export class ClusterNode {
       ...["--dbfilename", `dump-${this.port}.rdb`],
       ...["--cluster-replica-validity-factor", "0", "--daemonize", "no"],
     ];
-    const child = spawn("redis-server", args, { stdio: "ignore" });
+    const { child, ready } = spawnRedis(this.port, args, `redis-server ${this.port}`);
     this.#child = child;
-    const exited = new Promise<never>((_, reject) => {
-      child.once("error", reject);
-      child.once("exit", (code) => reject(new Error(`redis-server ${this.port} exited (${code})`)));
-    });
-    exited.catch(() => {});
-    await Promise.race([exited, until(() => pings(this.port), 5_000, `node ${this.port}`)]);
+    await ready;
   }
 
   /** SIGKILL: no goodbye to clients or to the other nodes. */
   async kill(): Promise<void> {
     const child = this.#child;
     this.#child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGKILL");
-    await exited;
+    await killChild(child);
   }
 
   /** SIGSTOP: the process holds everything (its replication link too) until {@link resume}. */

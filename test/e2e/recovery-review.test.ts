@@ -40,6 +40,24 @@ function flakyReads(bus: Bus): Bus & { failReads: number; reads: number } {
 const data = (raw: { events: { event?: string; data: string }[] }) =>
   raw.events.slice(1).map((e) => (e.event === "chat" ? JSON.parse(e.data).data : e.data));
 
+/**
+ * A stream listening on chat key "a", then `values` notified there and
+ * received: the stream, its session, and the first value's position.
+ */
+async function listeningAfter(
+  url: string,
+  n: { notify(key: string, value: string): Promise<void> },
+  values: string[],
+) {
+  const raw = await stream(url);
+  const session = raw.session();
+  await rawListen(url, { session, notifier: "chat", key: "a" });
+  for (const value of values) await n.notify("a", value);
+  await until(() => data(raw).length === values.length, 3_000, `${values.at(-1)}`);
+  const pos = JSON.parse((await raw.event(1)).data).pos as string;
+  return { raw, session, pos };
+}
+
 describe("recovery by position, reviewed", function () {
   this.timeout(20_000);
   afterEach(closeAll);
@@ -65,14 +83,7 @@ describe("recovery by position, reviewed", function () {
   it("a since listen with replay on a key the session listens to replays after since to it", async () => {
     const { url, hub } = await startServer({});
     const n = hub.notifier(chat);
-    const raw = await stream(url);
-    const session = raw.session();
-    await rawListen(url, { session, notifier: "chat", key: "a" });
-    await n.notify("a", "m1");
-    const pos = JSON.parse((await raw.event(1)).data).pos as string;
-    await n.notify("a", "m2");
-    await n.notify("a", "m3");
-    await until(() => data(raw).length === 3, 3_000, "m3");
+    const { raw, session, pos } = await listeningAfter(url, n, ["m1", "m2", "m3"]);
     const item = { notifier: "chat", key: "a", since: pos };
     const twice = await rawListen(url, { session, items: [item] });
     expect(JSON.parse(twice.text).items[0].recovered).to.equal(true);
@@ -101,13 +112,7 @@ describe("recovery by position, reviewed", function () {
         return value;
       },
     });
-    const raw = await stream(url);
-    const session = raw.session();
-    await rawListen(url, { session, notifier: "chat", key: "a" });
-    await n.notify("a", "m1");
-    const pos = JSON.parse((await raw.event(1)).data).pos as string;
-    await n.notify("a", "m2");
-    await until(() => data(raw).length === 2, 3_000, "m2");
+    const { raw, session, pos } = await listeningAfter(url, n, ["m1", "m2"]);
     prepares = 0;
     for (const item of [
       { notifier: "chat", key: "b", replay: true },
